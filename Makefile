@@ -1,0 +1,40 @@
+# pconv: two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.pconv-installed
+
+.PHONY: setup test demo lab bench clean help
+
+help:
+	@echo "make demo   set up, then run notebooks/00_quickstart.ipynb headless (offline) into outputs/"
+	@echo "make test   set up, then run every test (notebooks included, smoke mode)"
+	@echo "make lab    JupyterLab on notebooks/"
+	@echo "make bench  the benchmarks in benchmarks/ (small CPU configurations)"
+	@echo "make setup  create .venv/ and install pconv with its notebook and test extras"
+
+# Re-installs only when the dependency lists change (the stamp is newer otherwise).
+$(STAMP): pyproject.toml requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e '.[test,notebook]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+demo: setup
+	$(PY) -m pconv.nbrun notebooks/00_quickstart.ipynb
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup
+	$(PY) benchmarks/bench_pconv.py
+	$(PY) benchmarks/bench_masks.py
+	$(PY) benchmarks/bench_unet.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,96 @@
+"""Small helpers shared by every pconv module: paths, smoke mode, RNGs, devices.
+
+Defined once here so that datasets, the trainer, the CLI and the notebooks agree
+on where data lives, how randomness is seeded and which device "auto" means.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "repo_root",
+    "data_dir",
+    "output_dir",
+    "is_smoke",
+    "as_rng",
+    "resolve_device",
+    "to_float_mask",
+    "check_binary_mask",
+]
+
+
+def repo_root() -> Path:
+    """The repository root when pconv runs from a checkout, else the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def data_dir() -> Path:
+    """Where downloads and generated data go: `$PCONV_DATA_DIR` or `<repo>/data`."""
+    return Path(os.environ.get("PCONV_DATA_DIR") or repo_root() / "data").expanduser()
+
+
+def output_dir() -> Path:
+    """Where figures, executed notebooks and runs go: `$PCONV_OUTPUT_DIR` or `<repo>/outputs`."""
+    return Path(os.environ.get("PCONV_OUTPUT_DIR") or repo_root() / "outputs").expanduser()
+
+
+def is_smoke() -> bool:
+    """True when `PCONV_SMOKE=1`: notebooks and the CLI shrink to a tiny configuration."""
+    return os.environ.get("PCONV_SMOKE") == "1"
+
+
+def as_rng(rng: None | int | np.random.Generator | np.random.SeedSequence = None) -> np.random.Generator:
+    """Normalise `rng` (None, an int seed, a SeedSequence or a Generator) to a Generator.
+
+    A Generator is returned as is (the caller's stream advances); None gives a fresh,
+    unseeded stream.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Map "auto" to CUDA, then Apple MPS, then CPU; pass anything else to `torch.device`.
+
+    Raises:
+        ValueError: a CUDA or MPS device was asked for but is not available.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} was asked for but Apple MPS is not available here; use 'auto' or 'cpu'")
+    return dev
+
+
+def to_float_mask(mask: np.ndarray | torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Binarise a mask to float32 {0, 1} (1 = valid) as a tensor: `mask > threshold`."""
+    t = torch.as_tensor(mask)
+    return (t > threshold).to(torch.float32)
+
+
+def check_binary_mask(mask: torch.Tensor, name: str = "mask") -> None:
+    """Raise ValueError unless every value of `mask` is exactly 0 or 1."""
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError(
+            f"{name} must be binary (1 = valid, 0 = hole); got values other than 0 and 1. "
+            "Resize masks with nearest-neighbour interpolation and re-binarise, e.g. `(mask > 0.5).float()`."
+        )

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from pconv import utils
+
+
+def test_paths_follow_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("PCONV_OUTPUT_DIR", str(tmp_path / "o"))
+    assert utils.data_dir() == tmp_path / "d"
+    assert utils.output_dir() == tmp_path / "o"
+    monkeypatch.delenv("PCONV_DATA_DIR")
+    assert utils.data_dir() == utils.repo_root() / "data"
+
+
+def test_smoke_flag(monkeypatch):
+    monkeypatch.setenv("PCONV_SMOKE", "1")
+    assert utils.is_smoke()
+    monkeypatch.setenv("PCONV_SMOKE", "0")
+    assert not utils.is_smoke()
+
+
+def test_as_rng():
+    g = np.random.default_rng(3)
+    assert utils.as_rng(g) is g
+    assert utils.as_rng(5).integers(1 << 30) == np.random.default_rng(5).integers(1 << 30)
+    assert isinstance(utils.as_rng(None), np.random.Generator)
+    with pytest.raises(TypeError, match="rng must be"):
+        utils.as_rng("seed")
+
+
+def test_resolve_device():
+    assert utils.resolve_device("cpu") == torch.device("cpu")
+    assert utils.resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            utils.resolve_device("cuda")
+
+
+def test_binary_mask_helpers():
+    m = utils.to_float_mask(np.array([[0.2, 0.7]]))
+    assert m.dtype == torch.float32 and m.tolist() == [[0.0, 1.0]]
+    utils.check_binary_mask(m)
+    with pytest.raises(ValueError, match="nearest-neighbour"):
+        utils.check_binary_mask(torch.tensor([0.0, 0.5, 1.0]))
