@@ -44,3 +44,19 @@ def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path):
     errors = [o for c in executed["cells"] if c["cell_type"] == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+@pytest.mark.slow
+def test_data_notebook_downloads_through_the_real_client(tmp_path):
+    """01_data with credentials: the real kaggle client downloads from a fake Kaggle on 127.0.0.1."""
+    from fake_kaggle import KEY, notebook_server
+
+    (tmp_path / "home").mkdir()
+    path = next(p for p in NOTEBOOKS if p.stem == "01_data")
+    with notebook_server() as fake:
+        env = {**fake.env(), "HOME": str(tmp_path / "home"), "KAGGLE_CONFIG_DIR": str(tmp_path / "kc"),
+               "PCONV_DATA_DIR": str(tmp_path / "data")}
+        out = run_notebook(path, tmp_path / "executed", smoke=True, timeout=600, env=env)
+        assert any(p.startswith("/api/") for p in fake.api_calls())
+    assert (tmp_path / "data" / "celebahq256" / ".pconv-complete").exists()
+    assert KEY not in out.read_text()
