@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 1
     print(f"ran {args.notebook} in {time.perf_counter() - start:.0f} s; executed copy: {out}")
-    print(f"figures and tables are inline there; open it with `make lab` or any Jupyter viewer.")
+    print("figures and tables are inline there; open it with `make lab` or any Jupyter viewer.")
     return 0
 
 
