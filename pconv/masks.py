@@ -1,0 +1,341 @@
+"""Irregular hole masks: a fast free-form generator, NVIDIA-style mask folders, a binned test set.
+
+Partial convolutions are trained and evaluated on irregular holes (Liu et al. 2018,
+arXiv:1804.07723, Sec. 4.1): the test masks are grouped into six bins of hole ratio
+(`PAPER_HOLE_BINS`), and the training masks are augmented by random dilation,
+rotation and cropping (`MaskFolder`). When the NVIDIA mask set is not at hand,
+`irregular_mask` draws free-form brush strokes as in DeepFill v2 (Yu et al. 2019,
+arXiv:1806.03589) or LaMa's thin / medium / thick strokes and boxes (Suvorov et al.
+2022, arXiv:2109.07161); see `pconv._draw` for the stroke families.
+
+Masks are float32, 1 = valid, 0 = hole; hole ratio = fraction of hole pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from . import _draw
+from .utils import as_rng
+
+__all__ = ["irregular_mask", "hole_ratio", "PAPER_HOLE_BINS", "FAMILIES", "MaskGenerator", "MaskFolder",
+           "make_test_masks", "load_test_masks"]
+
+PAPER_HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
+FAMILIES = (*_draw.FAMILIES, "mixed")   # "mixed": one of the four families, drawn per mask
+_MAX_ELEMENTS = 400                      # strokes tried before the exact fallback takes over
+_IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def _check_range(hole_range: Sequence[float], name: str = "hole_range") -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in hole_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (lo, hi) of hole ratios, got {hole_range!r}") from None
+    if not (0.0 <= lo <= hi <= 1.0):    # also rejects NaN
+        raise ValueError(f"{name}={hole_range!r} is impossible: need 0 <= lo <= hi <= 1 (fractions of hole "
+                         "pixels, e.g. (0.1, 0.2)); swap or clip the bounds")
+    return lo, hi
+
+
+def _check_size(size: int | Sequence[int], name: str = "size") -> tuple[int, int]:
+    hw = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if len(hw) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in hw):
+        raise ValueError(f"{name} must be a positive int or a pair (H, W) of positive ints, got {size!r}")
+    return int(hw[0]), int(hw[1])
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} is unknown; use one of {', '.join(map(repr, FAMILIES))}")
+
+
+def _count_bounds(h: int, w: int, lo: float, hi: float) -> tuple[int, int]:
+    """Smallest and largest hole counts c with lo <= c / n <= hi (exact in float64, as `hole_ratio`)."""
+    n = h * w
+    lo_n, hi_n = max(math.ceil(lo * n) - 1, 0), min(math.floor(hi * n) + 1, n)
+    while lo_n / n < lo:
+        lo_n += 1
+    while hi_n / n > hi:
+        hi_n -= 1
+    if lo_n > hi_n:
+        raise ValueError(f"hole_range=({lo}, {hi}) contains no achievable ratio for a {h}x{w} mask "
+                         f"(ratios move in steps of 1/{n}); widen the range or enlarge the mask")
+    return lo_n, hi_n
+
+
+def irregular_mask(height: int, width: int, hole_range: Sequence[float] = (0.01, 0.6),
+                   rng: None | int | np.random.Generator = None, *, family: str = "freeform",
+                   boxes: bool = False) -> np.ndarray:
+    """Draw a random free-form mask whose hole ratio lies inside `hole_range`.
+
+    A target hole count is drawn uniformly in the range; strokes are added until it is
+    reached. A stroke that would overshoot the range is replayed segment by segment
+    and shrunk, and if `_MAX_ELEMENTS` strokes were not enough the holes are grown
+    pixel-exactly from their rim, so the result is always inside the range.
+
+    Args:
+        height, width: mask size in pixels; stroke sizes scale with sqrt(H * W) / 256.
+        hole_range: (lo, hi) with 0 <= lo <= hi <= 1, inclusive; e.g. a `PAPER_HOLE_BINS` entry.
+        rng: None (fresh randomness), an int seed or a `numpy.random.Generator` (advanced).
+        family: "freeform" (DeepFill v2), "thin", "medium", "thick" (LaMa) or "mixed".
+        boxes: also draw LaMa-style rectangles among the strokes.
+
+    Returns:
+        np.float32 array (H, W) of {0, 1}: 1 = valid, 0 = hole.
+
+    Raises:
+        ValueError: impossible `hole_range` (outside [0, 1], lo > hi, or no pixel count
+            of an H x W mask falls inside it), bad size or unknown family.
+    """
+    h, w = _check_size((height, width), "(height, width)")
+    lo, hi = _check_range(hole_range)
+    _check_family(family)
+    rng = as_rng(rng)
+    lo_n, hi_n = _count_bounds(h, w, lo, hi)
+    if family == "mixed":
+        family = list(_draw.FAMILIES)[int(rng.integers(len(_draw.FAMILIES)))]
+    target = int(rng.integers(lo_n, hi_n + 1))   # uniform over the range, not piled up at lo
+
+    hole = _draw.strokes(h, w, target, hi_n, rng, family, boxes, _MAX_ELEMENTS)   # (H, W) bool
+    c = int(np.count_nonzero(hole))
+    if c < lo_n:                          # strokes ran out: grow the rim exactly to the target
+        hole = _draw.grow_holes(hole, target - c, rng)
+    return (~hole).astype(np.float32)
+
+
+def hole_ratio(mask: np.ndarray | torch.Tensor) -> float | torch.Tensor:
+    """Fraction of hole pixels, mean(1 - mask), in float64 so that bin edges are exact.
+
+    Args:
+        mask: (H, W) or (1, H, W) array/tensor, or a batch (N, C, H, W); 1 = valid, 0 = hole.
+
+    Returns:
+        A float in [0, 1] for a single mask; a float64 tensor (N,) for a batch.
+    """
+    t = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+    if t.ndim == 2 or (t.ndim == 3 and t.shape[0] == 1):
+        return float((1.0 - t.double()).mean())       # hole count / pixels: exact at bin edges
+    if t.ndim == 4:
+        return (1.0 - t.flatten(1).double()).mean(1)   # (N,)
+    raise ValueError(f"mask must be (H, W), (1, H, W) or a batch (N, 1, H, W); got shape {tuple(t.shape)}")
+
+
+class MaskGenerator(Dataset):
+    """Dataset of free-form masks from `irregular_mask`, (1, H, W) float32 tensors.
+
+    Mask `i` is drawn from a generator seeded by (seed, epoch, i): the same index always
+    gives the same mask, and DataLoader workers (which get different indices) can never
+    share a stream. Call `set_epoch(e)` before an epoch for fresh masks (as with
+    `DistributedSampler`; with `persistent_workers=True` workers keep the old epoch).
+
+    Args:
+        size: int or (H, W).
+        hole_range: (lo, hi) hole ratio of every mask.
+        length: number of masks in one epoch.
+        seed: non-negative int.
+        family, boxes: passed to `irregular_mask`.
+    """
+
+    def __init__(self, size: int | Sequence[int], hole_range: Sequence[float] = (0.01, 0.6),
+                 length: int = 10_000, seed: int = 0, *, family: str = "freeform", boxes: bool = False):
+        self.size = _check_size(size)
+        self.hole_range = _check_range(hole_range)
+        _check_family(family)
+        if length < 1 or seed < 0:
+            raise ValueError(f"need length >= 1 and seed >= 0, got length={length}, seed={seed}")
+        _count_bounds(*self.size, *self.hole_range)   # fail now, not in a worker, if unreachable
+        self.length, self.seed, self.family, self.boxes, self.epoch = int(length), int(seed), family, boxes, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Switch to the masks of `epoch` (a non-negative int; 0 is the default)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} out of range for MaskGenerator of length {self.length}")
+        rng = np.random.default_rng([self.seed, self.epoch, index % self.length])
+        m = irregular_mask(*self.size, self.hole_range, rng, family=self.family, boxes=self.boxes)
+        return torch.from_numpy(m)[None]   # (1, H, W)
+
+
+
+class MaskFolder(Dataset):
+    """Mask images from a folder (e.g. NVIDIA's irregular mask set), (1, H, W) float32 tensors, 1 = valid.
+
+    Files are found recursively (.png, .jpg, .bmp, .tif, .webp, ...), sorted, binarised
+    at 0.6 of each file's maximum and resized with nearest-neighbour.
+
+    Polarity: `invert=True` means white = hole in the files (NVIDIA's convention),
+    `False` white = valid (`make_test_masks`' files). `"auto"` decides per file that the
+    minority colour is the hole (white on a tie). Right for almost all masks of the
+    paper's set, but wrong for files with more than half of the image in holes (the
+    0.5-0.6 bin): pass `invert` explicitly when the convention is known.
+
+    Augmentation (`augment=True`, Liu et al. 2018 Sec. 4.1), with a generator seeded by
+    (seed, epoch, index): random rotation (0-360 degrees) and translation (up to 10%),
+    a random crop of 60-100% of the side resized to `size` (nearest-neighbour), random
+    flips, then dilation of the holes by a kernel of `dilation` px (uniform, given for
+    512x512 masks and scaled to `size`), all on binary images so masks stay binary.
+
+    Args:
+        root: folder of mask images.
+        size: int or (H, W) of the returned masks.
+        augment: apply the random augmentation above.
+        invert: True, False or "auto" (see Polarity).
+        seed: non-negative int; the same (seed, index) gives the same mask.
+        dilation: (min, max) dilation kernel in px at 512x512; (0, 0) turns it off.
+
+    Raises:
+        FileNotFoundError: `root` is missing or holds no readable mask image.
+    """
+
+    def __init__(self, root: str | os.PathLike, size: int | Sequence[int], augment: bool = True,
+                 invert: bool | str = "auto", *, seed: int = 0, dilation: tuple[int, int] = (9, 49)):
+        self.root, self.size = Path(root).expanduser(), _check_size(size)
+        if invert not in (True, False, "auto"):
+            raise ValueError(f"invert must be True (white = hole), False (white = valid) or 'auto', got {invert!r}")
+        if len(dilation) != 2 or not 0 <= dilation[0] <= dilation[1]:
+            raise ValueError(f"dilation must be (min, max) kernel sizes in px with 0 <= min <= max, got {dilation!r}; "
+                             "use (0, 0) for none")
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"mask folder {self.root} does not exist; download NVIDIA's irregular mask "
+                                    "set (or build one with make_test_masks) and pass its folder as root")
+        self.augment, self.invert, self.seed, self.dilation, self.epoch = augment, invert, int(seed), dilation, 0
+        self.files, self.skipped = [], []
+        for p in sorted(q for q in self.root.rglob("*") if q.suffix.lower() in _IMAGE_EXTS and q.is_file()):
+            try:
+                with Image.open(p) as im:   # header only: cheap even for 55k files
+                    im.size
+                self.files.append(p)
+            except Exception:   # noqa: BLE001  (any decoder error means: skip this file)
+                self.skipped.append(p)
+        if self.skipped:
+            warnings.warn(f"MaskFolder skipped {len(self.skipped)} unreadable file(s) under {self.root}: "
+                          + ", ".join(str(p) for p in self.skipped[:20])
+                          + (" ..." if len(self.skipped) > 20 else ""), stacklevel=2)
+        if not self.files:
+            raise FileNotFoundError(f"no readable mask images ({', '.join(sorted(_IMAGE_EXTS))}) under {self.root}; "
+                                    "point root at a folder of mask images such as NVIDIA's irregular mask set")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Switch to the augmentations of `epoch` (a non-negative int; 0 is the default)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        n = len(self.files)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for MaskFolder of length {n}")
+        index %= n
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        for k in range(n):       # a file that fails to decode mid-epoch is reported and replaced by the next
+            path = self.files[(index + k) % n]
+            try:
+                hole = _draw.read_holes(path, self.invert)
+                break
+            except Exception as err:   # noqa: BLE001
+                if path not in self.skipped:
+                    self.skipped.append(path)
+                    warnings.warn(f"MaskFolder could not decode {path} ({err}); using the next file", stacklevel=2)
+        else:
+            raise RuntimeError(f"none of the {n} mask files under {self.root} could be decoded")
+        hole = _draw.augment(hole, self.size, rng, self.dilation) if self.augment else _draw.resize(hole, self.size)
+        return torch.from_numpy(~hole).float()[None]   # (1, H, W), 1 = valid
+
+
+def make_test_masks(out_dir: str | os.PathLike, size: int | Sequence[int] = 256, per_bin: int = 100,
+                    seed: int = 0, *, family: str = "freeform", boxes: bool = False) -> Path:
+    """Write a fixed, reproducible binned test set: `per_bin` PNGs per `PAPER_HOLE_BINS` bin.
+
+    Files are 8-bit PNGs, white = valid, in `out_dir/bin{b}_{lo}-{hi}/{i:04d}.png`;
+    mask i of bin b is `irregular_mask(H, W, bin, np.random.default_rng([seed, b, i]))`.
+    `manifest.json` (written last) records the size, seed, generator parameters and,
+    per file, its bin, exact hole ratio and seed.
+
+    Args:
+        out_dir: folder to write; `utils.data_dir() / "test_masks"` in the notebooks.
+        size: int or (H, W).
+        per_bin: masks per bin (the paper: 2000 at 512x512 with and without border holes).
+        seed: non-negative int.
+        family, boxes: passed to `irregular_mask`.
+
+    Returns:
+        The folder `out_dir`.
+    """
+    h, w = _check_size(size)
+    out_dir = Path(out_dir).expanduser()
+    entries = []
+    for b, (lo, hi) in enumerate(PAPER_HOLE_BINS):
+        sub = out_dir / f"bin{b}_{lo:.2f}-{hi:.2f}"
+        sub.mkdir(parents=True, exist_ok=True)
+        for i in range(per_bin):
+            m = irregular_mask(h, w, (lo, hi), np.random.default_rng([seed, b, i]), family=family, boxes=boxes)
+            Image.fromarray((m * 255).astype(np.uint8), "L").save(sub / f"{i:04d}.png")
+            entries.append({"file": f"{sub.name}/{i:04d}.png", "bin": [lo, hi],
+                            "hole_ratio": hole_ratio(m), "seed": [seed, b, i]})
+    manifest = {"format": "pconv-test-masks", "version": 1, "size": [h, w], "per_bin": per_bin, "seed": seed,
+                "white": "valid", "bins": [list(b) for b in PAPER_HOLE_BINS],
+                "generator": {"function": "pconv.masks.irregular_mask", "family": family, "boxes": boxes},
+                "masks": entries}
+    tmp = out_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(out_dir / "manifest.json")     # atomic: a half-written set has no manifest
+    return out_dir
+
+
+def load_test_masks(path: str | os.PathLike) -> list[tuple[torch.Tensor, tuple[float, float]]]:
+    """Read a test set written by `make_test_masks` and check every file against its manifest.
+
+    Args:
+        path: the test-set folder or its manifest.json.
+
+    Returns:
+        List of (mask (1, H, W) float32 tensor with 1 = valid, bin (lo, hi)).
+
+    Raises:
+        FileNotFoundError: no manifest, or a listed file is missing.
+        ValueError: a file's size or hole ratio differs from the manifest.
+    """
+    path = Path(path).expanduser()
+    manifest_path = path / "manifest.json" if path.is_dir() else path
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"no test-mask manifest at {manifest_path}; build the set with "
+                                f"pconv.masks.make_test_masks({str(manifest_path.parent)!r})")
+    manifest = json.loads(manifest_path.read_text())
+    h, w = manifest["size"]
+    out = []
+    for e in manifest["masks"]:
+        f = manifest_path.parent / e["file"]
+        if not f.is_file():
+            raise FileNotFoundError(f"test mask {f} listed in {manifest_path} is missing; rebuild the set "
+                                    "with make_test_masks")
+        with Image.open(f) as im:
+            m = torch.from_numpy(np.asarray(im.convert("L")) > 127).float()[None]   # (1, H, W)
+        if tuple(m.shape[1:]) != (h, w):
+            raise ValueError(f"test mask {f} is {tuple(m.shape[1:])}, the manifest says {(h, w)}; rebuild the set")
+        r = hole_ratio(m)
+        if abs(r - e["hole_ratio"]) > 0.5 / (h * w):
+            raise ValueError(f"test mask {f} has hole ratio {r:.6f}, the manifest says {e['hole_ratio']:.6f}: "
+                             "the file was changed or belongs to another set; rebuild with make_test_masks")
+        out.append((m, tuple(e["bin"])))
+    return out

@@ -1,0 +1,259 @@
+"""Tests for pconv.masks: hole-ratio guarantees, determinism, workers, mask folders, the test set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from torch.utils.data import DataLoader
+
+from pconv import _draw, masks
+from pconv.masks import (PAPER_HOLE_BINS, MaskFolder, MaskGenerator, hole_ratio, irregular_mask, load_test_masks,
+                         make_test_masks)
+
+FAMILIES = ("freeform", "thin", "medium", "thick")
+
+
+def _ratio(m: np.ndarray) -> float:
+    return float(np.count_nonzero(m == 0)) / m.size   # the definition, written plainly
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("bin_", PAPER_HOLE_BINS)
+def test_ratio_inside_every_paper_bin(bin_, family):
+    for seed in range(12):
+        m = irregular_mask(64, 64, bin_, seed, family=family, boxes=family != "thin")
+        assert m.dtype == np.float32 and m.shape == (64, 64)
+        assert set(np.unique(m)) <= {0.0, 1.0}
+        assert bin_[0] <= _ratio(m) <= bin_[1] and hole_ratio(m) == _ratio(m)
+
+
+@pytest.mark.parametrize("hw", [(48, 112), (130, 40), (7, 9), (1, 50)])
+def test_ratio_inside_range_for_odd_and_non_square_sizes(hw):
+    for seed, bin_ in enumerate(PAPER_HOLE_BINS * 3):
+        m = irregular_mask(*hw, bin_, seed, family="mixed")
+        assert m.shape == hw and bin_[0] <= _ratio(m) <= bin_[1]
+
+
+def test_default_size_ratio_and_spread_over_the_range():
+    ratios = [hole_ratio(irregular_mask(256, 256, rng=s)) for s in range(40)]
+    assert all(0.01 <= r <= 0.6 for r in ratios)
+    assert np.std(ratios) > 0.1   # the target is uniform over the range, not piled up at lo
+
+
+def test_narrow_and_degenerate_ranges():
+    for seed in range(5):
+        assert _ratio(irregular_mask(50, 50, (0.3, 0.3), seed)) == 0.3     # 750 pixels exactly
+        assert _ratio(irregular_mask(32, 32, (0.0, 0.0), seed)) == 0.0
+        assert _ratio(irregular_mask(16, 16, (1.0, 1.0), seed)) == 1.0
+        r = _ratio(irregular_mask(64, 64, (0.41, 0.415), seed, family="thick", boxes=True))
+        assert 0.41 <= r <= 0.415
+
+
+def test_exact_fallback_when_strokes_run_out(monkeypatch):
+    monkeypatch.setattr(masks, "_MAX_ELEMENTS", 0)     # no strokes at all: only the rim growth
+    for seed, bin_ in enumerate(PAPER_HOLE_BINS):
+        assert bin_[0] <= _ratio(irregular_mask(40, 30, bin_, seed)) <= bin_[1]
+    monkeypatch.setattr(masks, "_MAX_ELEMENTS", 2)
+    assert 0.5 <= _ratio(irregular_mask(64, 64, (0.5, 0.6), 0, family="thin")) <= 0.6
+
+
+def test_grow_holes_adds_exactly_k_touching_pixels():
+    hole = np.zeros((20, 20), bool)
+    hole[10, 10] = True
+    grown = _draw.grow_holes(hole, 7, np.random.default_rng(0))
+    assert grown.sum() == 8 and grown[10, 10]
+    assert grown[8:13, 8:13].sum() == 8   # within two rings of the seed
+
+
+def test_dilate_matches_a_plain_max_filter():
+    a = np.zeros((15, 15), bool)
+    a[7, 7] = True
+    assert _draw.dilate(a, 1).sum() == 9                 # first step: the 3x3 square
+    assert _draw.dilate(a, 1, cross=True).sum() == 5     # the plus shape
+    assert _draw.dilate(a, 2).sum() == 21                # square then cross: an octagon of 5x5 minus corners
+
+
+def test_determinism_and_rng_kinds():
+    a = irregular_mask(96, 80, (0.1, 0.4), 7, family="medium", boxes=True)
+    assert np.array_equal(a, irregular_mask(96, 80, (0.1, 0.4), 7, family="medium", boxes=True))
+    assert np.array_equal(irregular_mask(64, 64, rng=np.random.default_rng(3)), irregular_mask(64, 64, rng=3))
+    gen = np.random.default_rng(5)
+    assert not np.array_equal(irregular_mask(64, 64, rng=gen), irregular_mask(64, 64, rng=gen))  # stream advances
+    assert irregular_mask(32, 32).shape == (32, 32)   # rng=None: fresh randomness
+
+
+def test_different_seeds_differ():
+    ms = [irregular_mask(64, 64, (0.2, 0.3), s) for s in range(10)]
+    assert len({m.tobytes() for m in ms}) == 10
+
+
+@pytest.mark.parametrize("bad", [(0.5, 0.2), (-0.1, 0.2), (0.2, 1.5), (float("nan"), 0.5), (0.1,), "ab", None])
+def test_impossible_range_raises(bad):
+    with pytest.raises(ValueError, match="hole_range"):
+        irregular_mask(32, 32, bad)
+
+
+def test_unreachable_range_on_a_tiny_mask_raises_instead_of_looping():
+    with pytest.raises(ValueError, match=r"no achievable ratio for a 4x4 mask"):
+        irregular_mask(4, 4, (0.3, 0.31))      # 16 pixels: 4/16 = 0.25, 5/16 = 0.3125
+    with pytest.raises(ValueError, match="family"):
+        irregular_mask(32, 32, family="dotted")
+    with pytest.raises(ValueError, match="height, width"):
+        irregular_mask(0, 32)
+
+
+def _mean_half_width(size: int, seeds: range) -> float:
+    """Area / boundary length of the holes: half the stroke width for long strokes."""
+    area = boundary = 0
+    for s in seeds:
+        hole = irregular_mask(size, size, (0.05, 0.15), s, family="medium") == 0
+        edge = hole & ~(np.roll(hole, 1, 0) & np.roll(hole, -1, 0) & np.roll(hole, 1, 1) & np.roll(hole, -1, 1))
+        area, boundary = area + hole.sum(), boundary + edge.sum()
+    return area / boundary
+
+
+def test_stroke_width_scales_with_image_size():
+    ratio = _mean_half_width(512, range(6)) / _mean_half_width(256, range(6))
+    assert 1.6 < ratio < 2.4
+
+
+def test_hole_ratio_shapes():
+    m = np.ones((4, 5), np.float32)
+    m[0, :2] = 0
+    assert hole_ratio(m) == pytest.approx(0.1) and isinstance(hole_ratio(m), float)
+    assert hole_ratio(torch.from_numpy(m)[None]) == pytest.approx(0.1)
+    batch = torch.stack([torch.from_numpy(m)[None], torch.zeros(1, 4, 5)])   # (2, 1, 4, 5)
+    r = hole_ratio(batch)
+    assert r.shape == (2,) and torch.allclose(r, torch.tensor([0.1, 1.0], dtype=r.dtype))
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        hole_ratio(np.ones((3, 4, 5)))
+
+
+def test_mask_generator_dataset():
+    ds = MaskGenerator((48, 64), (0.1, 0.3), length=5, seed=1, family="thin")
+    m = ds[2]
+    assert len(ds) == 5 and m.shape == (1, 48, 64) and m.dtype == torch.float32
+    assert torch.equal(m, ds[2]) and torch.equal(ds[-1], ds[4]) and 0.1 <= hole_ratio(m) <= 0.3
+    assert not torch.equal(m, MaskGenerator((48, 64), (0.1, 0.3), length=5, seed=2, family="thin")[2])
+    ds.set_epoch(1)
+    assert not torch.equal(m, ds[2])
+    with pytest.raises(IndexError):
+        ds[5]
+    with pytest.raises(ValueError, match="hole_range"):
+        MaskGenerator(32, (0.6, 0.1))
+    with pytest.raises(ValueError, match="size"):
+        MaskGenerator(-3)
+    with pytest.raises(ValueError, match="4x4"):
+        MaskGenerator(4, (0.3, 0.31))            # caught at construction, not inside a worker
+    with pytest.raises(ValueError, match="epoch"):
+        ds.set_epoch(-1)
+
+
+def test_distinct_masks_across_dataloader_workers():
+    ds = MaskGenerator(32, length=8, seed=0)
+    loader = DataLoader(ds, batch_size=2, num_workers=2)   # worker 0: batches 0, 2; worker 1: 1, 3
+    batches = list(loader)
+    got = torch.cat(batches)                                # (8, 1, 32, 32)
+    assert len({m.numpy().tobytes() for m in got}) == 8    # no two workers repeat a stream
+    assert torch.equal(got, torch.stack([ds[i] for i in range(8)]))   # and each index is reproducible
+
+
+def _nvidia_style(path, size=(60, 80)):
+    """White strokes (holes) on black, as in NVIDIA's irregular mask set, with anti-aliased grey edges."""
+    im = Image.new("L", size[::-1], 0)
+    ImageDraw.Draw(im).line([(5, 5), (70, 50)], fill=255, width=9)
+    im.putpixel((0, 0), 100)    # below 0.6 * 255: binarised to black
+    im.save(path)
+    return im
+
+
+def _valid_white(path, size=(60, 80)):
+    im = Image.new("L", size[::-1], 200)   # max 200: threshold at 120
+    ImageDraw.Draw(im).rectangle((10, 10, 30, 40), fill=0)
+    im.save(path)
+    return im
+
+
+def test_mask_folder_polarity_detection(tmp_path):
+    _nvidia_style(tmp_path / "a_nvidia.png")
+    _valid_white(tmp_path / "b_ours.png")
+    ds = MaskFolder(tmp_path, (60, 80), augment=False)
+    nv, ours = ds[0], ds[1]
+    assert nv.shape == (1, 60, 80) and nv.dtype == torch.float32
+    assert nv[0, 0, 0] == 1 and nv[0, 20, 27] == 0 and hole_ratio(nv) < 0.5       # strokes became holes
+    assert ours[0, 20, 20] == 0 and ours[0, 50, 70] == 1 and hole_ratio(ours) == pytest.approx(21 * 31 / 4800)
+    forced = MaskFolder(tmp_path, (60, 80), augment=False, invert=False)   # white = valid for every file
+    assert torch.equal(forced[0], 1 - nv) and torch.equal(forced[1], ours)
+    assert torch.equal(MaskFolder(tmp_path, (60, 80), augment=False, invert=True)[1], 1 - ours)
+    with pytest.raises(ValueError, match="invert"):
+        MaskFolder(tmp_path, 32, invert="yes")
+    with pytest.raises(ValueError, match="dilation"):
+        MaskFolder(tmp_path, 32, dilation=(20, 5))
+
+
+def test_mask_folder_augmentation_is_binary_sized_and_seeded(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for i in range(3):
+        _nvidia_style(tmp_path / "sub" / f"{i}.png", size=(128, 128))
+    ds = MaskFolder(tmp_path, (40, 56), seed=3)
+    ms = [ds[i] for i in range(3)]
+    for m in ms:
+        assert m.shape == (1, 40, 56) and set(m.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(ms[0], MaskFolder(tmp_path, (40, 56), seed=3)[0])          # same seed, same mask
+    assert not torch.equal(ms[0], ms[1])                                           # same file, other index
+    no_dil = MaskFolder(tmp_path, (40, 56), seed=3, dilation=(0, 0))[0]
+    assert hole_ratio(ms[0]) >= hole_ratio(no_dil)                                  # dilation only grows holes
+
+
+def test_mask_folder_unreadable_and_empty(tmp_path):
+    _nvidia_style(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    with pytest.warns(UserWarning, match="broken.png"):
+        ds = MaskFolder(tmp_path, 32)
+    assert len(ds) == 1 and ds[0].shape == (1, 32, 32)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no readable mask images"):
+        MaskFolder(empty, 32)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        MaskFolder(tmp_path / "missing", 32)
+
+
+def test_mask_folder_file_that_breaks_mid_epoch_is_replaced(tmp_path):
+    for name in ("a.png", "b.png"):
+        _nvidia_style(tmp_path / name)
+    ds = MaskFolder(tmp_path, 32, augment=False)
+    (tmp_path / "a.png").write_bytes((tmp_path / "a.png").read_bytes()[:60])   # truncated after the header
+    with pytest.warns(UserWarning, match="a.png"):
+        m = ds[0]
+    assert torch.equal(m, ds[1])
+
+
+def test_test_set_round_trip_and_errors(tmp_path):
+    out = make_test_masks(tmp_path / "tm", size=(24, 32), per_bin=2, seed=4)
+    assert out == tmp_path / "tm"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["size"] == [24, 32] and len(manifest["masks"]) == 12 and manifest["seed"] == 4
+    items = load_test_masks(out)
+    assert [b for _, b in items] == [b for b in PAPER_HOLE_BINS for _ in range(2)]
+    for (m, (lo, hi)), e in zip(items, manifest["masks"]):
+        assert m.shape == (1, 24, 32) and lo <= hole_ratio(m) <= hi and hole_ratio(m) == e["hole_ratio"]
+    with Image.open(out / manifest["masks"][0]["file"]) as im:   # white = valid, 8-bit
+        assert im.mode == "L" and np.asarray(im).max() == 255
+    again = make_test_masks(tmp_path / "tm2", size=(24, 32), per_bin=2, seed=4)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(items, load_test_masks(again / "manifest.json")))
+
+    first = out / manifest["masks"][0]["file"]
+    Image.new("L", (32, 24), 255).save(first)                    # tampered: no holes
+    with pytest.raises(ValueError, match=first.name):
+        load_test_masks(out)
+    first.unlink()
+    with pytest.raises(FileNotFoundError, match=first.name):
+        load_test_masks(out)
+    with pytest.raises(FileNotFoundError, match="make_test_masks"):
+        load_test_masks(tmp_path / "nowhere")
