@@ -1,0 +1,307 @@
+"""Tests for pconv/data.py: load_image on every awkward file kind, the photo-folder dataset
+over a deliberately messy folder, the file-level split, InpaintingDataset and helpers."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from pconv import data
+from pconv.data import (
+    ImageFolderDataset,
+    ImageLoadError,
+    InpaintingDataset,
+    default_num_workers,
+    find_images,
+    load_image,
+    split_files,
+)
+
+SIZE = 32
+BAD = {"empty.jpg", "truncated.jpg", "notimage.jpg"}
+
+
+def _noise(h, w, seed=0):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    """A folder with every kind of file a real download produces."""
+    root = tmp_path_factory.mktemp("messy")
+    _noise(30, 40).save(root / "a.png")
+    (root / "empty.jpg").write_bytes(b"")
+    _noise(256, 256).save(root / "full.jpg", quality=95)
+    blob = (root / "full.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(blob[: len(blob) * 6 // 10])
+    (root / "full.jpg").unlink()
+    (root / "notimage.jpg").write_text("this is not a JPEG")
+    Image.new("CMYK", (20, 24), (255, 0, 0, 0)).save(root / "cmyk.jpg")
+    Image.fromarray(np.linspace(0, 65535, 24 * 24).astype(np.uint16).reshape(24, 24)).save(root / "grey16.png")
+    pal = Image.new("P", (20, 20), 0)
+    pal.putpalette([255, 0, 0, 0, 255, 0])
+    pal.paste(1, (0, 0, 10, 20))
+    pal.save(root / "palette.png", transparency=0)
+    Image.new("RGBA", (20, 20), (0, 0, 0, 128)).save(root / "rgba.png")
+    Image.new("LA", (20, 20), (40, 0)).save(root / "la.png")
+    Image.new("1", (20, 20), 1).save(root / "onebit.png")
+    rot = Image.new("RGB", (40, 20), (255, 0, 0))
+    rot.paste((0, 0, 255), (20, 0, 40, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: display rotated 90 degrees clockwise
+    rot.save(root / "exif.jpg", exif=exif, quality=95)
+    _noise(20, 20).save(root / ".hidden.png")
+    (root / ".cache").mkdir()
+    _noise(20, 20).save(root / ".cache" / "thumb.png")
+    _noise(20, 30).save(root / "UPPER.JPG")
+    (root / "sub" / "nested").mkdir(parents=True)
+    _noise(25, 20).save(root / "sub" / "nested" / "deep.png")
+    _noise(10, 10).save(root / "tiny.png")
+    (root / "readme.txt").write_text("not an image")
+    return root
+
+
+# --- load_image ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["empty.jpg", "truncated.jpg", "notimage.jpg", "missing.png", "sub"])
+def test_load_image_errors_name_the_file(messy, name):
+    with pytest.raises(ImageLoadError) as info:
+        load_image(messy / name)
+    err = info.value
+    assert isinstance(err, OSError) and err.path == messy / name
+    assert str(messy / name) in str(err) and err.reason
+    again = pickle.loads(pickle.dumps(err))  # crosses DataLoader worker boundaries intact
+    assert again.path == err.path and str(again) == str(err)
+
+
+def test_load_image_modes(messy):
+    for name in ["a.png", "cmyk.jpg", "grey16.png", "palette.png", "rgba.png", "la.png", "onebit.png", "UPPER.JPG"]:
+        im = load_image(messy / name)
+        assert im.mode == "RGB", name
+    assert np.allclose(load_image(messy / "cmyk.jpg").getpixel((5, 5)), (0, 255, 255), atol=3)
+    assert load_image(messy / "rgba.png").getpixel((3, 3)) == (127, 127, 127)  # half black over white
+    assert load_image(messy / "la.png").getpixel((3, 3)) == (255, 255, 255)  # fully transparent
+    assert load_image(messy / "la.png", background=(0, 0, 0)).getpixel((3, 3)) == (0, 0, 0)
+    palette = load_image(messy / "palette.png")
+    assert palette.getpixel((2, 2)) == (0, 255, 0) and palette.getpixel((15, 2)) == (255, 255, 255)
+    assert load_image(messy / "onebit.png").getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_load_image_16bit_is_scaled_not_clipped(messy):
+    raw = np.asarray(Image.open(messy / "grey16.png"), dtype=np.float64)
+    got = np.asarray(load_image(messy / "grey16.png"))[..., 0].astype(np.float64)
+    assert np.abs(got - raw / 257).max() <= 0.5 + 1e-9  # a plain convert("RGB") saturates at 255
+    assert got.max() == 255 and 100 < np.median(got) < 155
+
+
+def test_load_image_applies_exif_orientation(messy):
+    im = load_image(messy / "exif.jpg")
+    assert im.size == (20, 40)  # stored 40 x 20, displayed upright
+    top, bottom = np.asarray(im)[5, 10], np.asarray(im)[35, 10]
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # red half rotated to the top
+
+
+def test_load_image_draft_decodes_smaller(tmp_path):
+    Image.fromarray(np.zeros((600, 800, 3), np.uint8)).save(tmp_path / "big.jpg")
+    w, h = load_image(tmp_path / "big.jpg", draft_size=(100, 100)).size
+    assert 100 <= min(w, h) and w < 800
+
+
+# --- folders and splits ----------------------------------------------------------------------------
+def test_find_images_order_and_filters(messy):
+    names = [p.relative_to(messy).as_posix() for p in find_images(messy)]
+    assert names == sorted(names)
+    assert "UPPER.JPG" in names and "sub/nested/deep.png" in names
+    assert not any(n.startswith(".") or "/." in n or n.endswith(".txt") for n in names)
+
+
+def test_folder_dataset_skips_bad_files_with_one_warning(messy):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = ImageFolderDataset(messy, size=SIZE, train=True, seed=0)
+        items = [ds[i] for i in range(len(ds))]
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert all(name in str(caught[0].message) for name in BAD)
+    assert {p.name for p, _ in ds.skipped} == BAD and all(reason for _, reason in ds.skipped)
+    assert len(ds) == 11 and "tiny.png" in {p.name for p in ds.files}
+    for x in items:
+        assert x.shape == (3, SIZE, SIZE) and x.dtype == torch.float32
+        assert 0 <= x.min() and x.max() <= 1
+
+
+def test_folder_dataset_replaces_files_that_fail_late(messy):
+    """With check=False bad files are found in __getitem__: replaced, recorded, warned about."""
+    ds = ImageFolderDataset(messy, size=SIZE, train=False, check=False)
+    assert len(ds) == 14 and not ds.skipped
+    with pytest.warns(UserWarning, match="skipping unreadable"):
+        items = [ds[i] for i in range(len(ds))]
+    assert all(x.shape == (3, SIZE, SIZE) for x in items)
+    assert {p.name for p, _ in ds.skipped} == BAD
+    names = [p.name for p in ds.files]
+    bad, after = names.index("empty.jpg"), names.index("exif.jpg")
+    assert after == bad + 1 and torch.equal(ds[bad], ds[after])  # served by the next readable file
+
+
+def test_folder_dataset_dataloader_with_workers(messy):
+    ds = ImageFolderDataset(messy, size=SIZE, train=True, check=False)  # bad files hit inside the workers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batches = list(DataLoader(ds, batch_size=4, num_workers=2))
+    assert sum(len(b) for b in batches) == len(ds)
+    assert all(b.shape[1:] == (3, SIZE, SIZE) for b in batches)
+
+
+def test_folder_dataset_determinism(messy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ImageFolderDataset(messy, size=SIZE, train=True, seed=3)
+        b = ImageFolderDataset(messy, size=SIZE, train=True, seed=3)
+        ev = ImageFolderDataset(messy, size=SIZE, train=False)
+    assert all(torch.equal(a[i], b[i]) for i in range(len(a)))
+    assert torch.equal(ev[0], ev[0])
+    b.set_epoch(1)
+    assert any(not torch.equal(a[i], b[i]) for i in range(len(a)))
+
+
+def test_folder_dataset_flips_half_the_time(tmp_path):
+    im = Image.new("RGB", (16, 16), (255, 0, 0))
+    im.paste((0, 0, 255), (8, 0, 16, 16))
+    im.save(tmp_path / "halves.png")
+    ds = ImageFolderDataset(tmp_path, size=16, seed=0)
+    left_red = []
+    for epoch in range(20):
+        ds.set_epoch(epoch)
+        left_red.append(bool(ds[0][0, :, :4].mean() > 0.9))
+    assert 3 < sum(left_red) < 17
+
+
+def test_folder_dataset_upscales_tiny_images(messy):
+    x = ImageFolderDataset(messy, size=64, train=False, files=["tiny.png"])[0]
+    assert x.shape == (3, 64, 64)
+    src = torch.from_numpy(np.array(Image.open(messy / "tiny.png"))).permute(2, 0, 1).float() / 255
+    assert torch.allclose(x.mean(), src.mean(), atol=0.05)
+
+
+def test_folder_dataset_errors(tmp_path, messy):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        ImageFolderDataset(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"x")
+    with pytest.raises(ValueError, match="no images"):
+        ImageFolderDataset(tmp_path / "empty")
+    with pytest.raises(ValueError, match="none of the 3"), pytest.warns(UserWarning):
+        ImageFolderDataset(messy, files=sorted(BAD))
+    with pytest.raises(ValueError, match="size"):
+        ImageFolderDataset(messy, size=0)
+
+
+def test_split_files_deterministic_and_disjoint():
+    files = [f"img_{i:03d}.jpg" for i in range(50)]
+    train, val = split_files(files, val_fraction=0.2, seed=1)
+    assert (train, val) == split_files(list(reversed(files)), val_fraction=0.2, seed=1)
+    assert len(val) == 10 and not set(train) & set(val) and {str(p) for p in train + val} == set(files)
+    assert split_files(files, 0.2, seed=2)[1] != val
+    assert len(split_files(files[:3], 0.01)[1]) == 1  # a non-zero fraction always gets one file
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_files(files, 1.0)
+
+
+def test_folder_dataset_split(messy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train, val = ImageFolderDataset.split(messy, size=SIZE, val_fraction=0.3, seed=0)
+    assert train.train and not val.train
+    assert not set(train.files) & set(val.files) and len(train) + len(val) == 11
+
+
+# --- InpaintingDataset -----------------------------------------------------------------------------
+def _masks(n, size=16):
+    out = []
+    for i in range(n):
+        m = torch.ones(1, size, size)
+        m[:, : i + 1] = 0
+        out.append(m)
+    return out
+
+
+def test_inpainting_dataset_pairs_and_cycles():
+    images = [torch.rand(3, 16, 16) for _ in range(5)]
+    masks = _masks(2)
+    ds = InpaintingDataset(images, masks)
+    assert len(ds) == 5
+    for i in range(5):
+        item = ds[i]
+        assert torch.equal(item["image"], images[i]) and torch.equal(item["mask"], masks[i % 2])
+    assert torch.equal(InpaintingDataset([{"image": images[0]}], [{"mask": masks[1][0]}])[0]["mask"], masks[1])
+    assert torch.equal(InpaintingDataset([(images[0], 7)], masks)[0]["image"], images[0])
+
+
+def test_inpainting_dataset_resizes_masks_nearest():
+    mask = torch.ones(1, 8, 8)
+    mask[:, :, :4] = 0  # left half is a hole
+    item = InpaintingDataset([torch.rand(3, 32, 32)], [mask])[0]
+    assert item["mask"].shape == (1, 32, 32)
+    assert set(item["mask"].unique().tolist()) == {0.0, 1.0}
+    assert item["mask"][..., :16].sum() == 0 and item["mask"][..., 16:].min() == 1
+
+
+def test_inpainting_dataset_resize_is_blockwise_nearest():
+    mask = (torch.rand(1, 5, 5, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    got = InpaintingDataset([torch.rand(3, 15, 15)], [mask])[0]["mask"]
+    assert torch.equal(got, mask.repeat_interleave(3, -1).repeat_interleave(3, -2))
+
+
+def test_inpainting_dataset_random_pairing_is_seeded():
+    images, masks = [torch.rand(3, 16, 16) for _ in range(20)], _masks(8)
+    a = InpaintingDataset(images, masks, pairing="random", seed=0)
+    b = InpaintingDataset(images, masks, pairing="random", seed=0)
+    picks = [int((1 - a[i]["mask"]).sum() / 16) for i in range(20)]
+    assert picks == [int((1 - b[i]["mask"]).sum() / 16) for i in range(20)] and len(set(picks)) > 2
+
+
+def test_inpainting_dataset_errors():
+    with pytest.raises(ValueError, match=r"masks\[0\].*binary"):
+        InpaintingDataset([torch.rand(3, 8, 8)], [torch.full((1, 8, 8), 0.5)])[0]
+    with pytest.raises(ValueError, match=r"images\[0\]"):
+        InpaintingDataset([torch.rand(8, 8)], _masks(1))[0]
+    with pytest.raises(ValueError, match="empty"):
+        InpaintingDataset([torch.rand(3, 8, 8)], [])
+    with pytest.raises(ValueError, match="pairing"):
+        InpaintingDataset([torch.rand(3, 8, 8)], _masks(1), pairing="zip")
+
+
+def test_datasets_pickle(messy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = ImageFolderDataset(messy, size=SIZE, train=False)
+    pair = InpaintingDataset(folder, _masks(3, SIZE))
+    again = pickle.loads(pickle.dumps(pair))
+    assert torch.equal(again[2]["image"], pair[2]["image"])
+
+
+def test_reexports():
+    from pconv.data import CarvanaDataset, SampleImageDataset, SyntheticShapesDataset, sample_images  # noqa: F401
+
+    assert "CarvanaDataset" in dir(data) and all(hasattr(data, name) for name in data.__all__)
+    with pytest.raises(AttributeError):
+        data.NoSuchThing  # noqa: B018
+
+
+def test_default_num_workers(monkeypatch):
+    assert default_num_workers() >= 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
+    assert default_num_workers() == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(data.multiprocessing, "get_start_method", lambda allow_none=False: "fork")
+    assert default_num_workers() == 4
+    monkeypatch.setattr(data.multiprocessing, "get_start_method", lambda allow_none=False: "spawn")
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert default_num_workers() == 0
