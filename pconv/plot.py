@@ -237,7 +237,7 @@ def show_segmentation(
         axes[r, 0].set_title("image", fontsize=9)
         axes[r, 1].imshow(t, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         axes[r, 1].set_title("true mask", fontsize=9)
-        axes[r, 2].imshow(overlay)
+        axes[r, 2].imshow(np.clip(overlay, 0, 1))  # the blend can round a hair above 1
         if t.any() and not t.all():
             axes[r, 2].contour(t.astype(float), levels=[0.5], colors="yellow", linewidths=0.8)
         dice = dice_per_image(torch.from_numpy(p[None]).float(), torch.from_numpy(t[None]).float()).item()
