@@ -1,0 +1,331 @@
+"""Benchmark PartialConv2d and PConvUNet (Liu et al. 2018, arXiv:1804.07723) against
+plain convolutions (the limit) and a naive NVIDIA-style multi-channel reference.
+
+(a) each of the network's layer shapes: PartialConv2d fwd+bwd vs nn.Conv2d;
+(b) a training step (fwd + L1 loss + bwd + Adam) of PConvUNet vs its plain twin vs
+    the naive twin, peak memory of each step, and (CPU) a profiler split of the step;
+(c) inference (forward only) of the three.
+Variants alternate within every repeat and medians are reported, so slow drifts of
+a shared machine hit all of them alike.
+
+    python benchmarks/bench_pconv.py                      # CPU, 256x256, batch 2
+    python benchmarks/bench_pconv.py --device cuda --amp --size 512 --layers 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from naive_pconv import Twin
+from torch import nn
+
+from pconv.layers import PartialConv2d
+from pconv.models import PConvUNet
+from pconv.utils import resolve_device
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="autocast: bf16 on CPU, fp16 (+GradScaler) on CUDA",
+    )
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile every variant (slow to start)",
+    )
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed repeats per variant (after one warm-up)",
+    )
+    p.add_argument("--layers", type=int, default=7)
+    p.add_argument("--base-channels", type=int, default=64)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch.set_num_threads (0: torch's default)",
+    )
+    p.add_argument(
+        "--hole", type=float, default=0.3, help="hole ratio of the random block mask"
+    )
+    p.add_argument(
+        "--skip-layers",
+        action="store_true",
+        help="only run the training-step benchmark",
+    )
+    return p.parse_args()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def autocast(args: argparse.Namespace, device: torch.device):
+    if not args.amp:
+        return nullcontext()
+    return torch.autocast(
+        device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16
+    )
+
+
+def interleaved(
+    fns: dict[str, Callable[[], None]], repeats: int, device: torch.device
+) -> dict[str, tuple[float, float]]:
+    """Median (wall, process CPU) seconds per call of each function, alternating them.
+
+    On a shared CPU the wall time mostly measures the neighbours; the process CPU
+    time (all threads) is much steadier, so ratios are given for both.
+    """
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
+    for fn in fns.values():  # warm-up (oneDNN primitive creation, compilation)
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync(device)
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            sync(device)
+            times[name].append((time.perf_counter() - w0, time.process_time() - c0))
+    return {
+        k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+        for k, v in times.items()
+    }
+
+
+def peak_bytes(fn: Callable[[], None], device: torch.device) -> int:
+    """Peak bytes allocated above the starting level while `fn` runs.
+
+    CUDA: `torch.cuda.max_memory_allocated`. CPU: the running sum of the profiler's
+    per-op allocation records (allocations freed inside one op are netted, so this
+    is a slight under-estimate, alike for every variant).
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        start = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - start
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    cur = peak = 0
+    for ev in sorted(prof.events(), key=lambda e: e.time_range.start):
+        cur += ev.self_cpu_memory_usage
+        peak = max(peak, cur)
+    return peak
+
+
+def block_mask(n: int, size: int, hole: float, device: torch.device) -> torch.Tensor:
+    """A centred square hole covering about `hole` of the image, plus scattered pixels."""
+    gen = torch.Generator().manual_seed(0)
+    mask = (torch.rand(n, 1, size, size, generator=gen) > 0.05).float()
+    side = int(size * hole**0.5)
+    lo = (size - side) // 2
+    mask[..., lo : lo + side, lo : lo + side] = 0
+    return mask.to(device)
+
+
+def bench_layers(
+    args: argparse.Namespace, device: torch.device, model: PConvUNet
+) -> None:
+    print(
+        f"\n(a) layer fwd+bwd, batch {args.batch_size}: PartialConv2d (1-channel mask) vs nn.Conv2d"
+    )
+    print(
+        f"{'layer':<6}{'shape':<28}{'plain ms':>10}{'pconv ms':>10}{'ratio':>8}{'cpu ratio':>10}"
+    )
+    size = args.size
+    blocks = [(f"enc{i + 1}", b, size >> i) for i, b in enumerate(model.encoder)]
+    blocks += [
+        (f"dec{i + 1}", u.block, size >> (args.layers - 1 - i))
+        for i, u in enumerate(model.decoder)
+    ]
+    mf = torch.channels_last if args.channels_last else torch.contiguous_format
+    for name, b, s in blocks:
+        c = b.conv
+        pconv = PartialConv2d(
+            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding
+        ).to(device, memory_format=mf)
+        plain = nn.Conv2d(
+            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding
+        ).to(device, memory_format=mf)
+        x = (
+            torch.randn(args.batch_size, c.in_channels, s, s, device=device)
+            .to(memory_format=mf)
+            .requires_grad_()
+        )
+        mask = block_mask(args.batch_size, s, args.hole, device)
+
+        def run_plain(plain=plain, x=x):
+            with autocast(args, device):
+                out = plain(x)
+            out.float().mean().backward()
+
+        def run_pconv(pconv=pconv, x=x, mask=mask):
+            with autocast(args, device):
+                out, _ = pconv(x, mask)
+            out.float().mean().backward()
+
+        t = interleaved({"plain": run_plain, "pconv": run_pconv}, args.repeats, device)
+        (tp, cp), (tq, cq) = t["plain"], t["pconv"]
+        shape = (
+            f"{c.in_channels}->{c.out_channels} k{c.kernel_size[0]} s{c.stride[0]} @{s}"
+        )
+        print(
+            f"{name:<6}{shape:<28}{tp * 1e3:>10.1f}{tq * 1e3:>10.1f}{tq / tp:>8.2f}{cq / cp:>10.2f}"
+        )
+
+
+def bench_step(
+    args: argparse.Namespace, device: torch.device, model: PConvUNet
+) -> None:
+    print(
+        f"\n(b) training step (fwd + L1 + bwd + Adam), {args.size}x{args.size}, batch {args.batch_size}"
+    )
+    mf = torch.channels_last if args.channels_last else torch.contiguous_format
+    nets = {
+        "plain": Twin(model, "plain"),
+        "pconv": model,
+        "naive": Twin(model, "naive"),
+    }
+    image = torch.rand(args.batch_size, 3, args.size, args.size, device=device).to(
+        memory_format=mf
+    )
+    mask = block_mask(args.batch_size, args.size, args.hole, device)
+    with torch.no_grad():  # the three compute the same function (train-mode BatchNorm)
+        ref = model(image, mask)[0]
+        diff = (Twin(model, "naive").to(device)(image, mask) - ref).abs().max().item()
+    print(f"naive vs pconv max |output difference|: {diff:.2e}")
+
+    fns, peaks = {}, {}
+    for name, net in nets.items():
+        net.to(device, memory_format=mf).train()
+        fwd = torch.compile(net) if args.compile else net
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+        scaler = torch.amp.GradScaler(
+            device.type, enabled=args.amp and device.type == "cuda"
+        )
+
+        def step(net=net, fwd=fwd, opt=opt, scaler=scaler, pconv=name == "pconv"):
+            opt.zero_grad(set_to_none=True)
+            with autocast(args, device):
+                out = fwd(image, mask)
+                out = out[0] if pconv else out
+                loss = F.l1_loss(out.float(), image)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+
+        fns[name] = step
+    for name, fn in fns.items():
+        fn()  # allocate Adam state first: it is not activation memory
+        peaks[name] = peak_bytes(fn, device)
+    t = interleaved(fns, args.repeats, device)
+    for name in fns:
+        print(
+            f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms/step, cpu {t[name][1] * 1e3:9.1f} ms/step, "
+            f"peak {peaks[name] / 2**20:8.1f} MiB"
+        )
+    for a, b, target in [("pconv", "plain", "<= 1.05"), ("naive", "pconv", ">= 1.7")]:
+        print(
+            f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}   (target {target})"
+        )
+    print(
+        f"pconv / plain memory {peaks['pconv'] / peaks['plain']:.3f}   (target <= 1.10)"
+    )
+    print(f"naive / pconv memory {peaks['naive'] / peaks['pconv']:.3f}")
+    if device.type == "cpu":
+        op_accounting(fns)
+
+    print("\n(c) inference (eval mode, no grad, forward only)")
+    infer = {}
+    for name, net in nets.items():
+        net.eval()
+
+        def run(net=net):
+            with torch.no_grad(), autocast(args, device):
+                net(image, mask)
+
+        infer[name] = run
+    t = interleaved(infer, args.repeats, device)
+    for name in infer:
+        print(
+            f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms, cpu {t[name][1] * 1e3:9.1f} ms"
+        )
+    for a, b in [("pconv", "plain"), ("naive", "pconv")]:
+        print(
+            f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}"
+        )
+
+
+def op_accounting(fns: dict[str, Callable[[], None]]) -> None:
+    """Split one profiled step's self CPU time into convolutions, mask-path window sums
+    (1-channel convolutions) and everything else. Unlike wall-clock ratios on a shared
+    machine, the extra non-convolution time is a steady estimate of the mask path's cost."""
+    from torch.profiler import ProfilerActivity, profile
+
+    parts = {}
+    for name in ("plain", "pconv"):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            fns[name]()
+        conv = mask_conv = other = 0.0
+        for ev in prof.key_averages(group_by_input_shape=True):
+            ms = ev.self_cpu_time_total / 1e3
+            if "convolution" not in ev.key:
+                other += ms
+            elif len(ev.input_shapes) > 1 and ev.input_shapes[1][:2] == [1, 1]:
+                mask_conv += ms
+            else:
+                conv += ms
+        parts[name] = (conv, mask_conv, other)
+        print(
+            f"{name:<6} profiled step: convolutions {conv:8.1f} ms, mask window sums {mask_conv:6.1f} ms, "
+            f"other ops {other:8.1f} ms"
+        )
+    (c0, _, o0), (_, m1, o1) = parts["plain"], parts["pconv"]
+    print(
+        f"mask-path overhead estimate: (window sums + extra other ops) / plain step = "
+        f"{(m1 + o1 - o0) / (c0 + o0):+.1%}"
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = PConvUNet(layers=args.layers, base_channels=args.base_channels).to(device)
+    n = sum(p.numel() for p in model.parameters())
+    print(
+        f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, amp {args.amp}, "
+        f"channels_last {args.channels_last}, compile {args.compile}; PConvUNet {n / 1e6:.2f}M params, "
+        f"{args.repeats} repeats, medians"
+    )
+    if not args.skip_layers:
+        bench_layers(args, device, model)
+    bench_step(args, device, model)
+
+
+if __name__ == "__main__":
+    main()

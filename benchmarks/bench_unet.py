@@ -1,0 +1,130 @@
+"""Training throughput of the segmentation UNet (Ronneberger et al. 2015,
+arXiv:1505.04597) at Carvana's working sizes: 160x240 (quarter) and 640x960.
+
+Each step: forward, BCE-with-logits + soft Dice loss, backward, Adam. Reports the
+median images/s over the timed steps (one by default on CPU, where a
+640x960 step of the 31M-parameter network takes about a minute) (wall clock, and per process CPU second,
+which is steadier on a shared machine).
+
+    python benchmarks/bench_unet.py                            # CPU, small batches
+    python benchmarks/bench_unet.py --device cuda --amp --batch-size 16 --channels-last
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+
+from pconv.models import UNet
+from pconv.utils import resolve_device
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="autocast: bf16 on CPU, fp16 (+GradScaler) on CUDA",
+    )
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument(
+        "--sizes", default="160x240,640x960", help="comma-separated HxW list"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="0: 2 at the small size, 1 at the large on CPU; 8/2 on GPU",
+    )
+    p.add_argument("--steps", type=int, default=1, help="timed steps per size")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=-1,
+        help="untimed steps per size first (-1: 0 on CPU, where one 640x960 step takes a minute "
+        "and setup is negligible; 2 on GPU, for cuDNN autotuning)",
+    )
+    p.add_argument("--bilinear", action="store_true")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch.set_num_threads (0: torch's default)",
+    )
+    return p.parse_args()
+
+
+def bce_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE with logits plus (1 - soft Dice), both in fp32."""
+    logits = logits.float()
+    prob = logits.sigmoid()
+    inter = (prob * target).sum((1, 2, 3))
+    dice = (2 * inter + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
+    return F.binary_cross_entropy_with_logits(logits, target) + (1 - dice).mean()
+
+
+def main() -> None:
+    args = parse_args()
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    mf = torch.channels_last if args.channels_last else torch.contiguous_format
+    net = UNet(bilinear=args.bilinear).to(device, memory_format=mf).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=args.amp and device.type == "cuda"
+    )
+    amp = torch.autocast(
+        device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16
+    )
+    n = sum(p.numel() for p in net.parameters())
+    print(
+        f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, amp {args.amp}, "
+        f"channels_last {args.channels_last}; UNet {n / 1e6:.2f}M params, bilinear {args.bilinear}"
+    )
+    for i, size in enumerate(args.sizes.split(",")):
+        h, w = (int(v) for v in size.lower().split("x"))
+        batch = (
+            args.batch_size or ((2, 1) if device.type == "cpu" else (8, 2))[min(i, 1)]
+        )
+        image = torch.rand(batch, 3, h, w, device=device).to(memory_format=mf)
+        target = (torch.rand(batch, 1, h, w, device=device) > 0.5).float()
+
+        def step(image=image, target=target):
+            opt.zero_grad(set_to_none=True)
+            with amp if args.amp else nullcontext():
+                loss = bce_dice(net(image), target)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        for _ in range(
+            args.warmup if args.warmup >= 0 else (0 if device.type == "cpu" else 2)
+        ):
+            step()
+        walls, cpus = [], []
+        for _ in range(args.steps):
+            w0, c0 = time.perf_counter(), time.process_time()
+            step()
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+        wall, cpu = statistics.median(walls), statistics.median(cpus)
+        print(
+            f"{h}x{w} batch {batch}: {wall * 1e3:9.1f} ms/step wall, {batch / wall:7.2f} images/s "
+            f"({batch / cpu:7.2f} images per CPU-second)"
+        )
+
+
+if __name__ == "__main__":
+    main()
