@@ -184,8 +184,6 @@ def _train(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         kwargs = dict(in_channels=3, layers=args.layers, base_channels=args.base_channels)
         model = PConvUNet(**kwargs)
-        if not isinstance(getattr(model, "config", None), dict):
-            model.config = kwargs  # what checkpoint.model_info records to rebuild the model
         loss_fn = InpaintingLoss(vgg=None if args.vgg == "none" else args.vgg)
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, size=args.size, device=args.device,

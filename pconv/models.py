@@ -56,6 +56,9 @@ class PConvUNet(nn.Module):
                 f"upsampling must be 'nearest' (paper) or 'bilinear', got {upsampling!r}"
             )
         self.in_channels, self.layers, self.upsampling = in_channels, layers, upsampling
+        # The constructor arguments: checkpoints record them so a model can be rebuilt.
+        self.config = dict(in_channels=in_channels, layers=layers, base_channels=base_channels,
+                           max_channels=max_channels, upsampling=upsampling)
         kernels = [7, 5, 5] + [3] * max(layers - 3, 0)
         widths = [min(base_channels * 2**i, max_channels) for i in range(layers)]
         skips = [in_channels] + widths[:-1]  # channels of the skip at each depth
@@ -279,6 +282,9 @@ class UNet(nn.Module):
                 "features must name at least one level width, e.g. (64, 128, 256, 512)"
             )
         self.in_channels, self.levels = in_channels, len(f)
+        # The constructor arguments: checkpoints record them so a model can be rebuilt.
+        self.config = dict(in_channels=in_channels, out_channels=out_channels, features=list(f),
+                           bilinear=bilinear)
         bottom = f[-1] if bilinear else 2 * f[-1]
         self.inc = DoubleConv(in_channels, f[0])
         self.downs = nn.ModuleList(Down(a, b) for a, b in zip(f, f[1:] + [bottom]))

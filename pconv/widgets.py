@@ -270,8 +270,6 @@ class TrainingPanel(widgets.VBox):
             kwargs = {"layers": int(self.controls["layers"].value),
                       "base_channels": int(self.controls["base_channels"].value)}
             model = PConvUNet(**kwargs)
-            if not isinstance(getattr(model, "config", None), dict):
-                model.config = kwargs  # what a checkpoint records to rebuild the model
         train_data, val_data = self._train_data, self._val_data
         if train_data is None:
             s, holes = config.size, tuple(self.controls["hole_range"].value)

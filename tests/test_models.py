@@ -193,3 +193,14 @@ def test_unet_odd_sizes(bilinear):
         net(torch.rand(1, 3, 7, 40))
     with pytest.raises(ValueError, match="image must be"):
         net(torch.rand(3, 32, 32))
+
+
+@pytest.mark.parametrize("cls, kwargs", [
+    (PConvUNet, dict(layers=3, base_channels=8, max_channels=16, upsampling="bilinear")),
+    (UNet, dict(in_channels=1, out_channels=2, features=(4, 8), bilinear=True)),
+])
+def test_config_rebuilds_the_same_network(cls, kwargs):
+    model = cls(**kwargs)
+    twin = cls(**model.config)
+    assert {k: v.shape for k, v in twin.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    twin.load_state_dict(model.state_dict())
