@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "held-out images with a fixed set of test masks.")
     e.add_argument("--checkpoint", required=True, help="a ckpt_<step>.pt or best.pt written by `train`")
     e.add_argument("--data", default="samples", help="'samples' (held-out sample photos), 'celeba' or a folder")
-    e.add_argument("--masks", default=None, help="test-mask folder (default: data_dir()/test_masks, made if missing)")
+    e.add_argument("--masks", default=None, help="test-mask folder with a manifest.json (default: the shared set under "
+                   "data_dir()/test_masks/, made once for the checkpoint's image size)")
     e.add_argument("--per-bin", type=int, default=d["per_bin"], help="masks per bin when the mask set is made")
     e.add_argument("--num-images", type=int, default=d["num_images"], help="images to evaluate on")
     e.add_argument("--methods", default=d["methods"], help="comma-separated: model and baselines "
@@ -211,7 +212,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data import ImageFolderDataset
-    from .masks import make_test_masks
+    from .masks import fixed_test_masks
     from .metrics import evaluate_inpainting
     from .samples import SampleImageDataset
     from .utils import resolve_device
@@ -230,12 +231,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ValueError) as e:
             raise UsageError(str(e)) from e
         images = Subset(images, range(min(args.num_images, len(images))))
-    masks = Path(args.masks) if args.masks else data_dir() / ("test_masks" if size == 256 else f"test_masks_{size}")
-    if not (masks / "manifest.json").is_file():
-        if args.masks and masks.exists() and any(masks.iterdir()):
-            raise UsageError(f"--masks {masks}: no manifest.json; write a set with `python -m pconv masks --out DIR`")
-        print(f"making test masks ({args.per_bin} per bin, {size} px) in {masks}", file=sys.stderr)
-        make_test_masks(masks, size=size, per_bin=args.per_bin)
+    if args.masks:
+        masks = Path(args.masks)
+        if not (masks / "manifest.json").is_file():
+            raise UsageError(f"--masks {masks}: no manifest.json there; write a set with "
+                             "`python -m pconv masks --out DIR`, or leave --masks out for the shared set")
+    else:
+        masks = fixed_test_masks(size, per_bin=args.per_bin)  # written once, then shared by every run
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     try:
         report = evaluate_inpainting(model, images, masks, methods=methods, device=resolve_device(args.device),

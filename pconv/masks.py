@@ -26,10 +26,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from . import _draw
-from .utils import as_rng
+from .utils import as_rng, data_dir
 
 __all__ = ["irregular_mask", "hole_ratio", "PAPER_HOLE_BINS", "FAMILIES", "MaskGenerator", "MaskFolder",
-           "make_test_masks", "load_test_masks"]
+           "make_test_masks", "load_test_masks", "fixed_test_masks"]
 
 PAPER_HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
 FAMILIES = (*_draw.FAMILIES, "mixed")   # "mixed": one of the four families, drawn per mask
@@ -301,6 +301,25 @@ def make_test_masks(out_dir: str | os.PathLike, size: int | Sequence[int] = 256,
     tmp.write_text(json.dumps(manifest, indent=1))
     tmp.replace(out_dir / "manifest.json")     # atomic: a half-written set has no manifest
     return out_dir
+
+
+def fixed_test_masks(size: int | tuple[int, int] = 256, per_bin: int = 100, seed: int = 0) -> Path:
+    """The shared binned test set for `size`, written once by `make_test_masks`.
+
+    Every consumer (notebooks, CLI `evaluate`, benchmarks) finds the same set at
+    `data_dir()/test_masks/<size>px_<per_bin>_seed<seed>/`, so methods are always
+    compared on identical masks. A folder without a manifest (an interrupted write) is
+    rebuilt.
+
+    Returns:
+        The folder; read it with `load_test_masks`.
+    """
+    h, w = _check_size(size)
+    name = f"{h}px" if h == w else f"{h}x{w}px"
+    folder = data_dir() / "test_masks" / f"{name}_{per_bin}_seed{seed}"
+    if not (folder / "manifest.json").is_file():
+        make_test_masks(folder, size=(h, w), per_bin=per_bin, seed=seed)
+    return folder
 
 
 def load_test_masks(path: str | os.PathLike) -> list[tuple[torch.Tensor, tuple[float, float]]]:

@@ -257,3 +257,16 @@ def test_test_set_round_trip_and_errors(tmp_path):
         load_test_masks(out)
     with pytest.raises(FileNotFoundError, match="make_test_masks"):
         load_test_masks(tmp_path / "nowhere")
+
+
+def test_fixed_test_masks_is_written_once_and_shared(tmp_path, monkeypatch):
+    from pconv.masks import fixed_test_masks
+
+    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path))
+    folder = fixed_test_masks(32, per_bin=1, seed=3)
+    assert folder == tmp_path / "test_masks" / "32px_1_seed3"
+    stamp = (folder / "manifest.json").stat().st_mtime_ns
+    assert fixed_test_masks(32, per_bin=1, seed=3) == folder
+    assert (folder / "manifest.json").stat().st_mtime_ns == stamp   # not rewritten
+    assert len(load_test_masks(folder)) == len(PAPER_HOLE_BINS)
+    assert fixed_test_masks((32, 48), per_bin=1).name == "32x48px_1_seed0"
