@@ -28,7 +28,7 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 8
     lr: float = 2e-4
-    size: int = 256
+    size: int | list[int] = 256  # image side, or [H, W]; recorded so evaluation can rebuild the data
     device: str = "auto"
     amp: bool | None = None
     channels_last: bool = False
@@ -62,6 +62,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.out is not None:
             self.out = str(self.out)
+        if not isinstance(self.size, int):  # a (H, W) pair is stored as a plain list (weights_only-safe)
+            size = [int(v) for v in self.size]
+            if len(size) != 2 or min(size) < 1:
+                raise ValueError(f"size must be an int or a pair [H, W] of positive ints, got {self.size!r}")
+            self.size = size
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python types only, so `torch.load(weights_only=True)` can read it back."""

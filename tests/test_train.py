@@ -294,3 +294,12 @@ def test_live_plot_callback_runs_outside_a_notebook(tmp_path, capsys):
     live = LivePlot(min_interval=0)
     make_trainer(tmp_path, steps=2, val_every=2, sample_every=2, callbacks=[live]).fit(Pairs(), Pairs(n=4))
     assert "Figure" in capsys.readouterr().out  # IPython's display falls back to printing the repr
+
+
+def test_config_size_accepts_a_pair_as_a_plain_list():
+    from pconv.config import TrainConfig
+
+    assert TrainConfig(size=(160, 240)).size == [160, 240]
+    assert TrainConfig.from_dict(TrainConfig(size=(160, 240)).to_dict()).size == [160, 240]
+    with pytest.raises(ValueError, match="size must be"):
+        TrainConfig(size=(1, 2, 3))
