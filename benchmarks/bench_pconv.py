@@ -18,29 +18,19 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
+import common
 from naive_pconv import Twin
 from torch import nn
 
 from pconv.layers import PartialConv2d
 from pconv.models import PConvUNet
-from pconv.utils import resolve_device
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
-    p.add_argument(
-        "--amp",
-        action="store_true",
-        help="autocast: bf16 on CPU, fp16 (+GradScaler) on CUDA",
-    )
-    p.add_argument("--channels-last", action="store_true")
+    p = common.parser(__doc__)
     p.add_argument(
         "--compile",
         action="store_true",
@@ -57,12 +47,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=7)
     p.add_argument("--base-channels", type=int, default=64)
     p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch.set_num_threads (0: torch's default)",
-    )
-    p.add_argument(
         "--hole", type=float, default=0.3, help="hole ratio of the random block mask"
     )
     p.add_argument(
@@ -71,19 +55,6 @@ def parse_args() -> argparse.Namespace:
         help="only run the training-step benchmark",
     )
     return p.parse_args()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def autocast(args: argparse.Namespace, device: torch.device):
-    if not args.amp:
-        return nullcontext()
-    return torch.autocast(
-        device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16
-    )
 
 
 def interleaved(
@@ -99,10 +70,10 @@ def interleaved(
         fn()
     for _ in range(repeats):
         for name, fn in fns.items():
-            sync(device)
+            common.sync(device)
             w0, c0 = time.perf_counter(), time.process_time()
             fn()
-            sync(device)
+            common.sync(device)
             times[name].append((time.perf_counter() - w0, time.process_time() - c0))
     return {
         k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
@@ -177,12 +148,12 @@ def bench_layers(
         mask = block_mask(args.batch_size, s, args.hole, device)
 
         def run_plain(plain=plain, x=x):
-            with autocast(args, device):
+            with common.autocast(args, device):
                 out = plain(x)
             out.float().mean().backward()
 
         def run_pconv(pconv=pconv, x=x, mask=mask):
-            with autocast(args, device):
+            with common.autocast(args, device):
                 out, _ = pconv(x, mask)
             out.float().mean().backward()
 
@@ -228,7 +199,7 @@ def bench_step(
 
         def step(net=net, fwd=fwd, opt=opt, scaler=scaler, pconv=name == "pconv"):
             opt.zero_grad(set_to_none=True)
-            with autocast(args, device):
+            with common.autocast(args, device):
                 out = fwd(image, mask)
                 out = out[0] if pconv else out
                 loss = F.l1_loss(out.float(), image)
@@ -263,7 +234,7 @@ def bench_step(
         net.eval()
 
         def run(net=net):
-            with torch.no_grad(), autocast(args, device):
+            with torch.no_grad(), common.autocast(args, device):
                 net(image, mask)
 
         infer[name] = run
@@ -311,9 +282,7 @@ def op_accounting(fns: dict[str, Callable[[], None]]) -> None:
 
 def main() -> None:
     args = parse_args()
-    device = resolve_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = common.setup(args)
     torch.manual_seed(0)
     model = PConvUNet(layers=args.layers, base_channels=args.base_channels).to(device)
     n = sum(p.numel() for p in model.parameters())

@@ -15,26 +15,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from contextlib import nullcontext
 
 import torch
-import torch.nn.functional as F
 
+import common
+
+from pconv.losses import bce_dice_loss
 from pconv.models import UNet
-from pconv.utils import resolve_device
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
-    p.add_argument(
-        "--amp",
-        action="store_true",
-        help="autocast: bf16 on CPU, fp16 (+GradScaler) on CUDA",
-    )
-    p.add_argument("--channels-last", action="store_true")
+    p = common.parser(__doc__)
     p.add_argument(
         "--sizes", default="160x240,640x960", help="comma-separated HxW list"
     )
@@ -53,38 +44,18 @@ def parse_args() -> argparse.Namespace:
         "and setup is negligible; 2 on GPU, for cuDNN autotuning)",
     )
     p.add_argument("--bilinear", action="store_true")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch.set_num_threads (0: torch's default)",
-    )
     return p.parse_args()
-
-
-def bce_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE with logits plus (1 - soft Dice), both in fp32."""
-    logits = logits.float()
-    prob = logits.sigmoid()
-    inter = (prob * target).sum((1, 2, 3))
-    dice = (2 * inter + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
-    return F.binary_cross_entropy_with_logits(logits, target) + (1 - dice).mean()
 
 
 def main() -> None:
     args = parse_args()
-    device = resolve_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = common.setup(args)
     torch.manual_seed(0)
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
     net = UNet(bilinear=args.bilinear).to(device, memory_format=mf).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler(
         device.type, enabled=args.amp and device.type == "cuda"
-    )
-    amp = torch.autocast(
-        device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16
     )
     n = sum(p.numel() for p in net.parameters())
     print(
@@ -101,13 +72,12 @@ def main() -> None:
 
         def step(image=image, target=target):
             opt.zero_grad(set_to_none=True)
-            with amp if args.amp else nullcontext():
-                loss = bce_dice(net(image), target)
+            with common.autocast(args, device):
+                loss = bce_dice_loss(net(image), target)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            common.sync(device)
 
         for _ in range(
             args.warmup if args.warmup >= 0 else (0 if device.type == "cpu" else 2)

@@ -23,6 +23,13 @@ from .utils import check_binary_mask
 __all__ = ["PConvUNet", "UNet"]
 
 
+def _check_image(image: Tensor, channels: int, hint: str) -> None:
+    """Raise ValueError unless `image` is a (N, channels, H, W) tensor; `hint` says what to do."""
+    if not isinstance(image, Tensor) or image.ndim != 4 or image.shape[1] != channels:
+        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+        raise ValueError(f"image must be (N, {channels}, H, W), got {shape}; {hint}")
+
+
 class PConvUNet(nn.Module):
     """Partial-convolution U-Net for image inpainting.
 
@@ -88,20 +95,8 @@ class PConvUNet(nn.Module):
         return 2**self.layers
 
     def _check_inputs(self, image: Tensor, mask: Tensor) -> None:
-        if (
-            not isinstance(image, Tensor)
-            or image.ndim != 4
-            or image.shape[1] != self.in_channels
-        ):
-            shape = (
-                tuple(image.shape)
-                if isinstance(image, Tensor)
-                else type(image).__name__
-            )
-            raise ValueError(
-                f"image must be (N, {self.in_channels}, H, W), got {shape}; "
-                "add a batch dimension with image[None], or use model.inpaint() for a single image"
-            )
+        _check_image(image, self.in_channels, "add a batch dimension with image[None], "
+                     "or use model.inpaint() for a single image")
         if not image.is_floating_point():
             raise ValueError(
                 f"image must be a float tensor in [0, 1], got dtype {image.dtype}"
@@ -299,19 +294,7 @@ class UNet(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         """Args: image (N, C, H, W) float, H and W >= 2**len(features). Returns logits (N, K, H, W)."""
-        if (
-            not isinstance(image, Tensor)
-            or image.ndim != 4
-            or image.shape[1] != self.in_channels
-        ):
-            shape = (
-                tuple(image.shape)
-                if isinstance(image, Tensor)
-                else type(image).__name__
-            )
-            raise ValueError(
-                f"image must be (N, {self.in_channels}, H, W), got {shape}; use image[None] for one image"
-            )
+        _check_image(image, self.in_channels, "use image[None] for one image")
         if min(image.shape[-2:]) < 2**self.levels:
             raise ValueError(
                 f"image height and width must be at least 2**{self.levels} = {2**self.levels} "
