@@ -1,0 +1,165 @@
+"""Quality of the quickstart recipe: train for a fixed budget, then beat Telea and biharmonic?
+
+    python benchmarks/bench_quality.py [--steps N | --minutes M] [--device auto] [--size 64]
+                                       [--per-bin 16] [--threads T] [--record] [--smoke]
+
+Trains `pconv.recipes.quickstart()` (the configuration of notebooks/00_quickstart.ipynb)
+on random crops of the six training sample photos, then scores it with
+`evaluate_inpainting` on held-out crops of the two validation photos against the
+classical baselines, with a fixed binned test-mask set made by `make_test_masks` at
+the recipe's crop size. The goal (issue 5): within the quickstart's budget the model
+beats both Telea and biharmonic in PSNR for holes up to 40 % (bins 1-10 .. 30-40 %).
+
+`--minutes M` times a few steps first and sets the step count to fit M minutes (the
+schedule is then planned for that count; a hard stop at M minutes guards it).
+`--record` appends the run (machine, date, command, time, table) to the "Quality"
+section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from pconv.callbacks import StopAfter
+from pconv.recipes import quickstart
+from pconv.train import Trainer
+from pconv.utils import is_smoke
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SECTION = "## Quality"
+GOAL_BINS = ("1-10%", "10-20%", "20-30%", "30-40%")
+BASELINES = ("telea", "biharmonic")
+
+
+def seconds_per_step(recipe, n: int = 6) -> float:
+    """Wall seconds of one training step (data included), timed on a throwaway copy of the model."""
+    model, loss_fn = recipe.model(), recipe.loss()
+    train, _ = recipe.datasets()
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, loss_fn, recipe.train_config(tmp, steps=2 + n, progress=False, val_every=10**6,
+                                                              sample_every=10**6, checkpoint_every=10**6))
+        times: list[float] = []
+
+        class Clock:
+            def on_step_end(self, trainer, step, terms):
+                times.append(time.perf_counter())
+
+        trainer.callbacks.append(Clock())
+        trainer.fit(train)
+    gaps = sorted(b - a for a, b in zip(times[1:-1], times[2:-1]))  # skip the first step and the final checkpoint
+    return gaps[len(gaps) // 2]
+
+
+def goal_margins(report) -> dict[str, float]:
+    """Per goal bin: model PSNR minus the better of Telea and biharmonic (positive = the model wins)."""
+    r = report.results
+    return {b: r["model"][b]["psnr"] - max(r[m][b]["psnr"] for m in BASELINES if m in r) for b in GOAL_BINS}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    return f"{cpu}, {cores} cores visible, torch {torch.__version__} with {torch.get_num_threads()} threads"
+
+
+def record(text: str) -> None:
+    """Append `text` at the end of the Quality section of RESULTS.md (creating either if absent)."""
+    body = RESULTS.read_text() if RESULTS.exists() else (
+        "# Benchmark results\n\nFigures from `benchmarks/bench_*.py`, each with its machine, date and command.\n")
+    if SECTION not in body:
+        body = body.rstrip("\n") + f"\n\n{SECTION}\n\n`benchmarks/bench_quality.py`: the quickstart recipe vs the " \
+                                   "classical baselines on held-out sample photos.\n"
+    start = body.index(SECTION) + len(SECTION)
+    nxt = body.find("\n## ", start)
+    end = len(body) if nxt < 0 else nxt
+    body = body[:end].rstrip("\n") + "\n\n" + text.strip("\n") + "\n" + body[end:]
+    RESULTS.write_text(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
+    budget.add_argument("--minutes", type=float, help="training budget in minutes (steps fitted to it)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    parser.add_argument("--size", type=int, help="crop side for training and evaluation (default: the recipe's)")
+    parser.add_argument("--per-bin", type=int, help="test masks per hole bin (default: the recipe's)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", help="keep the run (checkpoints, history) here instead of a temporary folder")
+    parser.add_argument("--record", action="store_true", help="append the result to benchmarks/RESULTS.md")
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run (for tests)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    recipe = quickstart(args.device, smoke=args.smoke or is_smoke())
+    if args.size:
+        recipe = recipe.with_size(args.size)
+    if args.per_bin:
+        recipe = replace(recipe, per_bin=args.per_bin)
+    stop_after = None
+    if args.minutes:
+        sec = seconds_per_step(recipe)
+        recipe = recipe.with_steps(int(args.minutes * 60 / sec))
+        stop_after = args.minutes * 60
+        print(f"calibration: {sec:.3f} s/step -> {recipe.steps} steps in {args.minutes:g} min")
+    elif args.steps:
+        recipe = recipe.with_steps(args.steps)
+    command = "python benchmarks/bench_quality.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
+    print(f"# bench_quality  {time.strftime('%Y-%m-%d %H:%M')}  {machine()}")
+    print(recipe.describe())
+
+    model, loss_fn = recipe.model(), recipe.loss()
+    train, val = recipe.datasets()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or tmp
+        config = recipe.train_config(out, progress=False)
+        callbacks = [StopAfter(stop_after)] if stop_after else []
+        t0, c0 = time.perf_counter(), time.process_time()
+        history = Trainer(model, loss_fn, config, callbacks=callbacks).fit(train, val)
+        train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    steps = history[-1]["step"] if history else 0
+    t1 = time.perf_counter()
+    report = recipe.evaluate(copy.deepcopy(model), progress=False)
+    eval_s = time.perf_counter() - t1
+    margins = goal_margins(report)
+    won = all(m > 0 for m in margins.values())
+    timing = (f"{steps} steps in {train_s:.0f} s ({train_s / max(steps, 1):.3f} s/step wall, "
+              f"{cpu_s / max(steps, 1):.3f} s/step CPU), evaluation {eval_s:.0f} s")
+    verdict = ("model - best of (telea, biharmonic) PSNR: "
+               + ", ".join(f"{b} {m:+.2f} dB" for b, m in margins.items())
+               + (" -> goal met" if won else " -> goal NOT met"))
+    print(timing)
+    print(report.to_text())
+    print(verdict)
+    if args.record:
+        record(f"### {time.strftime('%Y-%m-%d')}: {recipe.name}, {steps} steps\n\n"
+               f"- machine: {machine()}\n- command: `{command.strip()}`\n- recipe: {recipe.describe()}\n"
+               f"- time: {timing}\n- {verdict}\n\n{report.to_markdown()}\n")
+        print(f"recorded in {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
