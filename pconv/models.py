@@ -41,10 +41,19 @@ class PConvUNet(nn.Module):
     `in_channels`. Defaults give the paper's 256x256 network (~25.8M parameters);
     use layers=8 for 512x512.
 
+    `stem_channels > 0` (not in the paper) wraps that network in two full-resolution
+    3x3 partial convolutions: a stem (ReLU) whose features take the image's place as
+    the U-Net's input and depth-0 skip, and a head that sees the U-Net's output with
+    the input image and predicts the image. The paper's network has only one layer
+    at full resolution, its last; small, short-trained networks gain most from more
+    (benchmarks/RESULTS.md, "Quality": +0.4 to +0.7 dB at 64x64).
+
     Args:
         in_channels: image channels. layers: encoder depth; H and W must be multiples
             of 2**layers. base_channels, max_channels: stage widths.
         upsampling: "nearest" (paper) or "bilinear" for the decoder features.
+        stem_channels: width of the full-resolution stem and head; 0 (default) for
+            the paper's network.
     """
 
     def __init__(
@@ -54,8 +63,11 @@ class PConvUNet(nn.Module):
         base_channels: int = 64,
         max_channels: int = 512,
         upsampling: str = "nearest",
+        stem_channels: int = 0,
     ) -> None:
         super().__init__()
+        if stem_channels < 0:
+            raise ValueError(f"stem_channels must be >= 0 (0: the paper's network), got {stem_channels}")
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
         if upsampling not in ("nearest", "bilinear"):
@@ -65,10 +77,14 @@ class PConvUNet(nn.Module):
         self.in_channels, self.layers, self.upsampling = in_channels, layers, upsampling
         # The constructor arguments: checkpoints record them so a model can be rebuilt.
         self.config = dict(in_channels=in_channels, layers=layers, base_channels=base_channels,
-                           max_channels=max_channels, upsampling=upsampling)
+                           max_channels=max_channels, upsampling=upsampling, stem_channels=stem_channels)
         kernels = [7, 5, 5] + [3] * max(layers - 3, 0)
         widths = [min(base_channels * 2**i, max_channels) for i in range(layers)]
-        skips = [in_channels] + widths[:-1]  # channels of the skip at each depth
+        top = stem_channels or in_channels  # what enters the U-Net: the image, or stem features
+        skips = [top] + widths[:-1]  # channels of the skip at each depth
+        self.stem = PConvDown(in_channels, stem_channels, 3, stride=1, bn=False) if stem_channels else None
+        self.head = (PConvDown(stem_channels + in_channels, in_channels, 3, stride=1, bn=False, activation=None)
+                     if stem_channels else None)
         self.encoder = nn.ModuleList(
             PConvDown(
                 skips[i], widths[i], kernels[i], stride=2, bn=i > 0, activation="relu"
@@ -141,6 +157,9 @@ class PConvUNet(nn.Module):
         x = image * mask.to(
             image.dtype
         )  # (N, C, H, W); blocks take inputs already zero under holes
+        image, image_mask = x, mask
+        if self.stem is not None:
+            x, mask = self.stem(x, mask)  # (N, stem_channels, H, W)
         skips = [
             (x, mask)
         ]  # skips[d]: features and mask at depth d, (N, C_d, H / 2**d, W / 2**d)
@@ -151,6 +170,8 @@ class PConvUNet(nn.Module):
         for up in self.decoder:
             skip, skip_mask = skips.pop()
             x, mask = up(x, mask, skip, skip_mask)  # one depth up
+        if self.head is not None:
+            x, mask = self.head((x, image), (mask, image_mask))  # (N, C, H, W)
         return x, mask
 
     def _encoder_bns(self) -> list[nn.BatchNorm2d]:

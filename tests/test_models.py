@@ -196,7 +196,7 @@ def test_unet_odd_sizes(bilinear):
 
 
 @pytest.mark.parametrize("cls, kwargs", [
-    (PConvUNet, dict(layers=3, base_channels=8, max_channels=16, upsampling="bilinear")),
+    (PConvUNet, dict(layers=3, base_channels=8, max_channels=16, upsampling="bilinear", stem_channels=4)),
     (UNet, dict(in_channels=1, out_channels=2, features=(4, 8), bilinear=True)),
 ])
 def test_config_rebuilds_the_same_network(cls, kwargs):
@@ -204,3 +204,22 @@ def test_config_rebuilds_the_same_network(cls, kwargs):
     twin = cls(**model.config)
     assert {k: v.shape for k, v in twin.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
     twin.load_state_dict(model.state_dict())
+
+
+def test_stem_wraps_the_paper_network_at_full_resolution():
+    plain = PConvUNet(layers=3, base_channels=8)
+    stem = PConvUNet(layers=3, base_channels=8, stem_channels=4)
+    assert plain.stem is None and plain.head is None
+    assert stem.stem.conv.stride == (1, 1) and stem.head.conv.out_channels == 3
+    assert stem.encoder[0].conv.in_channels == 4 and stem.decoder[-1].block.conv.out_channels == 4
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 16, 16)
+    mask = (torch.rand(2, 1, 16, 16) > 0.4).float()
+    output, output_mask = stem(image, mask)
+    assert output.shape == image.shape and output_mask.shape == mask.shape
+    noisy = image + (1 - mask) * torch.rand_like(image)  # values under the holes are ignored
+    assert torch.allclose(stem(noisy, mask)[0], output)
+    result = stem.inpaint(image, mask)
+    assert torch.equal(result * mask, image * mask)
+    with pytest.raises(ValueError, match="stem_channels"):
+        PConvUNet(stem_channels=-1)
