@@ -4,7 +4,7 @@ The quickstart notebook (notebooks/00_quickstart.ipynb), `benchmarks/bench_quali
 and the tests all build their objects from `quickstart()`, so the configuration that is
 benchmarked is the one users run:
 
-    recipe = quickstart()                           # CPU: 2000 steps, ~7 min on one core
+    recipe = quickstart()                           # CPU: 2000 steps, ~7.5 min on two cores
     model, loss_fn = recipe.model(), recipe.loss()
     train_data, val_data = recipe.datasets()
     history = Trainer(model, loss_fn, recipe.train_config()).fit(train_data, val_data)
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .utils import data_dir, is_smoke, resolve_device
+from .utils import is_smoke, resolve_device
 
 __all__ = ["Recipe", "quickstart"]
 
@@ -124,12 +124,15 @@ class Recipe:
     def test_masks(self, root: str | os.PathLike | None = None) -> list:
         """The fixed binned test set at the recipe's size, `per_bin` masks per paper bin.
 
-        Written once by `make_test_masks` under `root` (default `data_dir()/test_masks/`)
-        and read back (checked against its manifest) by `load_test_masks`.
+        Written once (`fixed_test_masks`, the set the CLI and 04_evaluate use too) or under
+        `root` by `make_test_masks`, and read back, checked against its manifest, by
+        `load_test_masks`.
         """
-        from .masks import load_test_masks, make_test_masks
+        from .masks import fixed_test_masks, load_test_masks, make_test_masks
 
-        folder = Path(root) if root is not None else data_dir() / "test_masks" / f"{self.size}px_{self.per_bin}_seed{self.seed}"
+        if root is None:
+            return load_test_masks(fixed_test_masks(self.size, self.per_bin, seed=self.seed))
+        folder = Path(root)
         if not (folder / "manifest.json").is_file():
             make_test_masks(folder, self.size, self.per_bin, seed=self.seed)
         return load_test_masks(folder)
@@ -151,9 +154,8 @@ class Recipe:
     def describe(self) -> str:
         """One paragraph: the settings that matter, for notebooks and RESULTS.md."""
         m, l, t = self.model_kwargs, self.loss_kwargs, self.train_kwargs
-        return (f"{self.name}: {self.size}x{self.size} crops, PConvUNet(layers={m.get('layers')}, "
-                f"base_channels={m.get('base_channels')}, max_channels={m.get('max_channels')}, "
-                f"upsampling={m.get('upsampling', 'nearest')!r}), "
+        model = ", ".join(f"{k}={v!r}" for k, v in m.items())
+        return (f"{self.name}: {self.size}x{self.size} crops, PConvUNet({model}), "
                 f"loss valid={l.get('valid')} hole={l.get('hole')} tv={l.get('tv')} (no VGG terms), "
                 f"Adam lr {t['lr']:g} ({t.get('warmup_steps', 0)} warm-up steps, {t.get('schedule', 'constant')}), "
                 f"batch {t['batch_size']}, {t['steps']} steps, masks {self.hole_range[0]:g}-{self.hole_range[1]:g} holes")
@@ -162,7 +164,7 @@ class Recipe:
 # Tuned on a shared 2-core CPU (benchmarks/bench_quality.py; the table in benchmarks/RESULTS.md).
 _CPU = dict(
     size=64,
-    model_kwargs=dict(layers=5, base_channels=16, max_channels=256),
+    model_kwargs=dict(layers=5, base_channels=16, max_channels=256, stem_channels=16),
     loss_kwargs=dict(valid=1.0, hole=6.0, perceptual=0.0, style=0.0, tv=0.1, vgg=None),
     train_kwargs=dict(steps=2000, batch_size=16, lr=2e-3, schedule="cosine", warmup_steps=100, amp=False),
     hole_range=(0.01, 0.6),
@@ -175,7 +177,7 @@ def quickstart(device: str | torch.device = "auto", smoke: bool | None = None) -
     Args:
         device: "auto", "cpu", "cuda", ...: on CUDA the recipe is scaled up (larger crops,
             a deeper and wider network, more steps, mixed precision); elsewhere it is the
-            CPU recipe: 2000 steps, about 7 minutes of training on one core, less on two.
+            CPU recipe: 2000 steps, about 7.5 minutes of training on two cores.
         smoke: a seconds-long configuration for tests; None follows `PCONV_SMOKE=1`.
 
     Returns:
