@@ -150,7 +150,8 @@ def plot_history(history: Sequence[dict[str, Any]], keys: Sequence[str] | None =
         history: list of dicts such as {"step": 100, "loss/total": 0.9, "loss/hole": 0.3,
             "val/psnr": 24.1, "lr": 2e-4}; rows may lack keys. Without "step" the row
             index is used.
-        keys: which keys to plot; default every numeric key but "step". Keys with "loss"
+        keys: which keys to plot; default every numeric key but "step" (and the trainer's
+            "skipped" counter while it stays 0: nothing to see). Keys with "loss"
             in the name share the loss axis (train curves lightly smoothed, raw drawn
             faint; "val/..." losses dashed), "lr" gets its own axis, any other key (e.g.
             "val/psnr") its own axis.
@@ -158,12 +159,13 @@ def plot_history(history: Sequence[dict[str, Any]], keys: Sequence[str] | None =
     Returns:
         The Figure: 1 loss axis (if any loss key) + 1 per metric + 1 for lr (if present).
     """
-    if keys is None:
+    auto = keys is None
+    if auto:
         keys = sorted({k for row in history for k, v in row.items() if k != "step" and _is_number(v)})
     series = {}
     for key in keys:
         pts = [(row.get("step", i), float(row[key])) for i, row in enumerate(history) if _is_number(row.get(key))]
-        if pts:
+        if pts and not (auto and key == "skipped" and not any(v for _, v in pts)):
             series[key] = np.asarray(pts, dtype=np.float64)  # (points, 2): step, value
     if not series:
         raise ValueError(f"history holds no numeric values for keys {list(keys)}")

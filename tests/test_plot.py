@@ -98,3 +98,13 @@ def test_plot_dice_histogram():
     fig = plot_dice_histogram(torch.tensor([0.9, 0.95, 0.99, 1.0]))
     assert visible_axes(fig) == 1 and "mean 0.960" in fig.axes[0].get_legend().get_texts()[0].get_text()
     assert visible_axes(plot_dice_histogram([0.5, 0.7])) == 1
+
+
+def test_plot_history_hides_a_zero_skipped_counter_unless_asked():
+    from pconv.plot import plot_history
+
+    rows = [{"step": i, "loss/total": 1.0 / (i + 1), "skipped": 0} for i in range(5)]
+    assert len(plot_history(rows).axes) == 1
+    assert len(plot_history(rows, keys=["loss/total", "skipped"]).axes) == 2
+    rows[-1]["skipped"] = 2   # a skipped step is worth seeing
+    assert len(plot_history(rows).axes) == 2
