@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from pconv.utils import check_binary_mask
+from pconv.utils import check_binary_mask, check_size
 
 if TYPE_CHECKING:  # re-exported lazily by __getattr__ at the end: those modules import this one
     from pconv.samples import SampleImageDataset, sample_images
@@ -151,12 +151,6 @@ def _check_index(index: int, length: int) -> int:
     return index % length
 
 
-def _check_size(size: Any, name: str = "size") -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"{name} must be a positive int (pixels), got {size!r}")
-    return int(size)
-
-
 def _split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Deterministic random partition of range(n); val gets >= 1 item when val_fraction > 0 and n >= 2."""
     if not 0 <= val_fraction < 1:
@@ -262,7 +256,7 @@ class ImageFolderDataset(Dataset):
         if not self.root.is_dir():
             raise FileNotFoundError(f"ImageFolderDataset: root folder {self.root} does not exist (or is not a "
                                     "folder); pass the folder that holds your images, e.g. data/celeba")
-        self.size, self.train, self.seed, self.epoch = _check_size(size), bool(train), seed, 0
+        self.size, self.train, self.seed, self.epoch = check_size(size), bool(train), seed, 0
         candidates = find_images(self.root) if files is None else [self.root / f for f in files]
         if not candidates:
             what = "the given `files` list is empty" if files is not None else \

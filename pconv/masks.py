@@ -26,7 +26,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from . import _draw
-from .utils import as_rng, data_dir
+from .utils import as_rng, check_hw, data_dir
 
 __all__ = ["irregular_mask", "hole_ratio", "PAPER_HOLE_BINS", "FAMILIES", "MaskGenerator", "MaskFolder",
            "make_test_masks", "load_test_masks", "fixed_test_masks"]
@@ -46,13 +46,6 @@ def _check_range(hole_range: Sequence[float], name: str = "hole_range") -> tuple
         raise ValueError(f"{name}={hole_range!r} is impossible: need 0 <= lo <= hi <= 1 (fractions of hole "
                          "pixels, e.g. (0.1, 0.2)); swap or clip the bounds")
     return lo, hi
-
-
-def _check_size(size: int | Sequence[int], name: str = "size") -> tuple[int, int]:
-    hw = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
-    if len(hw) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in hw):
-        raise ValueError(f"{name} must be a positive int or a pair (H, W) of positive ints, got {size!r}")
-    return int(hw[0]), int(hw[1])
 
 
 def _check_family(family: str) -> None:
@@ -98,7 +91,7 @@ def irregular_mask(height: int, width: int, hole_range: Sequence[float] = (0.01,
         ValueError: impossible `hole_range` (outside [0, 1], lo > hi, or no pixel count
             of an H x W mask falls inside it), bad size or unknown family.
     """
-    h, w = _check_size((height, width), "(height, width)")
+    h, w = check_hw((height, width), "(height, width)")
     lo, hi = _check_range(hole_range)
     _check_family(family)
     rng = as_rng(rng)
@@ -149,7 +142,7 @@ class MaskGenerator(Dataset):
 
     def __init__(self, size: int | Sequence[int], hole_range: Sequence[float] = (0.01, 0.6),
                  length: int = 10_000, seed: int = 0, *, family: str = "freeform", boxes: bool = False):
-        self.size = _check_size(size)
+        self.size = check_hw(size)
         self.hole_range = _check_range(hole_range)
         _check_family(family)
         if length < 1 or seed < 0:
@@ -207,7 +200,7 @@ class MaskFolder(Dataset):
 
     def __init__(self, root: str | os.PathLike, size: int | Sequence[int], augment: bool = True,
                  invert: bool | str = "auto", *, seed: int = 0, dilation: tuple[int, int] = (9, 49)):
-        self.root, self.size = Path(root).expanduser(), _check_size(size)
+        self.root, self.size = Path(root).expanduser(), check_hw(size)
         if invert not in (True, False, "auto"):
             raise ValueError(f"invert must be True (white = hole), False (white = valid) or 'auto', got {invert!r}")
         if len(dilation) != 2 or not 0 <= dilation[0] <= dilation[1]:
@@ -282,7 +275,7 @@ def make_test_masks(out_dir: str | os.PathLike, size: int | Sequence[int] = 256,
     Returns:
         The folder `out_dir`.
     """
-    h, w = _check_size(size)
+    h, w = check_hw(size)
     out_dir = Path(out_dir).expanduser()
     entries = []
     for b, (lo, hi) in enumerate(PAPER_HOLE_BINS):
@@ -314,7 +307,7 @@ def fixed_test_masks(size: int | tuple[int, int] = 256, per_bin: int = 100, seed
     Returns:
         The folder; read it with `load_test_masks`.
     """
-    h, w = _check_size(size)
+    h, w = check_hw(size)
     name = f"{h}px" if h == w else f"{h}x{w}px"
     folder = data_dir() / "test_masks" / f"{name}_{per_bin}_seed{seed}"
     if not (folder / "manifest.json").is_file():

@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pconv.data import _check_index, _check_size, _item_rng, _to_tensor
+from pconv.data import _check_index, _item_rng, _to_tensor
+from pconv.utils import check_size
 
 __all__ = ["SampleImageDataset", "sample_images"]
 
@@ -94,8 +95,8 @@ class SampleImageDataset(Dataset):
 
     def __init__(self, size: int = 128, split: str = "train", length: int = 1000, seed: int | None = 0):
         self.names = _sample_names(split)
-        self.size, self.split, self.seed, self.epoch = _check_size(size), split, seed, 0
-        self.length = _check_size(length, "length")
+        self.size, self.split, self.seed, self.epoch = check_size(size), split, seed, 0
+        self.length = check_size(length, "length")
 
     def set_epoch(self, epoch: int) -> None:
         """New crops for a new epoch (train and all splits; val crops never change)."""

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from pconv.data import ImageLoadError, _check_index, _check_size, _item_rng, _split_indices, _to_tensor, load_image
+from pconv.data import ImageLoadError, _check_index, _item_rng, _split_indices, _to_tensor, load_image
+from pconv.utils import check_hw, check_size
 from pconv.samples import _sample_crop, _sample_names
 
 __all__ = ["CarvanaDataset", "SyntheticShapesDataset"]
@@ -35,10 +36,8 @@ _MASK_DIRS = ("train_masks", "train_masks/train_masks")
 
 
 def _size_hw(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    return _check_size(h, "size[0] (height)"), _check_size(w, "size[1] (width)")
+    """None (full resolution) or the checked (H, W)."""
+    return None if size is None else check_hw(size, "size")
 
 
 def _listdir(folder: Path, exts: tuple[str, ...]) -> list[Path]:
@@ -223,7 +222,7 @@ class SyntheticShapesDataset(Dataset):
                  seed: int = 0):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        self.size, self.length, self.split, self.seed, self.epoch = _size_hw(size), _check_size(length, "length"), \
+        self.size, self.length, self.split, self.seed, self.epoch = _size_hw(size), check_size(length, "length"), \
             split, int(seed), 0
         self.names = _sample_names(split)
 

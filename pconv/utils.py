@@ -21,6 +21,8 @@ __all__ = [
     "resolve_device",
     "to_float_mask",
     "check_binary_mask",
+    "check_size",
+    "check_hw",
 ]
 
 
@@ -94,3 +96,24 @@ def check_binary_mask(mask: torch.Tensor, name: str = "mask") -> None:
             f"{name} must be binary (1 = valid, 0 = hole); got values other than 0 and 1. "
             "Resize masks with nearest-neighbour interpolation and re-binarise, e.g. `(mask > 0.5).float()`."
         )
+
+
+def check_size(size: object, name: str = "size") -> int:
+    """A positive int (pixels, a count), else ValueError naming `name`."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{name} must be a positive int (pixels), got {size!r}")
+    return int(size)
+
+
+def check_hw(size: object, name: str = "size") -> tuple[int, int]:
+    """An int side or an (H, W) pair of positive ints, as (H, W); else ValueError naming `name`."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (size, size)
+    try:
+        h, w = size  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive int or a pair (H, W) of positive ints, got {size!r}") from None
+    try:
+        return check_size(h, name), check_size(w, name)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive int or a pair (H, W) of positive ints, got {size!r}") from None

@@ -44,3 +44,14 @@ def test_binary_mask_helpers():
     utils.check_binary_mask(m)
     with pytest.raises(ValueError, match="nearest-neighbour"):
         utils.check_binary_mask(torch.tensor([0.0, 0.5, 1.0]))
+
+
+def test_size_checks():
+    assert utils.check_size(5) == 5
+    assert utils.check_hw(4) == (4, 4) and utils.check_hw((2, 3)) == (2, 3)
+    for bad in (0, -1, True, 2.0, "4"):
+        with pytest.raises(ValueError, match="size must be a positive int"):
+            utils.check_size(bad)
+    for bad in ((1, 2, 3), (0, 4), (2.5, 4), "ab", None, True):
+        with pytest.raises(ValueError, match=r"size must be a positive int or a pair \(H, W\)"):
+            utils.check_hw(bad)
