@@ -22,7 +22,7 @@ _EXPORTS = {
     "masks": ["irregular_mask", "hole_ratio", "PAPER_HOLE_BINS", "MaskGenerator", "MaskFolder",
               "make_test_masks", "load_test_masks"],
     "data": ["load_image", "ImageLoadError", "ImageFolderDataset", "InpaintingDataset"],
-    "samples": ["sample_images", "SampleImageDataset"],
+    "samples": ["sample_images", "SampleImageDataset", "sample_inpainting_data"],
     "segdata": ["CarvanaDataset", "SyntheticShapesDataset"],
     "train": ["TrainConfig", "Trainer", "load_checkpoint"],
     "metrics": ["psnr", "ssim", "l1_error", "dice_score", "iou_score", "evaluate_inpainting"],

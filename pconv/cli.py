@@ -134,17 +134,16 @@ def _image_folder(data: str) -> Path:
 def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
     from .data import ImageFolderDataset, InpaintingDataset, find_images, split_files
     from .masks import MaskGenerator
-    from .samples import SampleImageDataset
+    from .samples import sample_inpainting_data
 
-    smoke = is_smoke()
     if args.data == "samples":
-        images = SampleImageDataset(args.size, "train", length=64 if smoke else 10_000, seed=args.seed)
-        val_images = SampleImageDataset(args.size, "val", length=4 if smoke else 32, seed=args.seed)
-    else:
-        root = _image_folder(args.data)
-        train_files, val_files = split_files(find_images(root), 0.1, args.seed)
-        images = ImageFolderDataset(root, args.size, train=True, files=train_files, seed=args.seed)
-        val_images = ImageFolderDataset(root, args.size, train=False, files=val_files[:64]) if val_files else None
+        smoke = is_smoke()
+        return sample_inpainting_data(args.size, train_length=64 if smoke else 10_000, val_length=4 if smoke else 32,
+                                      masks=10_000, seed=args.seed)
+    root = _image_folder(args.data)
+    train_files, val_files = split_files(find_images(root), 0.1, args.seed)
+    images = ImageFolderDataset(root, args.size, train=True, files=train_files, seed=args.seed)
+    val_images = ImageFolderDataset(root, args.size, train=False, files=val_files[:64]) if val_files else None
     masks = MaskGenerator(args.size, length=10_000, seed=args.seed)
     train = InpaintingDataset(images, masks, pairing="random", seed=args.seed)
     val = None

@@ -112,14 +112,10 @@ class Recipe:
     def datasets(self):
         """(train, val) `InpaintingDataset`s: random crops of the 6 training photos with fresh masks,
         and fixed crops of the 2 held-out photos with fixed masks (for the validation curve)."""
-        from .data import InpaintingDataset, SampleImageDataset
-        from .masks import MaskGenerator
+        from .samples import sample_inpainting_data
 
-        train = InpaintingDataset(SampleImageDataset(self.size, "train", self.train_length, seed=self.seed),
-                                  MaskGenerator(self.size, self.hole_range, self.train_length, seed=self.seed))
-        val = InpaintingDataset(SampleImageDataset(self.size, "val", self.val_length, seed=self.seed),
-                                MaskGenerator(self.size, self.hole_range, self.val_length, seed=self.seed + 1))
-        return train, val
+        return sample_inpainting_data(self.size, self.hole_range, train_length=self.train_length,
+                                      val_length=self.val_length, seed=self.seed)
 
     def test_masks(self, root: str | os.PathLike | None = None) -> list:
         """The fixed binned test set at the recipe's size, `per_bin` masks per paper bin.

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from pconv.data import _check_index, _item_rng, _to_tensor
 from pconv.utils import check_size
 
-__all__ = ["SampleImageDataset", "sample_images"]
+__all__ = ["SampleImageDataset", "sample_images", "sample_inpainting_data"]
 
 _SAMPLE_LOADERS = {  # name -> skimage.data function; each verified to load without network
     "astronaut": "astronaut", "coffee": "coffee", "rocket": "rocket", "hubble": "hubble_deep_field",
@@ -113,3 +113,28 @@ class SampleImageDataset(Dataset):
             rng = _item_rng(self.seed, index, self.epoch)
             name = self.names[int(rng.integers(len(self.names)))]
         return _to_tensor(_sample_crop(name, self.size, self.size, rng, flip=self.split != "val"))
+
+
+def sample_inpainting_data(size: int, hole_range: tuple[float, float] = (0.01, 0.6), *, train_length: int = 10_000,
+                           val_length: int = 32, masks: int | None = None, seed: int = 0):
+    """(train, val) `InpaintingDataset`s on the sample photos: the offline default of the CLI, the panel and recipes.
+
+    Args:
+        size: crop side in pixels.
+        hole_range: (lo, hi) hole ratio of the irregular masks.
+        train_length: random crops of the 6 training photos per epoch (new crops every epoch).
+        val_length: fixed crops of the 2 held-out photos, each with a fixed mask.
+        masks: distinct training masks; None means one per crop, paired in order. Fewer
+            or more than `train_length` are paired at random on every access.
+        seed: seeds crops and masks; validation masks use `seed + 1`.
+    """
+    from pconv.data import InpaintingDataset
+    from pconv.masks import MaskGenerator
+
+    n_masks = train_length if masks is None else masks
+    train = InpaintingDataset(SampleImageDataset(size, "train", train_length, seed=seed),
+                              MaskGenerator(size, hole_range, n_masks, seed=seed),
+                              pairing="cycle" if n_masks == train_length else "random", seed=seed)
+    val = InpaintingDataset(SampleImageDataset(size, "val", val_length, seed=seed),
+                            MaskGenerator(size, hole_range, val_length, seed=seed + 1))
+    return train, val

@@ -258,11 +258,9 @@ class TrainingPanel(widgets.VBox):
         """Model, data and loss for a run: the ones passed in, else defaults built from the controls."""
         import torch
 
-        from .data import InpaintingDataset
         from .losses import InpaintingLoss
-        from .masks import MaskGenerator
         from .models import PConvUNet
-        from .samples import SampleImageDataset
+        from .samples import sample_inpainting_data
 
         model = self.model if self._given_model else None
         if model is None:
@@ -273,12 +271,8 @@ class TrainingPanel(widgets.VBox):
         train_data, val_data = self._train_data, self._val_data
         if train_data is None:
             s, holes = config.size, tuple(self.controls["hole_range"].value)
-            train_data = InpaintingDataset(SampleImageDataset(s, "train", length=10_000, seed=config.seed),
-                                           MaskGenerator(s, holes, seed=config.seed), pairing="random",
-                                           seed=config.seed)
-            if val_data is None:
-                val_data = InpaintingDataset(SampleImageDataset(s, "val", length=8, seed=config.seed),
-                                             MaskGenerator(s, holes, length=8, seed=config.seed + 1))
+            train_data, sample_val = sample_inpainting_data(s, holes, val_length=8, masks=10_000, seed=config.seed)
+            val_data = sample_val if val_data is None else val_data
         else:
             config.size = _peek_size(train_data) or config.size  # the checkpoint records the real size
         loss_fn = self._loss_fn

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from pconv.samples import SampleImageDataset, sample_images
+from pconv.samples import SampleImageDataset, sample_images, sample_inpainting_data
 
 
 def test_sample_images_split_by_photo():
@@ -74,3 +74,18 @@ def test_sample_dataset_unseeded_uses_torch_rng():
 
 def test_sample_dataset_large_size_upscales():
     assert SampleImageDataset(512, split="val", length=2)[1].shape == (3, 512, 512)
+
+
+def test_sample_inpainting_data_pairs_crops_with_masks():
+    train, val = sample_inpainting_data(32, (0.1, 0.3), train_length=6, val_length=3, seed=4)
+    assert (len(train), len(val)) == (6, 3) and train.pairing == "cycle" and len(train.masks) == 6
+    item = train[2]
+    assert item["image"].shape == (3, 32, 32) and item["mask"].shape == (1, 32, 32)
+    assert 0.1 <= 1 - item["mask"].mean().item() <= 0.3  # holes in the asked range
+    again, _ = sample_inpainting_data(32, (0.1, 0.3), train_length=6, val_length=3, seed=4)
+    assert torch.equal(again[2]["image"], item["image"]) and torch.equal(again[2]["mask"], item["mask"])
+    train.set_epoch(1)  # new crops and masks every epoch, fixed validation pairs
+    assert not torch.equal(train[2]["image"], item["image"])
+    assert torch.equal(val[1]["mask"], sample_inpainting_data(32, (0.1, 0.3), val_length=3, seed=4)[1][1]["mask"])
+    many, _ = sample_inpainting_data(32, train_length=4, masks=50, seed=0)
+    assert many.pairing == "random" and len(many.masks) == 50
