@@ -111,6 +111,8 @@ def download(name_or_slug: str, dest: str | os.PathLike | None = None, *,
     name = name_or_slug if name_or_slug in DATASETS else slug.rsplit("/", 1)[-1]
     dest = Path(dest).expanduser() if dest is not None else data_dir() / name
     files = COMPETITION_FILES.get(slug, ()) if competition else ()
+    if dest.parent.is_dir():
+        _clean_leftovers(dest)
     if (dest / MARKER).is_file() and not force:
         return dest  # complete: no credentials needed, no request made
 
@@ -152,13 +154,52 @@ def _fetch(api, slug: str, competition: bool, files: tuple[str, ...], tmp: Path)
         leftover.unlink()
 
 
+_OWNER = ".pconv-owner"  # pid of the process filling a hidden folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else
+    return True
+
+
+def _clean_leftovers(dest: Path) -> None:
+    """Tidy what a download killed mid-way left next to `dest` (a normal failure cleans up itself).
+
+    A hidden `.NAME.partial-*` folder whose process is gone is deleted. A `.NAME.old-*`
+    folder holds the previous data while it is being swapped for new data: if `dest` is
+    missing, the previous data is put back; if `dest` is complete, it is deleted.
+    """
+    for tmp in dest.parent.glob(f".{dest.name}.partial-*"):
+        try:
+            pid = int((tmp / _OWNER).read_text())
+        except (OSError, ValueError):
+            pid = None  # killed before it wrote its owner: nothing in it yet
+        if pid is None or not _alive(pid):
+            log.info("removing %s, left by a download that was interrupted", tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in dest.parent.glob(f".{dest.name}.old-*"):
+        previous = old / dest.name
+        if previous.is_dir() and not dest.exists():
+            previous.rename(dest)
+            log.warning("restored %s from %s: a re-download was interrupted while swapping folders", dest, old)
+        if (dest / MARKER).is_file() or not previous.exists():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _install(dest: Path, slug: str, fill) -> Path:
     """Fill a hidden sibling of `dest` (`fill(tmp)`), extract nested zips, mark complete, swap in."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    (tmp / _OWNER).write_text(str(os.getpid()))
     old = None
     try:
         fill(tmp)
+        (tmp / _OWNER).unlink()
         extract_nested(tmp)
         (tmp / MARKER).write_text(json.dumps({"slug": slug}) + "\n")
         if dest.exists():

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import stat
+import subprocess
 import sys
 import time
 import traceback
@@ -334,3 +335,24 @@ def test_check_members_allows_plain_names(tmp_path):
     out = _archive.safe_extract(archive, tmp_path / "out", progress=False)
     assert sorted(p.name for p in out) == ["x.txt", "y..z.txt"]
     assert stat.S_ISREG((tmp_path / "out" / "dir" / "x.txt").stat().st_mode)
+
+
+def test_leftovers_of_a_killed_download_are_cleaned_and_previous_data_restored(fake, clean_env):
+    root = download("celeba")
+    parent = root.parent
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = parent / ".celeba.partial-dead"  # a download killed mid-way: its process is gone
+    (stale / "half").mkdir(parents=True)
+    (stale / ".pconv-owner").write_text(dead.stdout.strip())
+    running = parent / ".celeba.partial-live"  # another process still downloading: left alone
+    running.mkdir()
+    (running / ".pconv-owner").write_text(str(os.getpid()))
+    swapped = parent / ".celeba.old-x"  # killed between moving the old folder aside and moving the new one in
+    root.rename(parent / "moved")
+    swapped.mkdir()
+    (parent / "moved").rename(swapped / "celeba")
+
+    assert download("celeba") == root  # the previous data is back, complete: nothing downloaded
+    assert files_under(root) == {MARKER, "list_eval_partition.csv",
+                                 "img_align_celeba/000001.jpg", "img_align_celeba/000002.jpg"}
+    assert sorted(p.name for p in parent.iterdir()) == [".celeba.partial-live", "celeba"]
