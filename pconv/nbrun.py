@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike | None = No
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config
 
     path = Path(path).resolve()
     if not path.is_file():
@@ -58,7 +60,12 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike | None = No
     if smoke:
         os.environ["PCONV_SMOKE"] = "1"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    sockets = tempfile.TemporaryDirectory(prefix="pconv-kernel-")
+    config = Config()
+    if os.name == "posix":  # local sockets: no TCP port, and no plain-text-over-TCP warning from the kernel
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(sockets.name, "kernel")
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=config,
                             resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute()
@@ -68,6 +75,7 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike | None = No
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        sockets.cleanup()
     nbformat.write(nb, out_path)
     return out_path
 

@@ -1,3 +1,5 @@
+import os
+
 import nbformat
 import pytest
 
@@ -12,11 +14,15 @@ def _notebook(tmp_path, source):
     return path
 
 
-def test_runs_and_writes_executed_copy_with_smoke_env(tmp_path):
+def test_runs_and_writes_executed_copy_with_smoke_env(tmp_path, capfd, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = _notebook(tmp_path, ["import os\nprint(os.environ.get('PCONV_SMOKE'))"])
     out = nbrun.run_notebook(path, tmp_path / "out", smoke=True)
     cell = nbformat.read(out, as_version=4).cells[0]
     assert cell.outputs[0]["text"].strip() == "1"
+    if os.name == "posix":  # the kernel talks over local sockets, left nowhere afterwards
+        assert "TCP" not in capfd.readouterr().err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "probe.ipynb"]
 
 
 def test_failing_cell_names_notebook_and_keeps_copy(tmp_path):
