@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pconv.layers import harmonic_fill
 from pconv.models import PConvUNet, UNet
 
 
@@ -197,6 +198,7 @@ def test_unet_odd_sizes(bilinear):
 
 @pytest.mark.parametrize("cls, kwargs", [
     (PConvUNet, dict(layers=3, base_channels=8, max_channels=16, upsampling="bilinear", stem_channels=4)),
+    (PConvUNet, dict(layers=2, base_channels=4, residual=True)),
     (UNet, dict(in_channels=1, out_channels=2, features=(4, 8), bilinear=True)),
 ])
 def test_config_rebuilds_the_same_network(cls, kwargs):
@@ -223,3 +225,28 @@ def test_stem_wraps_the_paper_network_at_full_resolution():
     assert torch.equal(result * mask, image * mask)
     with pytest.raises(ValueError, match="stem_channels"):
         PConvUNet(stem_channels=-1)
+
+
+@pytest.mark.parametrize("stem_channels", [0, 4])
+def test_residual_starts_as_the_harmonic_fill_and_learns_a_correction(stem_channels):
+    torch.manual_seed(0)
+    model = PConvUNet(layers=3, base_channels=8, stem_channels=stem_channels, residual=True)
+    assert model.config["residual"] is True
+    image = torch.rand(4, 3, 16, 16)
+    mask = (torch.rand(4, 1, 16, 16) > 0.4).float()
+    output, _ = model(image, mask)
+    assert torch.allclose(output, harmonic_fill(image * mask, mask), atol=1e-6)  # untrained: exactly the fill
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the fill stays float32 under mixed precision
+        mixed, _ = model(image, mask)
+    assert mixed.dtype == torch.float32 and torch.allclose(mixed, output, atol=1e-6)
+    assert torch.equal(model.inpaint(image, mask) * mask, image * mask)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(3):
+        loss = ((1 - mask) * (model(image, mask)[0] - image)).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    correction = model(image, mask)[0] - harmonic_fill(image * mask, mask)
+    assert correction.abs().max() > 1e-3  # the zero-initialised last layer does learn
+    noisy = image + (1 - mask) * torch.rand_like(image)  # values under the holes are still ignored
+    assert torch.allclose(model(noisy, mask)[0], model(image, mask)[0], atol=1e-6)
