@@ -1,7 +1,8 @@
 """Quality of the quickstart recipe: train for a fixed budget, then beat Telea and biharmonic?
 
     python benchmarks/bench_quality.py [--steps N | --minutes M] [--device auto] [--size 64]
-                                       [--per-bin 16] [--threads T] [--record] [--smoke]
+                                       [--per-bin 16] [--threads T] [--set KEY=VALUE ...]
+                                       [--record] [--smoke]
 
 Trains `pconv.recipes.quickstart()` (the configuration of notebooks/00_quickstart.ipynb)
 on random crops of the six training sample photos, then scores it with
@@ -12,6 +13,11 @@ beats both Telea and biharmonic in PSNR for holes up to 40 % (bins 1-10 .. 30-40
 
 `--minutes M` times a few steps first and sets the step count to fit M minutes (the
 schedule is then planned for that count; a hard stop at M minutes guards it).
+`--set` changes one setting of the recipe, for tuning runs: `model.NAME=VALUE` (a
+`PConvUNet` argument), `loss.NAME=VALUE` (`InpaintingLoss`), `train.NAME=VALUE`
+(`TrainConfig`), `hole_range=[lo,hi]` or `train_length=N`; VALUE is JSON (`true`,
+`0.5`, `[0.01,0.4]`) or else a string. For example
+`--set model.residual=true --set loss.hole=3`.
 `--record` appends the run (machine, date, command, time, table) to the "Quality"
 section of benchmarks/RESULTS.md.
 """
@@ -61,6 +67,41 @@ def seconds_per_step(recipe, n: int = 6) -> float:
     return gaps[len(gaps) // 2]
 
 
+_SECTIONS = {"model": "model_kwargs", "loss": "loss_kwargs", "train": "train_kwargs"}
+_TOP = ("hole_range", "train_length")
+
+
+def apply_settings(recipe, settings: list[str]):
+    """The recipe with each `KEY=VALUE` of `--set` applied (see the module docstring)."""
+    import json
+
+    changes: dict = {}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. model.residual=true")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        section, _, name = key.partition(".")
+        if section in _SECTIONS and name:
+            field = _SECTIONS[section]
+            changes[field] = {**changes.get(field, getattr(recipe, field)), name: value}
+        elif key in _TOP:
+            changes[key] = tuple(value) if key == "hole_range" else int(value)
+        else:
+            raise SystemExit(f"--set {item!r}: KEY must be model.NAME, loss.NAME, train.NAME, "
+                             f"hole_range or train_length")
+    recipe = replace(recipe, **changes)
+    for build, what in ((recipe.model, "model"), (recipe.loss, "loss"), (recipe.train_config, "train")):
+        try:
+            build()
+        except (TypeError, ValueError) as err:
+            raise SystemExit(f"--set: the {what} settings do not work: {err}") from None
+    return recipe
+
+
 def goal_margins(report) -> dict[str, float]:
     """Per goal bin: model PSNR minus the better of Telea and biharmonic (positive = the model wins)."""
     r = report.results
@@ -106,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help="crop side for training and evaluation (default: the recipe's)")
     parser.add_argument("--per-bin", type=int, help="test masks per hole bin (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one recipe setting, e.g. model.residual=true (repeatable)")
     parser.add_argument("--out", help="keep the run (checkpoints, history) here instead of a temporary folder")
     parser.add_argument("--record", action="store_true", help="append the result to benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run (for tests)")
@@ -118,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = recipe.with_size(args.size)
     if args.per_bin:
         recipe = replace(recipe, per_bin=args.per_bin)
+    recipe = apply_settings(recipe, args.settings)
     stop_after = None
     if args.minutes:
         sec = seconds_per_step(recipe)

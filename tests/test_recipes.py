@@ -97,3 +97,22 @@ def test_bench_quality_smoke_run(capsys):
     assert bench.main(["--smoke", "--device", "cpu", "--steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "2 steps in" in out and "telea" in out.lower() and "goal" in out
+
+
+def test_bench_quality_set_changes_one_setting(capsys):
+    spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    recipe = quickstart("cpu", smoke=True)
+    changed = bench.apply_settings(recipe, ["model.residual=true", "loss.hole=3", "train.lr=0.001",
+                                            "hole_range=[0.1,0.4]", "train.schedule=constant"])
+    assert changed.model_kwargs == {**recipe.model_kwargs, "residual": True}
+    assert changed.loss_kwargs["hole"] == 3 and changed.train_kwargs["lr"] == 0.001
+    assert changed.train_kwargs["schedule"] == "constant" and changed.hole_range == (0.1, 0.4)
+    assert recipe.model_kwargs.get("residual") is None  # the original recipe is untouched
+    for bad, message in [("model.residual", "KEY=VALUE"), ("size=32", "KEY must be"),
+                         ("model.wings=2", "model settings"), ("train.schedule=zigzag", "train settings")]:
+        with pytest.raises(SystemExit, match=message):
+            bench.apply_settings(recipe, [bad])
+    assert bench.main(["--smoke", "--device", "cpu", "--steps", "1", "--set", "model.residual=true"]) == 0
+    assert "residual=True" in capsys.readouterr().out
