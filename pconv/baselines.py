@@ -2,6 +2,8 @@
 
 - `biharmonic`: scikit-image's biharmonic inpainting (Damelin & Hoang 2018), smooth
   fill that solves a biharmonic equation inside the holes.
+- `harmonic`: a smooth membrane fill (pull-push plus multigrid Jacobi smoothing of
+  Laplace's equation, `pconv.layers.harmonic_fill`), in torch on any device, fast.
 - `telea`, `navier_stokes`: OpenCV's fast-marching (Telea 2004) and Navier-Stokes
   (Bertalmio et al. 2001) inpainting, radius 3, on 8-bit images. Only when OpenCV is
   importable (`pip install opencv-python-headless`).
@@ -21,7 +23,7 @@ import torch
 
 from pconv.utils import check_binary_mask
 
-__all__ = ["biharmonic", "telea", "navier_stokes", "mean_fill", "available_baselines"]
+__all__ = ["biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill", "available_baselines"]
 
 OPENCV_RADIUS = 3  # inpaint radius in pixels for both OpenCV methods
 
@@ -41,8 +43,8 @@ def _import_cv2():
     return cv2
 
 
-def _apply(image: torch.Tensor, mask: torch.Tensor, fill: _Filler) -> torch.Tensor:
-    """Run a numpy filler image by image and return the composite as a tensor."""
+def _batched(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Check a baseline's inputs; return (N, 3, H, W) image, (N, 1, H, W) mask, and whether it was one image."""
     single = image.dim() == 3
     if single:
         image, mask = image.unsqueeze(0), mask.unsqueeze(0)
@@ -56,8 +58,12 @@ def _apply(image: torch.Tensor, mask: torch.Tensor, fill: _Filler) -> torch.Tens
     if mask.shape[0] not in (1, image.shape[0]):
         raise ValueError(f"mask batch {mask.shape[0]} does not match image batch {image.shape[0]}")
     check_binary_mask(mask)
-    mask = mask.expand(image.shape[0], -1, -1, -1)
+    return image, mask.expand(image.shape[0], -1, -1, -1), single
 
+
+def _apply(image: torch.Tensor, mask: torch.Tensor, fill: _Filler) -> torch.Tensor:
+    """Run a numpy filler image by image and return the composite as a tensor."""
+    image, mask, single = _batched(image, mask)
     img_np = image.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
     hole_np = mask.detach().to("cpu")[:, 0].numpy() == 0  # (N, H, W), True = hole
     filled = np.stack([fill(img, hole) if hole.any() else img for img, hole in zip(img_np, hole_np)])
@@ -106,6 +112,28 @@ def biharmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         The composite, same shape as `image`, in [0, 1]; valid pixels unchanged.
     """
     return _apply(image, mask, _biharmonic_fill)
+
+
+def harmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A smooth harmonic fill (`pconv.layers.harmonic_fill`: pull-push with multigrid smoothing).
+
+    Torch only, on the image's device, batched: milliseconds where biharmonic takes seconds.
+    `PConvUNet(residual=True)` learns a correction to this fill.
+
+    Args:
+        image: (N, 3, H, W) or (3, H, W), float in [0, 1].
+        mask: (N, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
+
+    Returns:
+        The composite, same shape as `image`, in [0, 1]; valid pixels unchanged.
+    """
+    from pconv.layers import harmonic_fill
+
+    batch, m, single = _batched(image, mask)
+    m = m.to(batch.dtype)
+    with torch.no_grad():
+        composite = m * batch + (1 - m) * harmonic_fill(batch, m).clamp(0, 1)
+    return composite[0] if single else composite
 
 
 def telea(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -159,9 +187,11 @@ def available_baselines() -> dict[str, Callable[[torch.Tensor, torch.Tensor], to
     """The baselines usable here, by name: OpenCV's only when `cv2` imports.
 
     Returns:
-        An ordered dict name -> function, from {"biharmonic", "telea", "navier_stokes", "mean_fill"}.
+        An ordered dict name -> function, from {"biharmonic", "harmonic", "telea", "navier_stokes",
+        "mean_fill"}.
     """
-    found: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"biharmonic": biharmonic}
+    found: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"biharmonic": biharmonic,
+                                                                            "harmonic": harmonic}
     try:
         _import_cv2()
     except ImportError:

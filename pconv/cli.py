@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--per-bin", type=int, default=d["per_bin"], help="masks per bin when the mask set is made")
     e.add_argument("--num-images", type=int, default=d["num_images"], help="images to evaluate on")
     e.add_argument("--methods", default=d["methods"], help="comma-separated: model and baselines "
-                   "(biharmonic, telea, navier_stokes, mean_fill); default: all available")
+                   "(biharmonic, harmonic, telea, navier_stokes, mean_fill); default: all available")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda")
     e.set_defaults(func=_evaluate)
 

@@ -10,7 +10,7 @@ import torch
 from skimage import data
 
 from pconv import baselines
-from pconv.baselines import available_baselines, biharmonic, mean_fill, navier_stokes, telea
+from pconv.baselines import available_baselines, biharmonic, harmonic, mean_fill, navier_stokes, telea
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,10 @@ def mask() -> torch.Tensor:
 def test_available_names():
     names = list(available_baselines())
     assert names[0] == "biharmonic" and names[-1] == "mean_fill"
-    assert set(names) <= {"biharmonic", "telea", "navier_stokes", "mean_fill"}
+    assert names[1] == "harmonic" and set(names) <= {"biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill"}
 
 
-@pytest.mark.parametrize("name", ["biharmonic", "telea", "navier_stokes", "mean_fill"])
+@pytest.mark.parametrize("name", ["biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill"])
 def test_keeps_known_pixels_and_fills_holes(name, image, mask):
     if name not in available_baselines():
         pytest.skip("OpenCV is not installed")
@@ -62,6 +62,7 @@ def test_single_image_and_broadcast_mask(image, mask):
     assert torch.allclose(out[:, hole], colour[:, None].expand(-1, int(hole.sum())), atol=1e-6)
     both = biharmonic(image, mask[:1])  # one mask for the whole batch
     assert both.shape == image.shape
+    assert harmonic(image[0], mask[0]).shape == (3, 48, 40) and harmonic(image, mask[:1]).shape == image.shape
 
 
 def test_all_hole_and_no_hole(image):
@@ -78,6 +79,8 @@ def test_bad_inputs(image, mask):
         mean_fill(image, mask[:, :, :10])
     with pytest.raises(ValueError, match="binary"):
         mean_fill(image, mask * 0.5)
+    with pytest.raises(ValueError, match="binary"):
+        harmonic(image, mask * 0.5)
 
 
 def test_opencv_missing_gives_clear_error(monkeypatch, image, mask):
@@ -85,5 +88,5 @@ def test_opencv_missing_gives_clear_error(monkeypatch, image, mask):
     for fn in (telea, navier_stokes):
         with pytest.raises(ImportError, match="pip install opencv-python-headless"):
             fn(image, mask)
-    assert list(available_baselines()) == ["biharmonic", "mean_fill"]
+    assert list(available_baselines()) == ["biharmonic", "harmonic", "mean_fill"]
     assert baselines.mean_fill(image, mask).shape == image.shape
