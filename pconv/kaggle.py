@@ -162,8 +162,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
-        return True  # exists, owned by someone else
+    except OSError:
+        return True  # exists, owned by someone else (PermissionError)
     return True
 
 
