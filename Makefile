@@ -4,12 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pconv-installed
 
-.PHONY: setup test demo lab bench clean help
+.PHONY: setup test demo lab bench lint format clean help
 
 help:
 	@echo "make demo   set up, then run notebooks/00_quickstart.ipynb headless (offline) into outputs/"
 	@echo "make test   set up, then run every test (notebooks included, smoke mode)"
 	@echo "make lab    JupyterLab on notebooks/"
+	@echo "make lint   ruff check and ruff format --check (configured in pyproject.toml)"
 	@echo "make bench  the benchmarks in benchmarks/ (small CPU configurations)"
 	@echo "make setup  create .venv/ and install pconv with its notebook and test extras"
 
@@ -30,6 +31,14 @@ demo: setup
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: setup
 	$(PY) benchmarks/bench_pconv.py

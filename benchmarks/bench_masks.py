@@ -23,7 +23,7 @@ from pconv.masks import PAPER_HOLE_BINS, MaskGenerator, hole_ratio, irregular_ma
 
 def rate(fn, n: int) -> tuple[float, float]:
     """(masks/s by wall clock, masks/s by this process's CPU time) for n calls of fn(i)."""
-    fn(0)   # warm-up: imports and first-call allocations
+    fn(0)  # warm-up: imports and first-call allocations
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         fn(i)
@@ -37,9 +37,11 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny run (for tests)")
     args = parser.parse_args()
     n, s = (20, args.size) if args.smoke or os.environ.get("PCONV_SMOKE") == "1" else (args.n, args.size)
-    torch.set_num_threads(1)   # one core: the generator itself is single-threaded numpy/Pillow
-    print(f"# bench_masks  {time.strftime('%Y-%m-%d')}  {platform.processor() or platform.machine()}  "
-          f"python {platform.python_version()}  torch {torch.__version__}  size {s}x{s}  n={n}")
+    torch.set_num_threads(1)  # one core: the generator itself is single-threaded numpy/Pillow
+    print(
+        f"# bench_masks  {time.strftime('%Y-%m-%d')}  {platform.processor() or platform.machine()}  "
+        f"python {platform.python_version()}  torch {torch.__version__}  size {s}x{s}  n={n}"
+    )
 
     wall, cpu = rate(lambda i: irregular_mask(s, s, rng=i), n)
     print(f"default irregular_mask (freeform, 0.01-0.6): {wall:7.0f} masks/s wall  {cpu:7.0f} masks/s cpu")
@@ -47,7 +49,9 @@ def main() -> None:
     print(f"\n{'family':<10}{'hole range':>12}{'wall/s':>10}{'cpu/s':>10}")
     for family, boxes in (("freeform", False), ("thin", False), ("medium", True), ("thick", True), ("mixed", True)):
         for rng_range in ((0.01, 0.6), *PAPER_HOLE_BINS):
-            wall, cpu = rate(lambda i: irregular_mask(s, s, rng_range, i, family=family, boxes=boxes), max(n // 5, 5))
+            wall, cpu = rate(
+                lambda i, r=rng_range, f=family, b=boxes: irregular_mask(s, s, r, i, family=f, boxes=b), max(n // 5, 5)
+            )
             print(f"{family:<10}{f'{rng_range[0]:.2f}-{rng_range[1]:.2f}':>12}{wall:10.0f}{cpu:10.0f}")
 
     ds = MaskGenerator(s, length=n)

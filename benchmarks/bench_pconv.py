@@ -19,9 +19,9 @@ import statistics
 import time
 from collections.abc import Callable
 
+import common
 import torch
 import torch.nn.functional as F
-import common
 from naive_pconv import Twin
 from torch import nn
 
@@ -46,9 +46,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--layers", type=int, default=7)
     p.add_argument("--base-channels", type=int, default=64)
-    p.add_argument(
-        "--hole", type=float, default=0.3, help="hole ratio of the random block mask"
-    )
+    p.add_argument("--hole", type=float, default=0.3, help="hole ratio of the random block mask")
     p.add_argument(
         "--skip-layers",
         action="store_true",
@@ -75,10 +73,7 @@ def interleaved(
             fn()
             common.sync(device)
             times[name].append((time.perf_counter() - w0, time.process_time() - c0))
-    return {
-        k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-        for k, v in times.items()
-    }
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
 
 
 def peak_bytes(fn: Callable[[], None], device: torch.device) -> int:
@@ -116,35 +111,22 @@ def block_mask(n: int, size: int, hole: float, device: torch.device) -> torch.Te
     return mask.to(device)
 
 
-def bench_layers(
-    args: argparse.Namespace, device: torch.device, model: PConvUNet
-) -> None:
-    print(
-        f"\n(a) layer fwd+bwd, batch {args.batch_size}: PartialConv2d (1-channel mask) vs nn.Conv2d"
-    )
-    print(
-        f"{'layer':<6}{'shape':<28}{'plain ms':>10}{'pconv ms':>10}{'ratio':>8}{'cpu ratio':>10}"
-    )
+def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> None:
+    print(f"\n(a) layer fwd+bwd, batch {args.batch_size}: PartialConv2d (1-channel mask) vs nn.Conv2d")
+    print(f"{'layer':<6}{'shape':<28}{'plain ms':>10}{'pconv ms':>10}{'ratio':>8}{'cpu ratio':>10}")
     size = args.size
     blocks = [(f"enc{i + 1}", b, size >> i) for i, b in enumerate(model.encoder)]
-    blocks += [
-        (f"dec{i + 1}", u.block, size >> (args.layers - 1 - i))
-        for i, u in enumerate(model.decoder)
-    ]
+    blocks += [(f"dec{i + 1}", u.block, size >> (args.layers - 1 - i)) for i, u in enumerate(model.decoder)]
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
     for name, b, s in blocks:
         c = b.conv
-        pconv = PartialConv2d(
-            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding
-        ).to(device, memory_format=mf)
-        plain = nn.Conv2d(
-            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding
-        ).to(device, memory_format=mf)
-        x = (
-            torch.randn(args.batch_size, c.in_channels, s, s, device=device)
-            .to(memory_format=mf)
-            .requires_grad_()
+        pconv = PartialConv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding).to(
+            device, memory_format=mf
         )
+        plain = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding).to(
+            device, memory_format=mf
+        )
+        x = torch.randn(args.batch_size, c.in_channels, s, s, device=device).to(memory_format=mf).requires_grad_()
         mask = block_mask(args.batch_size, s, args.hole, device)
 
         def run_plain(plain=plain, x=x):
@@ -159,29 +141,19 @@ def bench_layers(
 
         t = interleaved({"plain": run_plain, "pconv": run_pconv}, args.repeats, device)
         (tp, cp), (tq, cq) = t["plain"], t["pconv"]
-        shape = (
-            f"{c.in_channels}->{c.out_channels} k{c.kernel_size[0]} s{c.stride[0]} @{s}"
-        )
-        print(
-            f"{name:<6}{shape:<28}{tp * 1e3:>10.1f}{tq * 1e3:>10.1f}{tq / tp:>8.2f}{cq / cp:>10.2f}"
-        )
+        shape = f"{c.in_channels}->{c.out_channels} k{c.kernel_size[0]} s{c.stride[0]} @{s}"
+        print(f"{name:<6}{shape:<28}{tp * 1e3:>10.1f}{tq * 1e3:>10.1f}{tq / tp:>8.2f}{cq / cp:>10.2f}")
 
 
-def bench_step(
-    args: argparse.Namespace, device: torch.device, model: PConvUNet
-) -> None:
-    print(
-        f"\n(b) training step (fwd + L1 + bwd + Adam), {args.size}x{args.size}, batch {args.batch_size}"
-    )
+def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> None:
+    print(f"\n(b) training step (fwd + L1 + bwd + Adam), {args.size}x{args.size}, batch {args.batch_size}")
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
     nets = {
         "plain": Twin(model, "plain"),
         "pconv": model,
         "naive": Twin(model, "naive"),
     }
-    image = torch.rand(args.batch_size, 3, args.size, args.size, device=device).to(
-        memory_format=mf
-    )
+    image = torch.rand(args.batch_size, 3, args.size, args.size, device=device).to(memory_format=mf)
     mask = block_mask(args.batch_size, args.size, args.hole, device)
     with torch.no_grad():  # the three compute the same function (train-mode BatchNorm)
         ref = model(image, mask)[0]
@@ -193,9 +165,7 @@ def bench_step(
         net.to(device, memory_format=mf).train()
         fwd = torch.compile(net) if args.compile else net
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        scaler = torch.amp.GradScaler(
-            device.type, enabled=args.amp and device.type == "cuda"
-        )
+        scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
 
         def step(net=net, fwd=fwd, opt=opt, scaler=scaler, pconv=name == "pconv"):
             opt.zero_grad(set_to_none=True)
@@ -218,12 +188,8 @@ def bench_step(
             f"peak {peaks[name] / 2**20:8.1f} MiB"
         )
     for a, b, target in [("pconv", "plain", "<= 1.05"), ("naive", "pconv", ">= 1.7")]:
-        print(
-            f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}   (target {target})"
-        )
-    print(
-        f"pconv / plain memory {peaks['pconv'] / peaks['plain']:.3f}   (target <= 1.10)"
-    )
+        print(f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}   (target {target})")
+    print(f"pconv / plain memory {peaks['pconv'] / peaks['plain']:.3f}   (target <= 1.10)")
     print(f"naive / pconv memory {peaks['naive'] / peaks['pconv']:.3f}")
     if device.type == "cpu":
         op_accounting(fns)
@@ -240,13 +206,9 @@ def bench_step(
         infer[name] = run
     t = interleaved(infer, args.repeats, device)
     for name in infer:
-        print(
-            f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms, cpu {t[name][1] * 1e3:9.1f} ms"
-        )
+        print(f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms, cpu {t[name][1] * 1e3:9.1f} ms")
     for a, b in [("pconv", "plain"), ("naive", "pconv")]:
-        print(
-            f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}"
-        )
+        print(f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}")
 
 
 def op_accounting(fns: dict[str, Callable[[], None]]) -> None:
@@ -275,8 +237,7 @@ def op_accounting(fns: dict[str, Callable[[], None]]) -> None:
         )
     (c0, _, o0), (_, m1, o1) = parts["plain"], parts["pconv"]
     print(
-        f"mask-path overhead estimate: (window sums + extra other ops) / plain step = "
-        f"{(m1 + o1 - o0) / (c0 + o0):+.1%}"
+        f"mask-path overhead estimate: (window sums + extra other ops) / plain step = {(m1 + o1 - o0) / (c0 + o0):+.1%}"
     )
 
 

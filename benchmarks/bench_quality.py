@@ -53,8 +53,13 @@ def seconds_per_step(recipe, n: int = 6) -> float:
     model, loss_fn = recipe.model(), recipe.loss()
     train, _ = recipe.datasets()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, loss_fn, recipe.train_config(tmp, steps=2 + n, progress=False, val_every=10**6,
-                                                              sample_every=10**6, checkpoint_every=10**6))
+        trainer = Trainer(
+            model,
+            loss_fn,
+            recipe.train_config(
+                tmp, steps=2 + n, progress=False, val_every=10**6, sample_every=10**6, checkpoint_every=10**6
+            ),
+        )
         times: list[float] = []
 
         class Clock:
@@ -91,8 +96,9 @@ def apply_settings(recipe, settings: list[str]):
         elif key in _TOP:
             changes[key] = tuple(value) if key == "hole_range" else int(value)
         else:
-            raise SystemExit(f"--set {item!r}: KEY must be model.NAME, loss.NAME, train.NAME, "
-                             f"hole_range or train_length")
+            raise SystemExit(
+                f"--set {item!r}: KEY must be model.NAME, loss.NAME, train.NAME, hole_range or train_length"
+            )
     recipe = replace(recipe, **changes)
     for build, what in ((recipe.model, "model"), (recipe.loss, "loss"), (recipe.train_config, "train")):
         try:
@@ -126,11 +132,16 @@ def machine() -> str:
 
 def record(text: str) -> None:
     """Append `text` at the end of the Quality section of RESULTS.md (creating either if absent)."""
-    body = RESULTS.read_text() if RESULTS.exists() else (
-        "# Benchmark results\n\nFigures from `benchmarks/bench_*.py`, each with its machine, date and command.\n")
+    body = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else ("# Benchmark results\n\nFigures from `benchmarks/bench_*.py`, each with its machine, date and command.\n")
+    )
     if SECTION not in body:
-        body = body.rstrip("\n") + f"\n\n{SECTION}\n\n`benchmarks/bench_quality.py`: the quickstart recipe vs the " \
-                                   "classical baselines on held-out sample photos.\n"
+        body = (
+            body.rstrip("\n") + f"\n\n{SECTION}\n\n`benchmarks/bench_quality.py`: the quickstart recipe vs the "
+            "classical baselines on held-out sample photos.\n"
+        )
     start = body.index(SECTION) + len(SECTION)
     nxt = body.find("\n## ", start)
     end = len(body) if nxt < 0 else nxt
@@ -147,8 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help="crop side for training and evaluation (default: the recipe's)")
     parser.add_argument("--per-bin", type=int, help="test masks per hole bin (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                        help="change one recipe setting, e.g. model.residual=true (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one recipe setting, e.g. model.residual=true (repeatable)",
+    )
     parser.add_argument("--out", help="keep the run (checkpoints, history) here instead of a temporary folder")
     parser.add_argument("--record", action="store_true", help="append the result to benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run (for tests)")
@@ -189,18 +206,24 @@ def main(argv: list[str] | None = None) -> int:
     eval_s = time.perf_counter() - t1
     margins = goal_margins(report)
     won = all(m > 0 for m in margins.values())
-    timing = (f"{steps} steps in {train_s:.0f} s ({train_s / max(steps, 1):.3f} s/step wall, "
-              f"{cpu_s / max(steps, 1):.3f} s/step CPU), evaluation {eval_s:.0f} s")
-    verdict = ("model - best of (telea, biharmonic) PSNR: "
-               + ", ".join(f"{b} {m:+.2f} dB" for b, m in margins.items())
-               + (" -> goal met" if won else " -> goal NOT met"))
+    timing = (
+        f"{steps} steps in {train_s:.0f} s ({train_s / max(steps, 1):.3f} s/step wall, "
+        f"{cpu_s / max(steps, 1):.3f} s/step CPU), evaluation {eval_s:.0f} s"
+    )
+    verdict = (
+        "model - best of (telea, biharmonic) PSNR: "
+        + ", ".join(f"{b} {m:+.2f} dB" for b, m in margins.items())
+        + (" -> goal met" if won else " -> goal NOT met")
+    )
     print(timing)
     print(report.to_text())
     print(verdict)
     if args.record:
-        record(f"### {time.strftime('%Y-%m-%d')}: {recipe.name}, {steps} steps\n\n"
-               f"- machine: {machine()}\n- command: `{command.strip()}`\n- recipe: {recipe.describe()}\n"
-               f"- time: {timing}\n- {verdict}\n\n{report.to_markdown()}\n")
+        record(
+            f"### {time.strftime('%Y-%m-%d')}: {recipe.name}, {steps} steps\n\n"
+            f"- machine: {machine()}\n- command: `{command.strip()}`\n- recipe: {recipe.describe()}\n"
+            f"- time: {timing}\n- {verdict}\n\n{report.to_markdown()}\n"
+        )
         print(f"recorded in {RESULTS}")
     return 0
 

@@ -16,9 +16,8 @@ import argparse
 import statistics
 import time
 
-import torch
-
 import common
+import torch
 
 from pconv.losses import bce_dice_loss
 from pconv.models import UNet
@@ -26,9 +25,7 @@ from pconv.models import UNet
 
 def parse_args() -> argparse.Namespace:
     p = common.parser(__doc__)
-    p.add_argument(
-        "--sizes", default="160x240,640x960", help="comma-separated HxW list"
-    )
+    p.add_argument("--sizes", default="160x240,640x960", help="comma-separated HxW list")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -54,9 +51,7 @@ def main() -> None:
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
     net = UNet(bilinear=args.bilinear).to(device, memory_format=mf).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=args.amp and device.type == "cuda"
-    )
+    scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
     n = sum(p.numel() for p in net.parameters())
     print(
         f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, amp {args.amp}, "
@@ -64,9 +59,7 @@ def main() -> None:
     )
     for i, size in enumerate(args.sizes.split(",")):
         h, w = (int(v) for v in size.lower().split("x"))
-        batch = (
-            args.batch_size or ((2, 1) if device.type == "cpu" else (8, 2))[min(i, 1)]
-        )
+        batch = args.batch_size or ((2, 1) if device.type == "cpu" else (8, 2))[min(i, 1)]
         image = torch.rand(batch, 3, h, w, device=device).to(memory_format=mf)
         target = (torch.rand(batch, 1, h, w, device=device) > 0.5).float()
 
@@ -79,9 +72,7 @@ def main() -> None:
             scaler.update()
             common.sync(device)
 
-        for _ in range(
-            args.warmup if args.warmup >= 0 else (0 if device.type == "cpu" else 2)
-        ):
+        for _ in range(args.warmup if args.warmup >= 0 else (0 if device.type == "cpu" else 2)):
             step()
         walls, cpus = [], []
         for _ in range(args.steps):

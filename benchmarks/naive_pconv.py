@@ -25,9 +25,7 @@ class NaivePartialConv2d(nn.Conv2d):
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
             ones = torch.ones_like(self.weight)  # (C_out, C_in, kh, kw)
-            s = F.conv2d(
-                mask, ones, None, self.stride, self.padding, self.dilation
-            )  # (N, C_out, H', W')
+            s = F.conv2d(mask, ones, None, self.stride, self.padding, self.dilation)  # (N, C_out, H', W')
             ratio = ones[0].numel() / (s + 1e-8)
             new_mask = s.clamp(0, 1)
             ratio = ratio * new_mask
@@ -76,9 +74,7 @@ class Twin(nn.Module):
             self.acts.append(b.activation)
         self.layers = model.layers
 
-    def _block(
-        self, i: int, x: Tensor, m: Tensor | None
-    ) -> tuple[Tensor, Tensor | None]:
+    def _block(self, i: int, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if self.kind == "plain":
             x, m = self.convs[i](x), None
         else:

@@ -94,8 +94,17 @@ def safe_extract(archive: str | Path, dest: str | Path, *, progress: bool = True
         raise OSError(errno.ENOSPC, need, str(dest))
     written = []
     try:
-        with zipfile.ZipFile(archive) as zf, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                                  desc=f"extract {archive.name}", disable=not progress) as bar:
+        with (
+            zipfile.ZipFile(archive) as zf,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=f"extract {archive.name}",
+                disable=not progress,
+            ) as bar,
+        ):
             for info, target in members:
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
@@ -109,8 +118,9 @@ def safe_extract(archive: str | Path, dest: str | Path, *, progress: bool = True
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
         # BadZipFile: CRC mismatch or truncated data; zlib.error: corrupt deflate stream;
         # NotImplementedError: unknown compression; RuntimeError: encrypted member.
-        raise ArchiveError(f"could not extract {archive.name}: {err}. "
-                           "Run the download again with force=True.") from None
+        raise ArchiveError(
+            f"could not extract {archive.name}: {err}. Run the download again with force=True."
+        ) from None
     return written
 
 

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 # Lengths in px at 256x256. "box": side range of LaMa-style rectangles for that family.
 FAMILIES: dict[str, dict[str, tuple[float, float]]] = {
-    "freeform": {"vertices": (4, 12), "width": (12, 40), "box": (20, 80)},   # DeepFill v2
+    "freeform": {"vertices": (4, 12), "width": (12, 40), "box": (20, 80)},  # DeepFill v2
     "thin": {"segments": (1, 5), "length": (10, 50), "width": (5, 15), "box": (10, 50)},
     "medium": {"segments": (1, 5), "length": (10, 110), "width": (5, 55), "box": (10, 50)},
     "thick": {"segments": (1, 5), "length": (10, 210), "width": (5, 105), "box": (30, 100)},
@@ -37,18 +37,18 @@ BOX_PROBA = 0.25  # chance that a drawn element is a box when boxes are on (LaMa
 def _freeform_stroke(rng: np.random.Generator, h: int, w: int, scale: float) -> list[tuple]:
     """One DeepFill v2 brush stroke: a zig-zag polyline with a single brush width."""
     (v_lo, v_hi), (w_lo, w_hi) = FAMILIES["freeform"]["vertices"], FAMILIES["freeform"]["width"]
-    u = rng.random(6 + v_hi).tolist()              # two rng calls per stroke: numpy calls dominate its cost
+    u = rng.random(6 + v_hi).tolist()  # two rng calls per stroke: numpy calls dominate its cost
     z = rng.standard_normal(v_hi).tolist()
     n = int(v_lo + u[0] * (v_hi - v_lo + 1))
-    radius = math.hypot(256, 256) / 8 * scale      # DeepFill: average radius = diagonal / 8
-    mean, spread = 2 * math.pi / 5, 2 * math.pi / 15   # DeepFill's mean angle and angle range
+    radius = math.hypot(256, 256) / 8 * scale  # DeepFill: average radius = diagonal / 8
+    mean, spread = 2 * math.pi / 5, 2 * math.pi / 15  # DeepFill's mean angle and angle range
     a_min, a_max = mean - u[1] * spread, mean + u[2] * spread
     width = (w_lo + u[3] * (w_hi - w_lo)) * scale
     x, y, prims = u[4] * w, u[5] * h, []
     for i in range(n):
         angle = a_min + u[6 + i] * (a_max - a_min)
-        angle = 2 * math.pi - angle if i % 2 == 0 else angle       # alternate turns: the zig-zag look
-        r = min(max(radius * (1 + z[i] / 2), 0.0), 2 * radius)     # N(radius, radius / 2), clipped
+        angle = 2 * math.pi - angle if i % 2 == 0 else angle  # alternate turns: the zig-zag look
+        r = min(max(radius * (1 + z[i] / 2), 0.0), 2 * radius)  # N(radius, radius / 2), clipped
         x, y = _step(prims, x, y, r * math.cos(angle), r * math.sin(angle), width, i == 0, h, w)
     return prims
 
@@ -67,11 +67,12 @@ def _lama_stroke(rng: np.random.Generator, family: str, h: int, w: int, scale: f
     return prims
 
 
-def _step(prims: list, x: float, y: float, dx: float, dy: float, width: float, cap: bool,
-          h: int, w: int) -> tuple[float, float]:
+def _step(
+    prims: list, x: float, y: float, dx: float, dy: float, width: float, cap: bool, h: int, w: int
+) -> tuple[float, float]:
     """Append the capsule from (x, y) by (dx, dy), its end clipped to the image; return the end."""
     nx, ny = min(max(x + dx, 0.0), w - 1.0), min(max(y + dy, 0.0), h - 1.0)
-    prims.append(("seg", x, y, nx, ny, width, cap))   # cap: draw the start cap (a stroke's first segment)
+    prims.append(("seg", x, y, nx, ny, width, cap))  # cap: draw the start cap (a stroke's first segment)
     return nx, ny
 
 
@@ -82,8 +83,7 @@ def _box(rng: np.random.Generator, family: str, h: int, w: int, scale: float) ->
     return [("box", x0, y0, x0 + bw, y0 + bh)]
 
 
-def sample_element(rng: np.random.Generator, family: str, h: int, w: int, scale: float,
-                   boxes: bool) -> list[tuple]:
+def sample_element(rng: np.random.Generator, family: str, h: int, w: int, scale: float, boxes: bool) -> list[tuple]:
     """One stroke (or, when `boxes`, sometimes a box) of `family` as a list of primitives."""
     if boxes and rng.random() < BOX_PROBA:
         return _box(rng, family, h, w, scale)
@@ -131,9 +131,9 @@ def draw(canvas: ImageDraw.ImageDraw, prim: tuple) -> None:
     _, x0, y0, x1, y1, wd, cap = prim
     r = wd / 2
     canvas.line((x0, y0, x1, y1), fill=255, width=max(int(round(wd)), 1))
-    if cap:                                # a stroke's first segment; later ones start on the last cap
+    if cap:  # a stroke's first segment; later ones start on the last cap
         canvas.ellipse((x0 - r, y0 - r, x0 + r, y0 + r), fill=255)
-    canvas.ellipse((x1 - r, y1 - r, x1 + r, y1 + r), fill=255)   # round caps = DeepFill's round joints
+    canvas.ellipse((x1 - r, y1 - r, x1 + r, y1 + r), fill=255)  # round caps = DeepFill's round joints
 
 
 def dilate(a: np.ndarray, radius: int, cross: bool = False) -> np.ndarray:
@@ -148,7 +148,7 @@ def dilate(a: np.ndarray, radius: int, cross: bool = False) -> np.ndarray:
         b = a.copy()
         b[1:] |= a[:-1]
         b[:-1] |= a[1:]
-        if not cross and step % 2 == 0:   # square step: the column pass sees the row-dilated image
+        if not cross and step % 2 == 0:  # square step: the column pass sees the row-dilated image
             a = b.copy()
         b[:, 1:] |= a[:, :-1]
         b[:, :-1] |= a[:, 1:]
@@ -164,7 +164,7 @@ def grow_holes(hole: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     last ring, so the hole count lands exactly where asked.
     """
     hole = hole.copy()
-    if k > 0 and not hole.any():                      # nothing to grow from: start at a random pixel
+    if k > 0 and not hole.any():  # nothing to grow from: start at a random pixel
         hole.flat[int(rng.integers(hole.size))] = True
         k -= 1
     while k > 0:
@@ -177,11 +177,12 @@ def grow_holes(hole: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _count(img: Image.Image) -> int:
-    return int(np.count_nonzero(np.asarray(img)))   # faster than Image.histogram() here
+    return int(np.count_nonzero(np.asarray(img)))  # faster than Image.histogram() here
 
 
-def strokes(h: int, w: int, target: int, max_count: int, rng: np.random.Generator, family: str,
-            boxes: bool, max_elements: int) -> np.ndarray:
+def strokes(
+    h: int, w: int, target: int, max_count: int, rng: np.random.Generator, family: str, boxes: bool, max_elements: int
+) -> np.ndarray:
     """Draw elements of `family` until `target` hole pixels are covered, never more than `max_count`.
 
     Measuring the canvas costs more than drawing, so it is measured only once the
@@ -196,7 +197,7 @@ def strokes(h: int, w: int, target: int, max_count: int, rng: np.random.Generato
     img = Image.new("L", (w, h), 0)
     pen = ImageDraw.Draw(img)
     scale = math.sqrt(h * w) / 256
-    holes, safe, pending, bound = 0, img.copy(), [], 0.0   # `safe`: last measured state (<= max_count)
+    holes, safe, pending, bound = 0, img.copy(), [], 0.0  # `safe`: last measured state (<= max_count)
     for _ in range(max_elements):
         if holes >= target:
             break
@@ -204,7 +205,7 @@ def strokes(h: int, w: int, target: int, max_count: int, rng: np.random.Generato
         draw_element(pen, prims)
         pending += prims
         bound += sum(map(area, prims))
-        if holes + bound < target:          # cannot have reached the target yet
+        if holes + bound < target:  # cannot have reached the target yet
             continue
         c = _count(img)
         if c > max_count:
@@ -223,13 +224,12 @@ def strokes(h: int, w: int, target: int, max_count: int, rng: np.random.Generato
                 if holes >= target:
                     break
         holes, safe, pending, bound = c, img.copy(), [], 0.0
-    if pending and _count(img) > max_count:    # strokes drawn after the last measurement overshot
+    if pending and _count(img) > max_count:  # strokes drawn after the last measurement overshot
         img = safe
     return np.asarray(img) > 0
 
 
-def augment(hole: np.ndarray, size: tuple[int, int], rng: np.random.Generator,
-            dilation: tuple[int, int]) -> np.ndarray:
+def augment(hole: np.ndarray, size: tuple[int, int], rng: np.random.Generator, dilation: tuple[int, int]) -> np.ndarray:
     """Random rotation, translation, crop, flips and dilation of bool holes (h, w) -> bool (H, W).
 
     Geometry uses nearest-neighbour on a 0/255 image, so the result stays binary;
@@ -239,9 +239,10 @@ def augment(hole: np.ndarray, size: tuple[int, int], rng: np.random.Generator,
     h, w = hole.shape
     u = rng.random(9).tolist()
     img = Image.fromarray(hole.astype(np.uint8) * 255)
-    img = img.rotate(360 * u[0], resample=Image.NEAREST, translate=((u[1] - 0.5) * 0.2 * w, (u[2] - 0.5) * 0.2 * h),
-                     fillcolor=0)                       # corners turned in are valid
-    f = 0.6 + 0.4 * u[3]                                # crop side: 60-100%, at the output's aspect ratio
+    img = img.rotate(
+        360 * u[0], resample=Image.NEAREST, translate=((u[1] - 0.5) * 0.2 * w, (u[2] - 0.5) * 0.2 * h), fillcolor=0
+    )  # corners turned in are valid
+    f = 0.6 + 0.4 * u[3]  # crop side: 60-100%, at the output's aspect ratio
     cw, ch = min(w, f * min(w, h * W / H)), min(h, f * min(h, w * H / W))
     x0, y0 = u[4] * (w - cw), u[5] * (h - ch)
     out = np.asarray(img.resize((W, H), Image.NEAREST, box=(x0, y0, x0 + cw, y0 + ch))) > 127
@@ -250,15 +251,15 @@ def augment(hole: np.ndarray, size: tuple[int, int], rng: np.random.Generator,
     if u[7] < 0.5:
         out = out[::-1]
     kernel = (dilation[0] + u[8] * (dilation[1] - dilation[0])) * math.sqrt(H * W) / 512
-    return dilate(np.ascontiguousarray(out), int(round((kernel - 1) / 2)))   # kernel k = radius (k - 1) / 2
+    return dilate(np.ascontiguousarray(out), int(round((kernel - 1) / 2)))  # kernel k = radius (k - 1) / 2
 
 
 def read_holes(path: Path, invert: bool | str) -> np.ndarray:
     """Read a mask image as bool (H, W), True = hole, binarised at 0.6 of its maximum."""
     with Image.open(path) as im:
         a = np.asarray(im.convert("L"))
-    white = a > 0.6 * a.max() if a.max() > 0 else np.zeros(a.shape, bool)   # the authors' threshold
-    if invert == "auto":    # holes are the minority (NVIDIA: white strokes on black); a tie counts white
+    white = a > 0.6 * a.max() if a.max() > 0 else np.zeros(a.shape, bool)  # the authors' threshold
+    if invert == "auto":  # holes are the minority (NVIDIA: white strokes on black); a tie counts white
         invert = white.mean() <= 0.5
     return white if invert else ~white
 

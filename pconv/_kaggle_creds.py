@@ -20,8 +20,14 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["KaggleError", "KaggleCredentialsError", "Credentials", "find_credentials", "credentials_status",
-           "kaggle_input"]
+__all__ = [
+    "KaggleError",
+    "KaggleCredentialsError",
+    "Credentials",
+    "find_credentials",
+    "credentials_status",
+    "kaggle_input",
+]
 
 KAGGLE_INPUT = "/kaggle/input"  # where a Kaggle notebook mounts attached data; PCONV_KAGGLE_INPUT overrides
 
@@ -96,13 +102,18 @@ def _kaggle_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     if os.name != "nt" and path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        warnings.warn(f"{path} is readable by other users of this machine; protect your Kaggle key with "
-                      f"`chmod 600 {path}`", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"{path} is readable by other users of this machine; protect your Kaggle key with `chmod 600 {path}`",
+            UserWarning,
+            stacklevel=4,
+        )
     try:
         data = json.loads(path.read_text() or "{}")
     except (OSError, ValueError):
-        raise KaggleCredentialsError(f"{path} is not valid JSON; it should read "
-                                     '{"username": "<username>", "key": "<key>"} (see kaggle.json.example)') from None
+        raise KaggleCredentialsError(
+            f"{path} is not valid JSON; it should read "
+            '{"username": "<username>", "key": "<key>"} (see kaggle.json.example)'
+        ) from None
     if not isinstance(data, dict):
         raise KaggleCredentialsError(f"{path} should hold a JSON object with 'username' and 'key'")
     return data
@@ -158,8 +169,11 @@ def _how_to() -> str:
 def credentials_status() -> str:
     """A few lines for a notebook: which credentials were found, or how to add them; never the key."""
     input_root = kaggle_input()
-    notebook = f"\nRunning in a Kaggle notebook: attached data under {input_root} is used directly." \
-        if input_root.is_dir() else ""
+    notebook = (
+        f"\nRunning in a Kaggle notebook: attached data under {input_root} is used directly."
+        if input_root.is_dir()
+        else ""
+    )
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

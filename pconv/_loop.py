@@ -15,16 +15,26 @@ import os
 import random
 import signal
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
-__all__ = ["EpochSampler", "loader_seed", "make_loader", "endless_batches", "first_batch", "seed_everything",
-           "to_device", "defer_interrupt", "write_history"]
+__all__ = [
+    "EpochSampler",
+    "loader_seed",
+    "make_loader",
+    "endless_batches",
+    "first_batch",
+    "seed_everything",
+    "to_device",
+    "defer_interrupt",
+    "write_history",
+]
 
 
 def loader_seed(seed: int, epoch: int, rank: int) -> int:
@@ -57,21 +67,44 @@ class EpochSampler(Sampler[int]):
         return len(self.indices)
 
 
-def make_loader(data: Dataset, batch_size: int, num_workers: int | None, pin_memory: bool, seed: int,
-                sampler: Sampler | None = None, drop_last: bool = True) -> DataLoader:
+def make_loader(
+    data: Dataset,
+    batch_size: int,
+    num_workers: int | None,
+    pin_memory: bool,
+    seed: int,
+    sampler: Sampler | None = None,
+    drop_last: bool = True,
+) -> DataLoader:
     """A DataLoader whose worker seeds come from `seed` (never from the global torch stream)."""
     if num_workers is None:
         try:
             from .data import default_num_workers
+
             num_workers = default_num_workers()
         except ImportError:
             num_workers = 0
-    return DataLoader(data, batch_size, sampler=sampler, drop_last=drop_last, num_workers=num_workers,
-                      pin_memory=pin_memory, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        data,
+        batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
-def endless_batches(data: Dataset | DataLoader, batch_size: int, seed: int, start_step: int, rank: int = 0,
-                    world: int = 1, num_workers: int | None = 0, pin_memory: bool = False) -> Iterator[Any]:
+def endless_batches(
+    data: Dataset | DataLoader,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    rank: int = 0,
+    world: int = 1,
+    num_workers: int | None = 0,
+    pin_memory: bool = False,
+) -> Iterator[Any]:
     """Batches over epoch after epoch, as step `start_step` of a run would see them.
 
     A Dataset is read in `EpochSampler` order (epoch e's permutation, this rank's shard,
@@ -84,16 +117,19 @@ def endless_batches(data: Dataset | DataLoader, batch_size: int, seed: int, star
         while True:
             if hasattr(data.sampler, "set_epoch"):
                 data.sampler.set_epoch(epoch)
-            n = 0
-            for n, batch in enumerate(data, 1):
+            empty = True
+            for batch in data:
+                empty = False
                 yield batch
-            if n == 0:
+            if empty:
                 raise ValueError("train_data is an empty DataLoader")
             epoch += 1
     per_epoch = math.ceil(len(data) / world) // batch_size
     if per_epoch == 0:
-        raise ValueError(f"train_data has {len(data)} samples: fewer than batch_size={batch_size} per process "
-                         f"({world} process(es)); use a smaller batch_size or more data")
+        raise ValueError(
+            f"train_data has {len(data)} samples: fewer than batch_size={batch_size} per process "
+            f"({world} process(es)); use a smaller batch_size or more data"
+        )
     epoch, skip = divmod(start_step, per_epoch)
     while True:
         if hasattr(data, "set_epoch"):
@@ -123,8 +159,9 @@ def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> 
     if isinstance(batch, (list, tuple)):
         batch = {"image": batch[0], "mask": batch[1]}
     if not isinstance(batch, dict):
-        raise TypeError("a batch must be a dict with 'image' and 'mask' or an (image, mask) pair, "
-                        f"got {type(batch).__name__}")
+        raise TypeError(
+            f"a batch must be a dict with 'image' and 'mask' or an (image, mask) pair, got {type(batch).__name__}"
+        )
     non_blocking = device.type == "cuda"
     out = {}
     for k, v in batch.items():

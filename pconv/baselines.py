@@ -16,7 +16,7 @@ the same shape, dtype and device as the image: known pixels are kept exactly.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -190,8 +190,10 @@ def available_baselines() -> dict[str, Callable[[torch.Tensor, torch.Tensor], to
         An ordered dict name -> function, from {"biharmonic", "harmonic", "telea", "navier_stokes",
         "mean_fill"}.
     """
-    found: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"biharmonic": biharmonic,
-                                                                            "harmonic": harmonic}
+    found: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+        "biharmonic": biharmonic,
+        "harmonic": harmonic,
+    }
     try:
         _import_cv2()
     except ImportError:

@@ -24,8 +24,9 @@ import logging
 import os
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,8 +119,9 @@ def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def load_latest(folder: str | os.PathLike, path: str | os.PathLike | None = None,
-                warn: Callable[[str], None] = log.warning) -> tuple[Path, dict[str, Any]] | None:
+def load_latest(
+    folder: str | os.PathLike, path: str | os.PathLike | None = None, warn: Callable[[str], None] = log.warning
+) -> tuple[Path, dict[str, Any]] | None:
     """The newest readable checkpoint in `folder` (or `path`), skipping unreadable ones with a warning.
 
     Candidates: `path` if given, else `ckpt_<step>.pt` newest first, then `best.pt`.
@@ -166,8 +168,13 @@ def capture_rng() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": [version, list(py_state), gauss_next],
     }
 
@@ -189,15 +196,17 @@ def model_info(model: nn.Module) -> dict[str, Any]:
     """{"name": class name, "kwargs": model.config} so a checkpoint can rebuild its model."""
     kwargs = getattr(model, "config", None)
     if not isinstance(kwargs, dict):
-        log.warning("%s has no `config` dict of its constructor arguments; checkpoints will record none, so "
-                    "model_from_checkpoint can rebuild it only with default arguments", type(model).__name__)
+        log.warning(
+            "%s has no `config` dict of its constructor arguments; checkpoints will record none, so "
+            "model_from_checkpoint can rebuild it only with default arguments",
+            type(model).__name__,
+        )
         kwargs = {}
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
     return {"name": type(model).__name__, "kwargs": kwargs}
 
 
-def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike,
-                          device: str | torch.device = "cpu") -> nn.Module:
+def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a `pconv.models` network from a checkpoint and load its weights (eval mode).
 
     Raises:
@@ -219,6 +228,7 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike,
         model.load_state_dict(ckpt["model"])
     except (TypeError, RuntimeError) as e:
         first = str(e).strip().splitlines()
-        raise CheckpointError(f"{where}cannot rebuild {cls.__name__}(**{kwargs}) from the checkpoint: "
-                              f"{' '.join(first[:2])[:300]}") from e
+        raise CheckpointError(
+            f"{where}cannot rebuild {cls.__name__}(**{kwargs}) from the checkpoint: {' '.join(first[:2])[:300]}"
+        ) from e
     return model.to(device).eval()

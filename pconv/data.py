@@ -68,8 +68,12 @@ class ImageLoadError(OSError):
         return type(self), (self.path, self.reason)
 
 
-def load_image(path: str | os.PathLike, *, background: tuple[int, int, int] = (255, 255, 255),
-               draft_size: tuple[int, int] | None = None) -> Image.Image:
+def load_image(
+    path: str | os.PathLike,
+    *,
+    background: tuple[int, int, int] = (255, 255, 255),
+    draft_size: tuple[int, int] | None = None,
+) -> Image.Image:
     """Decode any common image file to an RGB PIL image, EXIF orientation applied.
 
     Transparent images (RGBA, LA, palette with transparency) are composited over
@@ -102,11 +106,15 @@ def load_image(path: str | os.PathLike, *, background: tuple[int, int, int] = (2
                 im = ImageOps.exif_transpose(im)
             return _to_rgb(im, background)
     except UnidentifiedImageError:
-        raise ImageLoadError(path, "not a recognised image format (check the file's contents, not just its "
-                                   "extension)") from None
+        raise ImageLoadError(
+            path, "not a recognised image format (check the file's contents, not just its extension)"
+        ) from None
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... on bad data
-        raise ImageLoadError(path, f"decoding failed ({type(e).__name__}: {e}); the file is probably truncated "
-                                   "or corrupt: re-download it or delete it") from e
+        raise ImageLoadError(
+            path,
+            f"decoding failed ({type(e).__name__}: {e}); the file is probably truncated "
+            "or corrupt: re-download it or delete it",
+        ) from e
 
 
 def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -163,8 +171,9 @@ def _split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], l
     return [i for i in range(n) if i not in val], sorted(val)
 
 
-def split_files(files: Sequence[str | os.PathLike], val_fraction: float = 0.1,
-                seed: int = 0) -> tuple[list[Path], list[Path]]:
+def split_files(
+    files: Sequence[str | os.PathLike], val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[Path], list[Path]]:
     """Split files into disjoint, sorted (train, val) lists, the same for the same seed."""
     files = sorted({Path(f) for f in files})
     train, val = _split_indices(len(files), val_fraction, seed)
@@ -181,8 +190,11 @@ def find_images(root: str | os.PathLike) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
-        found += [Path(dirpath, f) for f in filenames
-                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+        found += [
+            Path(dirpath, f)
+            for f in filenames
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+        ]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -190,8 +202,14 @@ def _sniff(head: bytes) -> str | None:
     """The image format from a file's first bytes, for the common formats; None if unrecognised."""
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
-    magic = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"BM": "BMP",
-             b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+    magic = {
+        b"\xff\xd8\xff": "JPEG",
+        b"\x89PNG\r\n\x1a\n": "PNG",
+        b"GIF8": "GIF",
+        b"BM": "BMP",
+        b"II*\x00": "TIFF",
+        b"MM\x00*": "TIFF",
+    }
     return next((fmt for m, fmt in magic.items() if head.startswith(m)), None)
 
 
@@ -224,8 +242,10 @@ def _quick_check(path: Path) -> str | None:
 def _warn_skipped(root: Path, skipped: list[tuple[Path, str]]) -> None:
     lines = [f"  {p}: {why}" for p, why in skipped[:10]]
     more = f"\n  ... and {len(skipped) - 10} more (see .skipped)" if len(skipped) > 10 else ""
-    warnings.warn(f"ImageFolderDataset({root}): skipping {len(skipped)} unreadable file(s):\n"
-                  + "\n".join(lines) + more, stacklevel=3)
+    warnings.warn(
+        f"ImageFolderDataset({root}): skipping {len(skipped)} unreadable file(s):\n" + "\n".join(lines) + more,
+        stacklevel=3,
+    )
 
 
 class ImageFolderDataset(Dataset):
@@ -249,20 +269,34 @@ class ImageFolderDataset(Dataset):
         files: the readable files, sorted. skipped: list of (path, reason).
     """
 
-    def __init__(self, root: str | os.PathLike, size: int = 256, train: bool = True,
-                 files: Sequence[str | os.PathLike] | None = None, *, seed: int | None = None,
-                 check: bool = True):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: int = 256,
+        train: bool = True,
+        files: Sequence[str | os.PathLike] | None = None,
+        *,
+        seed: int | None = None,
+        check: bool = True,
+    ):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise FileNotFoundError(f"ImageFolderDataset: root folder {self.root} does not exist (or is not a "
-                                    "folder); pass the folder that holds your images, e.g. data/celeba")
+            raise FileNotFoundError(
+                f"ImageFolderDataset: root folder {self.root} does not exist (or is not a "
+                "folder); pass the folder that holds your images, e.g. data/celeba"
+            )
         self.size, self.train, self.seed, self.epoch = check_size(size), bool(train), seed, 0
         candidates = find_images(self.root) if files is None else [self.root / f for f in files]
         if not candidates:
-            what = "the given `files` list is empty" if files is not None else \
-                f"no files with extensions {', '.join(IMAGE_EXTENSIONS)} under it (hidden files are ignored)"
-            raise ValueError(f"ImageFolderDataset: no images in {self.root}: {what}; check the path and that the "
-                             "download or extraction finished")
+            what = (
+                "the given `files` list is empty"
+                if files is not None
+                else f"no files with extensions {', '.join(IMAGE_EXTENSIONS)} under it (hidden files are ignored)"
+            )
+            raise ValueError(
+                f"ImageFolderDataset: no images in {self.root}: {what}; check the path and that the "
+                "download or extraction finished"
+            )
         self.skipped: list[tuple[Path, str]] = []
         self.files: list[Path] = []
         for p in candidates:
@@ -274,13 +308,16 @@ class ImageFolderDataset(Dataset):
         if self.skipped:
             _warn_skipped(self.root, self.skipped)
         if not self.files:
-            raise ValueError(f"ImageFolderDataset: none of the {len(candidates)} image file(s) in {self.root} "
-                             f"could be read, e.g. {self.skipped[0][0]}: {self.skipped[0][1]}")
+            raise ValueError(
+                f"ImageFolderDataset: none of the {len(candidates)} image file(s) in {self.root} "
+                f"could be read, e.g. {self.skipped[0][0]}: {self.skipped[0][1]}"
+            )
         self._bad: set[int] = set()
 
     @classmethod
-    def split(cls, root: str | os.PathLike, size: int = 256, val_fraction: float = 0.1, seed: int = 0,
-              **kwargs: Any) -> tuple[ImageFolderDataset, ImageFolderDataset]:
+    def split(
+        cls, root: str | os.PathLike, size: int = 256, val_fraction: float = 0.1, seed: int = 0, **kwargs: Any
+    ) -> tuple[ImageFolderDataset, ImageFolderDataset]:
         """(train, val) datasets over a deterministic file-level split of `root` (see `split_files`)."""
         train_files, val_files = split_files(find_images(root), val_fraction, seed)
         return cls(root, size, True, files=train_files, **kwargs), cls(root, size, False, files=val_files, **kwargs)
@@ -303,12 +340,16 @@ class ImageFolderDataset(Dataset):
             except ImageLoadError as e:
                 self._bad.add(i)
                 self.skipped.append((e.path, e.reason))
-                warnings.warn(f"ImageFolderDataset: skipping unreadable {e.path}: {e.reason} "
-                              "(the next readable file is used instead)", stacklevel=2)
+                warnings.warn(
+                    f"ImageFolderDataset: skipping unreadable {e.path}: {e.reason} "
+                    "(the next readable file is used instead)",
+                    stacklevel=2,
+                )
                 continue
             return self._transform(im, index)  # keyed on `index`, so retries stay deterministic
-        raise RuntimeError(f"ImageFolderDataset: none of the {n} files in {self.root} could be decoded; "
-                           "see the warnings above")
+        raise RuntimeError(
+            f"ImageFolderDataset: none of the {n} files in {self.root} could be decoded; see the warnings above"
+        )
 
     def _transform(self, im: Image.Image, index: int) -> torch.Tensor:
         w, h = im.size
@@ -367,8 +408,10 @@ class InpaintingDataset(Dataset):
         index = _check_index(index, len(self))
         image = torch.as_tensor(_field(self.images[index], "image")).to(torch.float32)
         if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"InpaintingDataset: images[{index}] must be a (3, H, W) tensor in [0, 1], "
-                             f"got shape {tuple(image.shape)}")
+            raise ValueError(
+                f"InpaintingDataset: images[{index}] must be a (3, H, W) tensor in [0, 1], "
+                f"got shape {tuple(image.shape)}"
+            )
         if self.pairing == "cycle":
             j = index % len(self.masks)
         else:
@@ -397,14 +440,19 @@ def default_num_workers() -> int:
     if cpus <= 2:
         return 0
     method = multiprocessing.get_start_method(allow_none=True) or (
-        "spawn" if sys.platform in ("win32", "darwin") else "fork")
+        "spawn" if sys.platform in ("win32", "darwin") else "fork"
+    )
     if method != "fork" and "ipykernel" in sys.modules:
         return 0
     return min(4, cpus - 1)
 
 
-_REEXPORTS = {"sample_images": "samples", "SampleImageDataset": "samples",
-              "CarvanaDataset": "segdata", "SyntheticShapesDataset": "segdata"}
+_REEXPORTS = {
+    "sample_images": "samples",
+    "SampleImageDataset": "samples",
+    "CarvanaDataset": "segdata",
+    "SyntheticShapesDataset": "segdata",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -27,14 +27,30 @@ import tempfile
 from pathlib import Path
 
 from ._archive import ArchiveError, extract_nested, safe_extract
-from ._kaggle_creds import (Credentials, KaggleCredentialsError, KaggleError, credentials_status,
-                            find_credentials, kaggle_input)
+from ._kaggle_creds import (
+    Credentials,
+    KaggleCredentialsError,
+    KaggleError,
+    credentials_status,
+    find_credentials,
+    kaggle_input,
+)
 from .utils import data_dir
 
 __all__ = [
-    "download", "DATASETS", "COMPETITION_FILES", "MARKER", "credentials_status",
-    "KaggleError", "KaggleCredentialsError", "KaggleAuthError", "KaggleRulesError", "KaggleNotFoundError",
-    "KaggleNetworkError", "KaggleDiskFullError", "KaggleArchiveError",
+    "download",
+    "DATASETS",
+    "COMPETITION_FILES",
+    "MARKER",
+    "credentials_status",
+    "KaggleError",
+    "KaggleCredentialsError",
+    "KaggleAuthError",
+    "KaggleRulesError",
+    "KaggleNotFoundError",
+    "KaggleNetworkError",
+    "KaggleDiskFullError",
+    "KaggleArchiveError",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,8 +98,9 @@ class KaggleArchiveError(KaggleError):
     """The downloaded archive is corrupt or holds unsafe entries (zip-slip, absolute paths, symlinks)."""
 
 
-def download(name_or_slug: str, dest: str | os.PathLike | None = None, *,
-             competition: bool = False, force: bool = False) -> Path:
+def download(
+    name_or_slug: str, dest: str | os.PathLike | None = None, *, competition: bool = False, force: bool = False
+) -> Path:
     """Download and extract a Kaggle dataset or competition's files; return the folder.
 
     Args:
@@ -122,9 +139,11 @@ def download(name_or_slug: str, dest: str | os.PathLike | None = None, *,
         log.info("using the data attached to this notebook at %s", attached)
         return attached
     if dest.is_dir() and any(dest.iterdir()) and not force:
-        raise KaggleError(f"{dest} exists and is not empty, but holds no {MARKER} marker of a complete download. "
-                          f"Pass force=True to replace it (only once the new download is complete), pass another "
-                          f"dest, or, if it is complete, create the empty file {dest / MARKER}.")
+        raise KaggleError(
+            f"{dest} exists and is not empty, but holds no {MARKER} marker of a complete download. "
+            f"Pass force=True to replace it (only once the new download is complete), pass another "
+            f"dest, or, if it is complete, create the empty file {dest / MARKER}."
+        )
     if attached.is_dir() and not force:  # attached zips: extract them, /kaggle/input is read-only
         return _install(dest, slug, lambda tmp: [safe_extract(z, tmp) for z in zips])
 
@@ -135,8 +154,10 @@ def download(name_or_slug: str, dest: str | os.PathLike | None = None, *,
     except KaggleError:
         raise
     except SystemExit:
-        raise KaggleAuthError(f"Kaggle rejected the credentials from {creds.source}. Create a new API token at "
-                              "https://www.kaggle.com/settings/api and try again.") from None
+        raise KaggleAuthError(
+            f"Kaggle rejected the credentials from {creds.source}. Create a new API token at "
+            "https://www.kaggle.com/settings/api and try again."
+        ) from None
     except Exception as err:  # noqa: BLE001 -- translated into one clear, redacted error
         raise _translate(err, slug, competition, creds) from None
 
@@ -219,9 +240,11 @@ def _install(dest: Path, slug: str, fill) -> Path:
         if err.errno != errno.ENOSPC:
             raise
         free = shutil.disk_usage(dest.parent).free / 1e9
-        raise KaggleDiskFullError(f"no space left on the disk holding {dest.parent} ({free:.1f} GB free) while "
-                                  f"downloading {slug}. Free some space or set PCONV_DATA_DIR (or dest=) "
-                                  "to a larger disk.") from None
+        raise KaggleDiskFullError(
+            f"no space left on the disk holding {dest.parent} ({free:.1f} GB free) while "
+            f"downloading {slug}. Free some space or set PCONV_DATA_DIR (or dest=) "
+            "to a larger disk."
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
@@ -239,8 +262,11 @@ def _sandboxed_import():
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory() as home:
         os.environ.update(HOME=home, KAGGLE_CONFIG_DIR=home, XDG_CONFIG_HOME=home)
-        for key in [k for k in os.environ if k.startswith("KAGGLE_") and k != "KAGGLE_CONFIG_DIR"
-                    or k in ("VERBOSE", "VERBOSE_OUTPUT")]:
+        for key in [
+            k
+            for k in os.environ
+            if k.startswith("KAGGLE_") and k != "KAGGLE_CONFIG_DIR" or k in ("VERBOSE", "VERBOSE_OUTPUT")
+        ]:
             del os.environ[key]
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -296,27 +322,40 @@ def _translate(err: Exception, slug: str, competition: bool, creds: Credentials)
     status = getattr(getattr(err, "response", None), "status_code", None)
     detail = _redact(f"{type(err).__name__}: {err}", creds.secrets)
     if isinstance(err, requests.HTTPError) and status == 401:
-        return KaggleAuthError(f"Kaggle rejected the credentials from {creds.source} (HTTP 401). Check the "
-                               "username and key, or create a new token at https://www.kaggle.com/settings/api.")
+        return KaggleAuthError(
+            f"Kaggle rejected the credentials from {creds.source} (HTTP 401). Check the "
+            "username and key, or create a new token at https://www.kaggle.com/settings/api."
+        )
     if isinstance(err, requests.HTTPError) and status == 403 and competition:
-        return KaggleRulesError(f"Kaggle denied access to the competition {slug!r} (HTTP 403): accept its rules "
-                                f"first, signed in as the account of your API token, at {page}/rules, then retry.")
+        return KaggleRulesError(
+            f"Kaggle denied access to the competition {slug!r} (HTTP 403): accept its rules "
+            f"first, signed in as the account of your API token, at {page}/rules, then retry."
+        )
     if isinstance(err, requests.HTTPError) and status == 403:
-        return KaggleAuthError(f"Kaggle denied access to {slug!r} (HTTP 403). Open {page} signed in as the "
-                               "account of your API token and check that you may download it.")
+        return KaggleAuthError(
+            f"Kaggle denied access to {slug!r} (HTTP 403). Open {page} signed in as the "
+            "account of your API token and check that you may download it."
+        )
     if isinstance(err, requests.HTTPError) and status == 404:
-        return KaggleNotFoundError(f"{slug!r} was not found on Kaggle (HTTP 404). Check the slug at {page}"
-                                   + ("" if competition else " (use competition=True for a competition)") + ".")
+        return KaggleNotFoundError(
+            f"{slug!r} was not found on Kaggle (HTTP 404). Check the slug at {page}"
+            + ("" if competition else " (use competition=True for a competition)")
+            + "."
+        )
     if isinstance(err, requests.HTTPError):
         return KaggleError(f"Kaggle answered HTTP {status} for {slug!r}: {detail}")
     if isinstance(err, requests.Timeout):
         return KaggleNetworkError(f"Kaggle did not answer within {TIMEOUT[1]:g} s ({detail}). Retry later.")
     if isinstance(err, (requests.RequestException, ConnectionError)) or "does not match expected size" in str(err):
-        return KaggleNetworkError(f"could not download {slug!r} from Kaggle: {detail}. Check the internet "
-                                  "connection and any HTTP(S)_PROXY setting, then retry (nothing was kept).")
+        return KaggleNetworkError(
+            f"could not download {slug!r} from Kaggle: {detail}. Check the internet "
+            "connection and any HTTP(S)_PROXY setting, then retry (nothing was kept)."
+        )
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        return KaggleDiskFullError(f"no space left on the disk while downloading {slug!r}. Free some space or "
-                                   "set PCONV_DATA_DIR (or dest=) to a larger disk.")
+        return KaggleDiskFullError(
+            f"no space left on the disk while downloading {slug!r}. Free some space or "
+            "set PCONV_DATA_DIR (or dest=) to a larger disk."
+        )
     return KaggleError(f"downloading {slug!r} failed: {detail}")
 
 
@@ -325,4 +364,3 @@ def _redact(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
-

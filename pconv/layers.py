@@ -36,15 +36,9 @@ Parts = Tensor | Sequence[Tensor]
 def _as_parts(value: Parts, name: str) -> list[Tensor]:
     if isinstance(value, Tensor):
         return [value]
-    if (
-        isinstance(value, (list, tuple))
-        and value
-        and all(isinstance(v, Tensor) for v in value)
-    ):
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Tensor) for v in value):
         return list(value)
-    raise ValueError(
-        f"{name} must be a tensor or a non-empty list/tuple of tensors, got {type(value).__name__}"
-    )
+    raise ValueError(f"{name} must be a tensor or a non-empty list/tuple of tensors, got {type(value).__name__}")
 
 
 def _count_map(masks: list[Tensor], channels: list[int]) -> tuple[Tensor, int]:
@@ -67,9 +61,7 @@ def _count_map(masks: list[Tensor], channels: list[int]) -> tuple[Tensor, int]:
 def _is_zero_padding(padding: str | IntPair) -> bool:
     if isinstance(padding, str):
         return padding == "valid"
-    return all(
-        p == 0 for p in ((padding, padding) if isinstance(padding, int) else padding)
-    )
+    return all(p == 0 for p in ((padding, padding) if isinstance(padding, int) else padding))
 
 
 def _masked_conv(
@@ -106,9 +98,7 @@ def _masked_conv(
         if new_mask.shape[0] != n:  # a (1, 1, H, W) mask broadcast over the batch
             new_mask = new_mask.expand(n, -1, -1, -1).contiguous()
 
-    out = F.conv2d(
-        x, weight, None, stride, padding, dilation, groups
-    )  # (N, C_out, H', W')
+    out = F.conv2d(x, weight, None, stride, padding, dilation, groups)  # (N, C_out, H', W')
     # In place: conv2d does not need its output for backward, and mul_ only saves
     # `ratio` (N, 1, H', W'), so the mask path adds no full-size activation.
     out = out.mul_(ratio)
@@ -149,36 +139,23 @@ def partial_conv2d(
     """
     xs = _as_parts(x, "x")
     for i, part in enumerate(xs):
-        if (
-            part.ndim != 4
-            or part.shape[0] != xs[0].shape[0]
-            or part.shape[-2:] != xs[0].shape[-2:]
-        ):
+        if part.ndim != 4 or part.shape[0] != xs[0].shape[0] or part.shape[-2:] != xs[0].shape[-2:]:
             raise ValueError(
                 f"x parts must be (N, C_i, H, W) with the same N, H and W; part {i} has shape "
                 f"{tuple(part.shape)}, part 0 {tuple(xs[0].shape)}"
             )
     channels = [p.shape[1] for p in xs]
     if sum(channels) != weight.shape[1] * groups:
-        raise ValueError(
-            f"x has {sum(channels)} channels in all but the weight expects {weight.shape[1] * groups}"
-        )
+        raise ValueError(f"x has {sum(channels)} channels in all but the weight expects {weight.shape[1] * groups}")
 
     count = None
     if mask is not None:
         masks = _as_parts(mask, "mask")
         if len(masks) != len(xs):
-            raise ValueError(
-                f"mask has {len(masks)} parts but x has {len(xs)}; give one mask per part of x"
-            )
+            raise ValueError(f"mask has {len(masks)} parts but x has {len(xs)}; give one mask per part of x")
         n, _, h, w = xs[0].shape
         for i, (m, c) in enumerate(zip(masks, channels)):
-            if (
-                m.ndim != 4
-                or m.shape[0] not in (1, n)
-                or m.shape[1] not in (1, c)
-                or m.shape[-2:] != (h, w)
-            ):
+            if m.ndim != 4 or m.shape[0] not in (1, n) or m.shape[1] not in (1, c) or m.shape[-2:] != (h, w):
                 raise ValueError(
                     f"mask{f' part {i}' if len(masks) > 1 else ''} must be (N or 1, 1 or {c}, {h}, {w}) "
                     f"to match x{f' part {i}' if len(masks) > 1 else ''} of shape {tuple(xs[i].shape)}; "
@@ -191,9 +168,7 @@ def partial_conv2d(
     else:
         total = 1
     xin = xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)  # (N, C_in, H, W)
-    return _masked_conv(
-        xin, count, total, weight, bias, stride, padding, dilation, groups
-    )
+    return _masked_conv(xin, count, total, weight, bias, stride, padding, dilation, groups)
 
 
 class PartialConv2d(nn.Conv2d):
@@ -239,9 +214,7 @@ class PartialConv2d(nn.Conv2d):
         )
         self.multi_channel = multi_channel
 
-    def forward(
-        self, x: Parts, mask: Parts | None = None, *, premasked: bool = False
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Parts, mask: Parts | None = None, *, premasked: bool = False) -> tuple[Tensor, Tensor]:
         """Apply the partial convolution.
 
         Args:
@@ -274,9 +247,7 @@ class PartialConv2d(nn.Conv2d):
         )
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + (
-            ", multi_channel=True" if self.multi_channel else ""
-        )
+        return super().extra_repr() + (", multi_channel=True" if self.multi_channel else "")
 
 
 _JACOBI = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])  # 4-neighbour mean

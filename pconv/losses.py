@@ -17,8 +17,8 @@ import os
 import socket
 import threading
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import urlparse
 
 import torch
@@ -307,9 +307,7 @@ class InpaintingLoss(nn.Module):
             feats = self.vgg(torch.cat([out, comp, gt]))  # one pass for all three, (3N, C_p, H_p, W_p)
             f_out, f_comp, f_gt = zip(*(f.float().split(n) for f in feats))
             if w["perceptual"]:  # eq. 3
-                terms["perceptual"] = sum(
-                    F.l1_loss(o, g) + F.l1_loss(c, g) for o, c, g in zip(f_out, f_comp, f_gt)
-                )
+                terms["perceptual"] = sum(F.l1_loss(o, g) + F.l1_loss(c, g) for o, c, g in zip(f_out, f_comp, f_gt))
             if w["style"]:  # eq. 4 and 5, summed
                 terms["style"] = sum(
                     F.l1_loss(gram_matrix(o), gram_matrix(g)) + F.l1_loss(gram_matrix(c), gram_matrix(g))

@@ -28,12 +28,21 @@ from torch.utils.data import Dataset
 from . import _draw
 from .utils import as_rng, check_hw, data_dir
 
-__all__ = ["irregular_mask", "hole_ratio", "PAPER_HOLE_BINS", "FAMILIES", "MaskGenerator", "MaskFolder",
-           "make_test_masks", "load_test_masks", "fixed_test_masks"]
+__all__ = [
+    "irregular_mask",
+    "hole_ratio",
+    "PAPER_HOLE_BINS",
+    "FAMILIES",
+    "MaskGenerator",
+    "MaskFolder",
+    "make_test_masks",
+    "load_test_masks",
+    "fixed_test_masks",
+]
 
 PAPER_HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
-FAMILIES = (*_draw.FAMILIES, "mixed")   # "mixed": one of the four families, drawn per mask
-_MAX_ELEMENTS = 400                      # strokes tried before the exact fallback takes over
+FAMILIES = (*_draw.FAMILIES, "mixed")  # "mixed": one of the four families, drawn per mask
+_MAX_ELEMENTS = 400  # strokes tried before the exact fallback takes over
 _IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -42,9 +51,11 @@ def _check_range(hole_range: Sequence[float], name: str = "hole_range") -> tuple
         lo, hi = (float(v) for v in hole_range)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (lo, hi) of hole ratios, got {hole_range!r}") from None
-    if not (0.0 <= lo <= hi <= 1.0):    # also rejects NaN
-        raise ValueError(f"{name}={hole_range!r} is impossible: need 0 <= lo <= hi <= 1 (fractions of hole "
-                         "pixels, e.g. (0.1, 0.2)); swap or clip the bounds")
+    if not (0.0 <= lo <= hi <= 1.0):  # also rejects NaN
+        raise ValueError(
+            f"{name}={hole_range!r} is impossible: need 0 <= lo <= hi <= 1 (fractions of hole "
+            "pixels, e.g. (0.1, 0.2)); swap or clip the bounds"
+        )
     return lo, hi
 
 
@@ -62,14 +73,22 @@ def _count_bounds(h: int, w: int, lo: float, hi: float) -> tuple[int, int]:
     while hi_n / n > hi:
         hi_n -= 1
     if lo_n > hi_n:
-        raise ValueError(f"hole_range=({lo}, {hi}) contains no achievable ratio for a {h}x{w} mask "
-                         f"(ratios move in steps of 1/{n}); widen the range or enlarge the mask")
+        raise ValueError(
+            f"hole_range=({lo}, {hi}) contains no achievable ratio for a {h}x{w} mask "
+            f"(ratios move in steps of 1/{n}); widen the range or enlarge the mask"
+        )
     return lo_n, hi_n
 
 
-def irregular_mask(height: int, width: int, hole_range: Sequence[float] = (0.01, 0.6),
-                   rng: None | int | np.random.Generator = None, *, family: str = "freeform",
-                   boxes: bool = False) -> np.ndarray:
+def irregular_mask(
+    height: int,
+    width: int,
+    hole_range: Sequence[float] = (0.01, 0.6),
+    rng: None | int | np.random.Generator = None,
+    *,
+    family: str = "freeform",
+    boxes: bool = False,
+) -> np.ndarray:
     """Draw a random free-form mask whose hole ratio lies inside `hole_range`.
 
     A target hole count is drawn uniformly in the range; strokes are added until it is
@@ -98,11 +117,11 @@ def irregular_mask(height: int, width: int, hole_range: Sequence[float] = (0.01,
     lo_n, hi_n = _count_bounds(h, w, lo, hi)
     if family == "mixed":
         family = list(_draw.FAMILIES)[int(rng.integers(len(_draw.FAMILIES)))]
-    target = int(rng.integers(lo_n, hi_n + 1))   # uniform over the range, not piled up at lo
+    target = int(rng.integers(lo_n, hi_n + 1))  # uniform over the range, not piled up at lo
 
-    hole = _draw.strokes(h, w, target, hi_n, rng, family, boxes, _MAX_ELEMENTS)   # (H, W) bool
+    hole = _draw.strokes(h, w, target, hi_n, rng, family, boxes, _MAX_ELEMENTS)  # (H, W) bool
     c = int(np.count_nonzero(hole))
-    if c < lo_n:                          # strokes ran out: grow the rim exactly to the target
+    if c < lo_n:  # strokes ran out: grow the rim exactly to the target
         hole = _draw.grow_holes(hole, target - c, rng)
     return (~hole).astype(np.float32)
 
@@ -118,9 +137,9 @@ def hole_ratio(mask: np.ndarray | torch.Tensor) -> float | torch.Tensor:
     """
     t = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
     if t.ndim == 2 or (t.ndim == 3 and t.shape[0] == 1):
-        return float((1.0 - t.double()).mean())       # hole count / pixels: exact at bin edges
+        return float((1.0 - t.double()).mean())  # hole count / pixels: exact at bin edges
     if t.ndim == 4:
-        return (1.0 - t.flatten(1).double()).mean(1)   # (N,)
+        return (1.0 - t.flatten(1).double()).mean(1)  # (N,)
     raise ValueError(f"mask must be (H, W), (1, H, W) or a batch (N, 1, H, W); got shape {tuple(t.shape)}")
 
 
@@ -140,14 +159,22 @@ class MaskGenerator(Dataset):
         family, boxes: passed to `irregular_mask`.
     """
 
-    def __init__(self, size: int | Sequence[int], hole_range: Sequence[float] = (0.01, 0.6),
-                 length: int = 10_000, seed: int = 0, *, family: str = "freeform", boxes: bool = False):
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        hole_range: Sequence[float] = (0.01, 0.6),
+        length: int = 10_000,
+        seed: int = 0,
+        *,
+        family: str = "freeform",
+        boxes: bool = False,
+    ):
         self.size = check_hw(size)
         self.hole_range = _check_range(hole_range)
         _check_family(family)
         if length < 1 or seed < 0:
             raise ValueError(f"need length >= 1 and seed >= 0, got length={length}, seed={seed}")
-        _count_bounds(*self.size, *self.hole_range)   # fail now, not in a worker, if unreachable
+        _count_bounds(*self.size, *self.hole_range)  # fail now, not in a worker, if unreachable
         self.length, self.seed, self.family, self.boxes, self.epoch = int(length), int(seed), family, boxes, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -164,8 +191,7 @@ class MaskGenerator(Dataset):
             raise IndexError(f"index {index} out of range for MaskGenerator of length {self.length}")
         rng = np.random.default_rng([self.seed, self.epoch, index % self.length])
         m = irregular_mask(*self.size, self.hole_range, rng, family=self.family, boxes=self.boxes)
-        return torch.from_numpy(m)[None]   # (1, H, W)
-
+        return torch.from_numpy(m)[None]  # (1, H, W)
 
 
 class MaskFolder(Dataset):
@@ -198,33 +224,50 @@ class MaskFolder(Dataset):
         FileNotFoundError: `root` is missing or holds no readable mask image.
     """
 
-    def __init__(self, root: str | os.PathLike, size: int | Sequence[int], augment: bool = True,
-                 invert: bool | str = "auto", *, seed: int = 0, dilation: tuple[int, int] = (9, 49)):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: int | Sequence[int],
+        augment: bool = True,
+        invert: bool | str = "auto",
+        *,
+        seed: int = 0,
+        dilation: tuple[int, int] = (9, 49),
+    ):
         self.root, self.size = Path(root).expanduser(), check_hw(size)
         if invert not in (True, False, "auto"):
             raise ValueError(f"invert must be True (white = hole), False (white = valid) or 'auto', got {invert!r}")
         if len(dilation) != 2 or not 0 <= dilation[0] <= dilation[1]:
-            raise ValueError(f"dilation must be (min, max) kernel sizes in px with 0 <= min <= max, got {dilation!r}; "
-                             "use (0, 0) for none")
+            raise ValueError(
+                f"dilation must be (min, max) kernel sizes in px with 0 <= min <= max, got {dilation!r}; "
+                "use (0, 0) for none"
+            )
         if not self.root.is_dir():
-            raise FileNotFoundError(f"mask folder {self.root} does not exist; download NVIDIA's irregular mask "
-                                    "set (or build one with make_test_masks) and pass its folder as root")
+            raise FileNotFoundError(
+                f"mask folder {self.root} does not exist; download NVIDIA's irregular mask "
+                "set (or build one with make_test_masks) and pass its folder as root"
+            )
         self.augment, self.invert, self.seed, self.dilation, self.epoch = augment, invert, int(seed), dilation, 0
         self.files, self.skipped = [], []
         for p in sorted(q for q in self.root.rglob("*") if q.suffix.lower() in _IMAGE_EXTS and q.is_file()):
             try:
-                with Image.open(p) as im:   # header only: cheap even for 55k files
-                    im.size
+                with Image.open(p):  # header only: cheap even for 55k files
+                    pass
                 self.files.append(p)
-            except Exception:   # noqa: BLE001  (any decoder error means: skip this file)
+            except Exception:  # noqa: BLE001  (any decoder error means: skip this file)
                 self.skipped.append(p)
         if self.skipped:
-            warnings.warn(f"MaskFolder skipped {len(self.skipped)} unreadable file(s) under {self.root}: "
-                          + ", ".join(str(p) for p in self.skipped[:20])
-                          + (" ..." if len(self.skipped) > 20 else ""), stacklevel=2)
+            warnings.warn(
+                f"MaskFolder skipped {len(self.skipped)} unreadable file(s) under {self.root}: "
+                + ", ".join(str(p) for p in self.skipped[:20])
+                + (" ..." if len(self.skipped) > 20 else ""),
+                stacklevel=2,
+            )
         if not self.files:
-            raise FileNotFoundError(f"no readable mask images ({', '.join(sorted(_IMAGE_EXTS))}) under {self.root}; "
-                                    "point root at a folder of mask images such as NVIDIA's irregular mask set")
+            raise FileNotFoundError(
+                f"no readable mask images ({', '.join(sorted(_IMAGE_EXTS))}) under {self.root}; "
+                "point root at a folder of mask images such as NVIDIA's irregular mask set"
+            )
 
     def set_epoch(self, epoch: int) -> None:
         """Switch to the augmentations of `epoch` (a non-negative int; 0 is the default)."""
@@ -241,23 +284,30 @@ class MaskFolder(Dataset):
             raise IndexError(f"index {index} out of range for MaskFolder of length {n}")
         index %= n
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        for k in range(n):       # a file that fails to decode mid-epoch is reported and replaced by the next
+        for k in range(n):  # a file that fails to decode mid-epoch is reported and replaced by the next
             path = self.files[(index + k) % n]
             try:
                 hole = _draw.read_holes(path, self.invert)
                 break
-            except Exception as err:   # noqa: BLE001
+            except Exception as err:  # noqa: BLE001
                 if path not in self.skipped:
                     self.skipped.append(path)
                     warnings.warn(f"MaskFolder could not decode {path} ({err}); using the next file", stacklevel=2)
         else:
             raise RuntimeError(f"none of the {n} mask files under {self.root} could be decoded")
         hole = _draw.augment(hole, self.size, rng, self.dilation) if self.augment else _draw.resize(hole, self.size)
-        return torch.from_numpy(~hole).float()[None]   # (1, H, W), 1 = valid
+        return torch.from_numpy(~hole).float()[None]  # (1, H, W), 1 = valid
 
 
-def make_test_masks(out_dir: str | os.PathLike, size: int | Sequence[int] = 256, per_bin: int = 100,
-                    seed: int = 0, *, family: str = "freeform", boxes: bool = False) -> Path:
+def make_test_masks(
+    out_dir: str | os.PathLike,
+    size: int | Sequence[int] = 256,
+    per_bin: int = 100,
+    seed: int = 0,
+    *,
+    family: str = "freeform",
+    boxes: bool = False,
+) -> Path:
     """Write a fixed, reproducible binned test set: `per_bin` PNGs per `PAPER_HOLE_BINS` bin.
 
     Files are 8-bit PNGs, white = valid, in `out_dir/bin{b}_{lo}-{hi}/{i:04d}.png`;
@@ -284,15 +334,23 @@ def make_test_masks(out_dir: str | os.PathLike, size: int | Sequence[int] = 256,
         for i in range(per_bin):
             m = irregular_mask(h, w, (lo, hi), np.random.default_rng([seed, b, i]), family=family, boxes=boxes)
             Image.fromarray((m * 255).astype(np.uint8), "L").save(sub / f"{i:04d}.png")
-            entries.append({"file": f"{sub.name}/{i:04d}.png", "bin": [lo, hi],
-                            "hole_ratio": hole_ratio(m), "seed": [seed, b, i]})
-    manifest = {"format": "pconv-test-masks", "version": 1, "size": [h, w], "per_bin": per_bin, "seed": seed,
-                "white": "valid", "bins": [list(b) for b in PAPER_HOLE_BINS],
-                "generator": {"function": "pconv.masks.irregular_mask", "family": family, "boxes": boxes},
-                "masks": entries}
+            entries.append(
+                {"file": f"{sub.name}/{i:04d}.png", "bin": [lo, hi], "hole_ratio": hole_ratio(m), "seed": [seed, b, i]}
+            )
+    manifest = {
+        "format": "pconv-test-masks",
+        "version": 1,
+        "size": [h, w],
+        "per_bin": per_bin,
+        "seed": seed,
+        "white": "valid",
+        "bins": [list(b) for b in PAPER_HOLE_BINS],
+        "generator": {"function": "pconv.masks.irregular_mask", "family": family, "boxes": boxes},
+        "masks": entries,
+    }
     tmp = out_dir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(out_dir / "manifest.json")     # atomic: a half-written set has no manifest
+    tmp.replace(out_dir / "manifest.json")  # atomic: a half-written set has no manifest
     return out_dir
 
 
@@ -331,23 +389,28 @@ def load_test_masks(path: str | os.PathLike) -> list[tuple[torch.Tensor, tuple[f
     path = Path(path).expanduser()
     manifest_path = path / "manifest.json" if path.is_dir() else path
     if not manifest_path.is_file():
-        raise FileNotFoundError(f"no test-mask manifest at {manifest_path}; build the set with "
-                                f"pconv.masks.make_test_masks({str(manifest_path.parent)!r})")
+        raise FileNotFoundError(
+            f"no test-mask manifest at {manifest_path}; build the set with "
+            f"pconv.masks.make_test_masks({str(manifest_path.parent)!r})"
+        )
     manifest = json.loads(manifest_path.read_text())
     h, w = manifest["size"]
     out = []
     for e in manifest["masks"]:
         f = manifest_path.parent / e["file"]
         if not f.is_file():
-            raise FileNotFoundError(f"test mask {f} listed in {manifest_path} is missing; rebuild the set "
-                                    "with make_test_masks")
+            raise FileNotFoundError(
+                f"test mask {f} listed in {manifest_path} is missing; rebuild the set with make_test_masks"
+            )
         with Image.open(f) as im:
-            m = torch.from_numpy(np.asarray(im.convert("L")) > 127).float()[None]   # (1, H, W)
+            m = torch.from_numpy(np.asarray(im.convert("L")) > 127).float()[None]  # (1, H, W)
         if tuple(m.shape[1:]) != (h, w):
             raise ValueError(f"test mask {f} is {tuple(m.shape[1:])}, the manifest says {(h, w)}; rebuild the set")
         r = hole_ratio(m)
         if abs(r - e["hole_ratio"]) > 0.5 / (h * w):
-            raise ValueError(f"test mask {f} has hole ratio {r:.6f}, the manifest says {e['hole_ratio']:.6f}: "
-                             "the file was changed or belongs to another set; rebuild with make_test_masks")
+            raise ValueError(
+                f"test mask {f} has hole ratio {r:.6f}, the manifest says {e['hole_ratio']:.6f}: "
+                "the file was changed or belongs to another set; rebuild with make_test_masks"
+            )
         out.append((m, tuple(e["bin"])))
     return out

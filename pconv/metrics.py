@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -195,6 +196,7 @@ def iou_score(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) 
 
 
 # ---------------------------------------------------------------- report
+
 
 def _image_at(images: Any, i: int) -> torch.Tensor:
     """Item i of a tensor, a list or a Dataset, as a (3, H, W) float tensor in [0, 1]."""

@@ -81,27 +81,31 @@ class PConvUNet(nn.Module):
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
         if upsampling not in ("nearest", "bilinear"):
-            raise ValueError(
-                f"upsampling must be 'nearest' (paper) or 'bilinear', got {upsampling!r}"
-            )
+            raise ValueError(f"upsampling must be 'nearest' (paper) or 'bilinear', got {upsampling!r}")
         self.in_channels, self.layers, self.upsampling = in_channels, layers, upsampling
         # The constructor arguments: checkpoints record them so a model can be rebuilt.
-        self.config = dict(in_channels=in_channels, layers=layers, base_channels=base_channels,
-                           max_channels=max_channels, upsampling=upsampling, stem_channels=stem_channels,
-                           residual=residual)
+        self.config = dict(
+            in_channels=in_channels,
+            layers=layers,
+            base_channels=base_channels,
+            max_channels=max_channels,
+            upsampling=upsampling,
+            stem_channels=stem_channels,
+            residual=residual,
+        )
         self.residual = residual
         kernels = [7, 5, 5] + [3] * max(layers - 3, 0)
         widths = [min(base_channels * 2**i, max_channels) for i in range(layers)]
         top = stem_channels or in_channels  # what enters the U-Net: the image, or stem features
         skips = [top] + widths[:-1]  # channels of the skip at each depth
         self.stem = PConvDown(in_channels, stem_channels, 3, stride=1, bn=False) if stem_channels else None
-        self.head = (PConvDown(stem_channels + in_channels, in_channels, 3, stride=1, bn=False, activation=None)
-                     if stem_channels else None)
+        self.head = (
+            PConvDown(stem_channels + in_channels, in_channels, 3, stride=1, bn=False, activation=None)
+            if stem_channels
+            else None
+        )
         self.encoder = nn.ModuleList(
-            PConvDown(
-                skips[i], widths[i], kernels[i], stride=2, bn=i > 0, activation="relu"
-            )
-            for i in range(layers)
+            PConvDown(skips[i], widths[i], kernels[i], stride=2, bn=i > 0, activation="relu") for i in range(layers)
         )
         # decoder[j] is the stage at depth layers-1-j: deepest first, as it runs.
         self.decoder = nn.ModuleList(
@@ -127,23 +131,15 @@ class PConvUNet(nn.Module):
         return 2**self.layers
 
     def _check_inputs(self, image: Tensor, mask: Tensor) -> None:
-        _check_image(image, self.in_channels, "add a batch dimension with image[None], "
-                     "or use model.inpaint() for a single image")
+        _check_image(
+            image, self.in_channels, "add a batch dimension with image[None], or use model.inpaint() for a single image"
+        )
         if not image.is_floating_point():
-            raise ValueError(
-                f"image must be a float tensor in [0, 1], got dtype {image.dtype}"
-            )
+            raise ValueError(f"image must be a float tensor in [0, 1], got dtype {image.dtype}")
         if not isinstance(mask, Tensor) or mask.ndim != 4 or mask.shape[1] != 1:
-            shape = (
-                tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-            )
-            raise ValueError(
-                f"mask must be (N, 1, H, W) with 1 = valid and 0 = hole, got {shape}"
-            )
-        if (
-            mask.shape[0] not in (1, image.shape[0])
-            or mask.shape[-2:] != image.shape[-2:]
-        ):
+            shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+            raise ValueError(f"mask must be (N, 1, H, W) with 1 = valid and 0 = hole, got {shape}")
+        if mask.shape[0] not in (1, image.shape[0]) or mask.shape[-2:] != image.shape[-2:]:
             raise ValueError(
                 f"mask {tuple(mask.shape)} does not match image {tuple(image.shape)}: "
                 "they need the same H and W, and mask batch 1 or N"
@@ -170,15 +166,11 @@ class PConvUNet(nn.Module):
         """
         self._check_inputs(image, mask)
         mask = mask.to(torch.float32)
-        x = image * mask.to(
-            image.dtype
-        )  # (N, C, H, W); blocks take inputs already zero under holes
+        x = image * mask.to(image.dtype)  # (N, C, H, W); blocks take inputs already zero under holes
         image, image_mask = x, mask
         if self.stem is not None:
             x, mask = self.stem(x, mask)  # (N, stem_channels, H, W)
-        skips = [
-            (x, mask)
-        ]  # skips[d]: features and mask at depth d, (N, C_d, H / 2**d, W / 2**d)
+        skips = [(x, mask)]  # skips[d]: features and mask at depth d, (N, C_d, H / 2**d, W / 2**d)
         for down in self.encoder:
             x, mask = down(x, mask)
             skips.append((x, mask))
@@ -231,35 +223,15 @@ class PConvUNet(nn.Module):
             to [0, 1] (known pixels are returned exactly); same shape, device and dtype
             as `image`.
         """
-        if (
-            not isinstance(image, Tensor)
-            or image.ndim not in (3, 4)
-            or image.shape[-3] != self.in_channels
-        ):
-            shape = (
-                tuple(image.shape)
-                if isinstance(image, Tensor)
-                else type(image).__name__
-            )
-            raise ValueError(
-                f"image must be ({self.in_channels}, H, W) or (N, {self.in_channels}, H, W), got {shape}"
-            )
+        if not isinstance(image, Tensor) or image.ndim not in (3, 4) or image.shape[-3] != self.in_channels:
+            shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+            raise ValueError(f"image must be ({self.in_channels}, H, W) or (N, {self.in_channels}, H, W), got {shape}")
         if not image.is_floating_point():
-            raise ValueError(
-                f"image must be a float tensor in [0, 1], got dtype {image.dtype}"
-            )
-        if (
-            not isinstance(mask, Tensor)
-            or mask.ndim != image.ndim
-            or mask.shape[-3] != 1
-        ):
-            shape = (
-                tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-            )
+            raise ValueError(f"image must be a float tensor in [0, 1], got dtype {image.dtype}")
+        if not isinstance(mask, Tensor) or mask.ndim != image.ndim or mask.shape[-3] != 1:
+            shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
             want = "(1, H, W)" if image.ndim == 3 else "(N, 1, H, W)"
-            raise ValueError(
-                f"mask must be {want} to match image {tuple(image.shape)}, got {shape}"
-            )
+            raise ValueError(f"mask must be {want} to match image {tuple(image.shape)}, got {shape}")
         single = image.ndim == 3
         img, msk = (image[None], mask[None]) if single else (image, mask)
         if msk.shape[0] not in (1, img.shape[0]) or msk.shape[-2:] != img.shape[-2:]:
@@ -287,9 +259,7 @@ class PConvUNet(nn.Module):
         finally:
             self.train(was_training)
         output = output[..., :h, :w].clamp(0, 1).to(image.device, image.dtype)
-        result = torch.where(
-            msk.to(image.device) > 0.5, img, output
-        )  # known pixels exactly
+        result = torch.where(msk.to(image.device) > 0.5, img, output)  # known pixels exactly
         return result[0] if single else result
 
 
@@ -313,23 +283,17 @@ class UNet(nn.Module):
         super().__init__()
         f = list(features)
         if not f:
-            raise ValueError(
-                "features must name at least one level width, e.g. (64, 128, 256, 512)"
-            )
+            raise ValueError("features must name at least one level width, e.g. (64, 128, 256, 512)")
         self.in_channels, self.levels = in_channels, len(f)
         # The constructor arguments: checkpoints record them so a model can be rebuilt.
-        self.config = dict(in_channels=in_channels, out_channels=out_channels, features=list(f),
-                           bilinear=bilinear)
+        self.config = dict(in_channels=in_channels, out_channels=out_channels, features=list(f), bilinear=bilinear)
         bottom = f[-1] if bilinear else 2 * f[-1]
         self.inc = DoubleConv(in_channels, f[0])
         self.downs = nn.ModuleList(Down(a, b) for a, b in zip(f, f[1:] + [bottom]))
         # With bilinear the stage widths step down a level early (parameter-free up keeps channels).
         outs = [f[i - 1] if bilinear and i > 0 else f[i] for i in range(len(f))]
         ins = [bottom] + outs[:0:-1]  # channels arriving from below, deepest first
-        self.ups = nn.ModuleList(
-            Up(c_in, f[i], outs[i], bilinear)
-            for c_in, i in zip(ins, reversed(range(len(f))))
-        )
+        self.ups = nn.ModuleList(Up(c_in, f[i], outs[i], bilinear) for c_in, i in zip(ins, reversed(range(len(f)))))
         self.outc = nn.Conv2d(f[0], out_channels, kernel_size=1)
 
     def forward(self, image: Tensor) -> Tensor:
@@ -340,9 +304,7 @@ class UNet(nn.Module):
                 f"image height and width must be at least 2**{self.levels} = {2**self.levels} "
                 f"(one pixel after {self.levels} max-pools), got {tuple(image.shape[-2:])}"
             )
-        skips = [
-            self.inc(image)
-        ]  # skips[d]: (N, features[d], H / 2**d, W / 2**d), floored
+        skips = [self.inc(image)]  # skips[d]: (N, features[d], H / 2**d, W / 2**d), floored
         for down in self.downs:
             skips.append(down(skips[-1]))
         x = skips.pop()  # bottleneck

@@ -25,8 +25,14 @@ class NotebookError(RuntimeError):
     """A cell raised: the message names the notebook, the cell and the error."""
 
 
-def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
-                 smoke: bool = False, timeout: int = 1200, env: dict[str, str] | None = None) -> Path:
+def run_notebook(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    smoke: bool = False,
+    timeout: int = 1200,
+    env: dict[str, str] | None = None,
+) -> Path:
     """Execute `path` top to bottom in a fresh kernel and write the executed copy.
 
     Args:
@@ -65,8 +71,9 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike | None = No
     if os.name == "posix":  # local sockets: no TCP port, and no plain-text-over-TCP warning from the kernel
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = os.path.join(sockets.name, "kernel")
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=config,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", config=config, resources={"metadata": {"path": str(path.parent)}}
+    )
     try:
         client.execute()
     except CellExecutionError as err:

@@ -43,9 +43,7 @@ class PConvDown(nn.Module):
     ) -> None:
         super().__init__()
         if activation not in ("relu", "leaky_relu", None):
-            raise ValueError(
-                f"activation must be 'relu', 'leaky_relu' or None, got {activation!r}"
-            )
+            raise ValueError(f"activation must be 'relu', 'leaky_relu' or None, got {activation!r}")
         self.conv = PartialConv2d(
             in_channels,
             out_channels,
@@ -57,9 +55,7 @@ class PConvDown(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels) if bn else None
         self.activation = activation
 
-    def forward(
-        self, x: Tensor | list[Tensor], mask: Tensor | list[Tensor]
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor | list[Tensor], mask: Tensor | list[Tensor]) -> tuple[Tensor, Tensor]:
         """Args: x (N, C_in, H, W) (or parts), **already zero under holes**; mask (N, 1, H, W)
         (or one per part). Returns features (N, C_out, H', W'), zero where the new mask
         is 0, and the new mask (N, 1, H', W')."""
@@ -96,29 +92,19 @@ class PConvUp(nn.Module):
     ) -> None:
         super().__init__()
         if upsampling not in ("nearest", "bilinear"):
-            raise ValueError(
-                f"upsampling must be 'nearest' or 'bilinear', got {upsampling!r}"
-            )
+            raise ValueError(f"upsampling must be 'nearest' or 'bilinear', got {upsampling!r}")
         self.upsampling = upsampling
-        self.block = PConvDown(
-            in_channels + skip_channels, out_channels, 3, 1, bn, activation
-        )
+        self.block = PConvDown(in_channels + skip_channels, out_channels, 3, 1, bn, activation)
 
-    def forward(
-        self, x: Tensor, mask: Tensor, skip: Tensor, skip_mask: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, mask: Tensor, skip: Tensor, skip_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Args: x (N, C_in, h, w) and mask (N, 1, h, w) from below; skip (N, C_skip, 2h, 2w)
         and skip_mask (N|1, 1, 2h, 2w), both zero under holes. Returns (N, C_out, 2h, 2w)
         features and their mask."""
         mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")  # (N, 1, 2h, 2w)
         if self.upsampling == "nearest":
-            x = F.interpolate(
-                x, scale_factor=2.0, mode="nearest"
-            )  # stays zero under the holes
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # stays zero under the holes
         else:
-            x = F.interpolate(
-                x, scale_factor=2.0, mode="bilinear", align_corners=False
-            ) * mask.to(x.dtype)
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False) * mask.to(x.dtype)
         # The parts form: exact equal of the paper's concatenated multi-channel mask.
         return self.block((x, skip), (mask, skip_mask))
 
@@ -126,9 +112,7 @@ class PConvUp(nn.Module):
 class DoubleConv(nn.Module):
     """(3x3 "same" conv, BatchNorm, ReLU) twice; convs have no bias (BatchNorm follows)."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, mid_channels: int | None = None
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None) -> None:
         super().__init__()
         mid_channels = mid_channels or out_channels
         self.net = nn.Sequential(
@@ -180,9 +164,7 @@ class Up(nn.Module):
             self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
             up_channels = in_channels
         else:
-            self.up = nn.ConvTranspose2d(
-                in_channels, skip_channels, kernel_size=2, stride=2
-            )
+            self.up = nn.ConvTranspose2d(in_channels, skip_channels, kernel_size=2, stride=2)
             up_channels = skip_channels
         total = up_channels + skip_channels
         self.conv = DoubleConv(total, out_channels, total // 2 if bilinear else None)

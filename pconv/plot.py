@@ -10,7 +10,8 @@ first (N, C, H, W) / (C, H, W) or, for arrays, channels last (H, W, C).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,9 +94,7 @@ def show_inpainting(
     return fig
 
 
-def show_masks(
-    masks: Any, titles: Sequence[str] | None = None, ncols: int = 8, image: Any = None
-) -> Figure:
+def show_masks(masks: Any, titles: Sequence[str] | None = None, ncols: int = 8, image: Any = None) -> Figure:
     """A grid of masks with their hole ratio, optionally drawn over a photo.
 
     Args:
@@ -175,7 +174,7 @@ def plot_history(history: Sequence[dict[str, Any]], keys: Sequence[str] | None =
     cols = min(3, len(panels))
     fig, axes = _grid(math.ceil(len(panels) / cols), cols, size=3.6)
     flat = list(axes.flat)
-    for ax in flat[len(panels):]:
+    for ax in flat[len(panels) :]:
         fig.delaxes(ax)
     for ax, panel in zip(flat, panels):
         ax.set_axis_on()
@@ -210,9 +209,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def show_segmentation(
-    image: Any, target: Any, pred: Any, *, max_rows: int = 4, threshold: float = 0.5
-) -> Figure:
+def show_segmentation(image: Any, target: Any, pred: Any, *, max_rows: int = 4, threshold: float = 0.5) -> Figure:
     """Rows of image | true mask | predicted mask over the image, per-image Dice in the title.
 
     Args:

@@ -32,7 +32,6 @@ from .utils import is_smoke, resolve_device
 __all__ = ["Recipe", "quickstart"]
 
 
-
 @dataclass
 class Recipe:
     """A complete, seeded training-and-evaluation configuration; its builders return fresh objects.
@@ -65,8 +64,10 @@ class Recipe:
     def __post_init__(self) -> None:
         multiple = 2 ** self.model_kwargs.get("layers", 7)
         if self.size % multiple:
-            raise ValueError(f"recipe {self.name!r}: size {self.size} must be a multiple of 2**layers = {multiple}; "
-                             "change size or model_kwargs['layers']")
+            raise ValueError(
+                f"recipe {self.name!r}: size {self.size} must be a multiple of 2**layers = {multiple}; "
+                "change size or model_kwargs['layers']"
+            )
 
     @property
     def steps(self) -> int:
@@ -114,8 +115,9 @@ class Recipe:
         and fixed crops of the 2 held-out photos with fixed masks (for the validation curve)."""
         from .samples import sample_inpainting_data
 
-        return sample_inpainting_data(self.size, self.hole_range, train_length=self.train_length,
-                                      val_length=self.val_length, seed=self.seed)
+        return sample_inpainting_data(
+            self.size, self.hole_range, train_length=self.train_length, val_length=self.val_length, seed=self.seed
+        )
 
     def test_masks(self, root: str | os.PathLike | None = None) -> list:
         """The fixed binned test set at the recipe's size, `per_bin` masks per paper bin.
@@ -144,17 +146,25 @@ class Recipe:
         from .metrics import evaluate_inpainting
 
         masks = self.test_masks()
-        return evaluate_inpainting(model, self.test_images(len(masks)), masks, methods=methods,
-                                   device=self.train_kwargs.get("device", "auto"), progress=progress)
+        return evaluate_inpainting(
+            model,
+            self.test_images(len(masks)),
+            masks,
+            methods=methods,
+            device=self.train_kwargs.get("device", "auto"),
+            progress=progress,
+        )
 
     def describe(self) -> str:
         """One paragraph: the settings that matter, for notebooks and RESULTS.md."""
-        m, l, t = self.model_kwargs, self.loss_kwargs, self.train_kwargs
+        m, loss, t = self.model_kwargs, self.loss_kwargs, self.train_kwargs
         model = ", ".join(f"{k}={v!r}" for k, v in m.items())
-        return (f"{self.name}: {self.size}x{self.size} crops, PConvUNet({model}), "
-                f"loss valid={l.get('valid')} hole={l.get('hole')} tv={l.get('tv')} (no VGG terms), "
-                f"Adam lr {t['lr']:g} ({t.get('warmup_steps', 0)} warm-up steps, {t.get('schedule', 'constant')}), "
-                f"batch {t['batch_size']}, {t['steps']} steps, masks {self.hole_range[0]:g}-{self.hole_range[1]:g} holes")
+        return (
+            f"{self.name}: {self.size}x{self.size} crops, PConvUNet({model}), "
+            f"loss valid={loss.get('valid')} hole={loss.get('hole')} tv={loss.get('tv')} (no VGG terms), "
+            f"Adam lr {t['lr']:g} ({t.get('warmup_steps', 0)} warm-up steps, {t.get('schedule', 'constant')}), "
+            f"batch {t['batch_size']}, {t['steps']} steps, masks {self.hole_range[0]:g}-{self.hole_range[1]:g} holes"
+        )
 
 
 # Tuned on a shared 2-core CPU (benchmarks/bench_quality.py; the table in benchmarks/RESULTS.md).
@@ -184,27 +194,71 @@ def quickstart(device: str | torch.device = "auto", smoke: bool | None = None) -
     common = dict(log_every=25, val_batches=2, keep_last=1, device=str(dev), seed=0)
     if smoke:
         return Recipe(
-            name="quickstart-smoke", size=32,
+            name="quickstart-smoke",
+            size=32,
             model_kwargs=dict(layers=3, base_channels=8, max_channels=32),
             loss_kwargs=dict(_CPU["loss_kwargs"]),
-            train_kwargs=dict(steps=4, batch_size=4, lr=2e-3, schedule="cosine", warmup_steps=1, amp=False, size=32,
-                              val_every=4, sample_every=4, checkpoint_every=4, num_workers=0,
-                              **{**common, "log_every": 2}),
-            hole_range=_CPU["hole_range"], train_length=16, val_length=4, per_bin=1,
-            notes=["smoke: a few seconds, to test the plumbing; the numbers mean nothing"])
+            train_kwargs=dict(
+                steps=4,
+                batch_size=4,
+                lr=2e-3,
+                schedule="cosine",
+                warmup_steps=1,
+                amp=False,
+                size=32,
+                val_every=4,
+                sample_every=4,
+                checkpoint_every=4,
+                num_workers=0,
+                **{**common, "log_every": 2},
+            ),
+            hole_range=_CPU["hole_range"],
+            train_length=16,
+            val_length=4,
+            per_bin=1,
+            notes=["smoke: a few seconds, to test the plumbing; the numbers mean nothing"],
+        )
     if dev.type == "cuda":
         return Recipe(
-            name="quickstart-cuda", size=128,
+            name="quickstart-cuda",
+            size=128,
             model_kwargs=dict(layers=6, base_channels=64, max_channels=512),
             loss_kwargs=dict(_CPU["loss_kwargs"]),
-            train_kwargs=dict(steps=4000, batch_size=32, lr=1e-3, schedule="cosine", warmup_steps=200, amp=None,
-                              size=128, val_every=500, sample_every=1000, checkpoint_every=1000, **common),
-            hole_range=_CPU["hole_range"], train_length=8192, val_length=64, per_bin=50,
-            notes=["scaled up for one GPU; not tuned like the CPU recipe"])
+            train_kwargs=dict(
+                steps=4000,
+                batch_size=32,
+                lr=1e-3,
+                schedule="cosine",
+                warmup_steps=200,
+                amp=None,
+                size=128,
+                val_every=500,
+                sample_every=1000,
+                checkpoint_every=1000,
+                **common,
+            ),
+            hole_range=_CPU["hole_range"],
+            train_length=8192,
+            val_length=64,
+            per_bin=50,
+            notes=["scaled up for one GPU; not tuned like the CPU recipe"],
+        )
     steps = _CPU["train_kwargs"]["steps"]
     return Recipe(
-        name="quickstart-cpu", size=_CPU["size"],
-        model_kwargs=dict(_CPU["model_kwargs"]), loss_kwargs=dict(_CPU["loss_kwargs"]),
-        train_kwargs=dict(_CPU["train_kwargs"], size=_CPU["size"], val_every=steps // 5, sample_every=steps // 3,
-                          checkpoint_every=steps, **common),
-        hole_range=_CPU["hole_range"], train_length=4096, val_length=32, per_bin=16)
+        name="quickstart-cpu",
+        size=_CPU["size"],
+        model_kwargs=dict(_CPU["model_kwargs"]),
+        loss_kwargs=dict(_CPU["loss_kwargs"]),
+        train_kwargs=dict(
+            _CPU["train_kwargs"],
+            size=_CPU["size"],
+            val_every=steps // 5,
+            sample_every=steps // 3,
+            checkpoint_every=steps,
+            **common,
+        ),
+        hole_range=_CPU["hole_range"],
+        train_length=4096,
+        val_length=32,
+        per_bin=16,
+    )

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 EMPTY = "\u2013"  # an en dash marks a bin without images
 # key, title, higher is better, display scale, format: L1 shown in percent as in the paper's Table 1
-_METRICS = (("psnr", "PSNR (dB)", True, 1.0, "{:.2f}"), ("ssim", "SSIM", True, 1.0, "{:.3f}"),
-            ("l1", "L1 (%)", False, 100.0, "{:.2f}"))
+_METRICS = (
+    ("psnr", "PSNR (dB)", True, 1.0, "{:.2f}"),
+    ("ssim", "SSIM", True, 1.0, "{:.3f}"),
+    ("l1", "L1 (%)", False, 100.0, "{:.2f}"),
+)
 
 
 def bin_label(hole_bin: tuple[float, float]) -> str:
@@ -79,6 +82,7 @@ class InpaintingReport:
 
         def line(r: list[str]) -> str:
             return "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+
         return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
     def to_markdown(self) -> str:

@@ -23,11 +23,19 @@ from pconv.utils import check_size
 __all__ = ["SampleImageDataset", "sample_images", "sample_inpainting_data"]
 
 _SAMPLE_LOADERS = {  # name -> skimage.data function; each verified to load without network
-    "astronaut": "astronaut", "coffee": "coffee", "rocket": "rocket", "hubble": "hubble_deep_field",
-    "ihc": "immunohistochemistry", "retina": "retina", "chelsea": "chelsea", "motorcycle": "stereo_motorcycle",
+    "astronaut": "astronaut",
+    "coffee": "coffee",
+    "rocket": "rocket",
+    "hubble": "hubble_deep_field",
+    "ihc": "immunohistochemistry",
+    "retina": "retina",
+    "chelsea": "chelsea",
+    "motorcycle": "stereo_motorcycle",
 }
-_SAMPLE_SPLITS = {"train": ("astronaut", "coffee", "rocket", "hubble", "ihc", "retina"),
-                  "val": ("chelsea", "motorcycle")}  # split by photo: no photo on both sides
+_SAMPLE_SPLITS = {
+    "train": ("astronaut", "coffee", "rocket", "hubble", "ihc", "retina"),
+    "val": ("chelsea", "motorcycle"),
+}  # split by photo: no photo on both sides
 
 
 def _sample_names(split: str) -> tuple[str, ...]:
@@ -45,8 +53,10 @@ def _sample_photo(name: str) -> np.ndarray:
     try:
         a = getattr(skimage.data, _SAMPLE_LOADERS[name])()
     except Exception as e:
-        raise RuntimeError(f"scikit-image could not load its bundled photo {_SAMPLE_LOADERS[name]!r} ({e}); "
-                           "reinstall it: pip install --force-reinstall 'scikit-image>=0.22'") from e
+        raise RuntimeError(
+            f"scikit-image could not load its bundled photo {_SAMPLE_LOADERS[name]!r} ({e}); "
+            "reinstall it: pip install --force-reinstall 'scikit-image>=0.22'"
+        ) from e
     if isinstance(a, tuple):
         a = a[0]  # stereo_motorcycle is (left, right, disparity): the two views are one photo
     a = np.ascontiguousarray(a[..., :3], dtype=np.uint8)
@@ -115,8 +125,15 @@ class SampleImageDataset(Dataset):
         return _to_tensor(_sample_crop(name, self.size, self.size, rng, flip=self.split != "val"))
 
 
-def sample_inpainting_data(size: int, hole_range: tuple[float, float] = (0.01, 0.6), *, train_length: int = 10_000,
-                           val_length: int = 32, masks: int | None = None, seed: int = 0):
+def sample_inpainting_data(
+    size: int,
+    hole_range: tuple[float, float] = (0.01, 0.6),
+    *,
+    train_length: int = 10_000,
+    val_length: int = 32,
+    masks: int | None = None,
+    seed: int = 0,
+):
     """(train, val) `InpaintingDataset`s on the sample photos: the offline default of the CLI, the panel and recipes.
 
     Args:
@@ -132,9 +149,14 @@ def sample_inpainting_data(size: int, hole_range: tuple[float, float] = (0.01, 0
     from pconv.masks import MaskGenerator
 
     n_masks = train_length if masks is None else masks
-    train = InpaintingDataset(SampleImageDataset(size, "train", train_length, seed=seed),
-                              MaskGenerator(size, hole_range, n_masks, seed=seed),
-                              pairing="cycle" if n_masks == train_length else "random", seed=seed)
-    val = InpaintingDataset(SampleImageDataset(size, "val", val_length, seed=seed),
-                            MaskGenerator(size, hole_range, val_length, seed=seed + 1))
+    train = InpaintingDataset(
+        SampleImageDataset(size, "train", train_length, seed=seed),
+        MaskGenerator(size, hole_range, n_masks, seed=seed),
+        pairing="cycle" if n_masks == train_length else "random",
+        seed=seed,
+    )
+    val = InpaintingDataset(
+        SampleImageDataset(size, "val", val_length, seed=seed),
+        MaskGenerator(size, hole_range, val_length, seed=seed + 1),
+    )
     return train, val

@@ -24,8 +24,8 @@ from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
 from pconv.data import ImageLoadError, _check_index, _item_rng, _split_indices, _to_tensor, load_image
-from pconv.utils import check_hw, check_size
 from pconv.samples import _sample_crop, _sample_names
+from pconv.utils import check_hw, check_size
 
 __all__ = ["CarvanaDataset", "SyntheticShapesDataset"]
 
@@ -44,15 +44,18 @@ def _listdir(folder: Path, exts: tuple[str, ...]) -> list[Path]:
     """Non-hidden files directly in `folder` with one of `exts` (any case), sorted."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts)
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts
+    )
 
 
 def _find_layout(root: Path) -> tuple[Path, Path]:
     """(image folder, mask folder) under root, root/<one level>, or their train/train nestings."""
     if not root.is_dir():
-        raise FileNotFoundError(f"CarvanaDataset: root folder {root} does not exist; download the data with "
-                                "pconv.kaggle.download('carvana') or pass the folder that holds train/ and train_masks/")
+        raise FileNotFoundError(
+            f"CarvanaDataset: root folder {root} does not exist; download the data with "
+            "pconv.kaggle.download('carvana') or pass the folder that holds train/ and train_masks/"
+        )
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for base in [root, *subdirs]:
         images = next((base / d for d in _IMAGE_DIRS if _listdir(base / d, _IMAGE_EXTS)), None)
@@ -60,9 +63,11 @@ def _find_layout(root: Path) -> tuple[Path, Path]:
         if images and masks:
             return images, masks
     found = ", ".join(sorted(p.name for p in root.iterdir() if not p.name.startswith("."))[:10]) or "nothing"
-    raise FileNotFoundError(f"CarvanaDataset: no Carvana layout under {root}: expected train/*.jpg and "
-                            f"train_masks/*_mask.gif (Kaggle's layout, possibly nested one folder deeper); found "
-                            f"{found}. Unzip train.zip and train_masks.zip there, or use pconv.kaggle.download('carvana')")
+    raise FileNotFoundError(
+        f"CarvanaDataset: no Carvana layout under {root}: expected train/*.jpg and "
+        f"train_masks/*_mask.gif (Kaggle's layout, possibly nested one folder deeper); found "
+        f"{found}. Unzip train.zip and train_masks.zip there, or use pconv.kaggle.download('carvana')"
+    )
 
 
 def _car_id(stem: str) -> str:
@@ -77,19 +82,25 @@ def _pair(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path, str]]:
     masks = {(p.stem[:-5] if p.stem.lower().endswith("_mask") else p.stem): p for p in _listdir(mask_dir, _MASK_EXTS)}
     missing, orphans = sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys())
     if missing or orphans:
+
         def listing(names: list[str], fmt) -> str:
             shown = ", ".join(fmt(n) for n in names[:5])
             return f"{shown}{f' and {len(names) - 5} more' if len(names) > 5 else ''}"
 
         parts = []
         if missing:
-            parts.append(f"{len(missing)} image(s) without a mask: "
-                         + listing(missing, lambda n: f"{images[n].name} (expected {n}_mask.gif)"))
+            parts.append(
+                f"{len(missing)} image(s) without a mask: "
+                + listing(missing, lambda n: f"{images[n].name} (expected {n}_mask.gif)")
+            )
         if orphans:
             parts.append(f"{len(orphans)} mask(s) without an image: " + listing(orphans, lambda n: masks[n].name))
-        raise ValueError(f"CarvanaDataset: images in {image_dir} and masks in {mask_dir} do not pair up; "
-                         + "; ".join(parts) + ". Each image <car>_<NN>.jpg needs a mask <car>_<NN>_mask.gif (or "
-                         ".png, or the image's own name); rename the files, or re-extract an incomplete download")
+        raise ValueError(
+            f"CarvanaDataset: images in {image_dir} and masks in {mask_dir} do not pair up; "
+            + "; ".join(parts)
+            + ". Each image <car>_<NN>.jpg needs a mask <car>_<NN>_mask.gif (or "
+            ".png, or the image's own name); rename the files, or re-extract an incomplete download"
+        )
     empty = [p for k in sorted(images) for p in (images[k], masks[k]) if p.stat().st_size == 0]
     if empty:
         raise ValueError(f"CarvanaDataset: {len(empty)} empty file(s), e.g. {empty[0]}; re-extract the download")
@@ -108,8 +119,13 @@ def _load_mask(path: Path) -> np.ndarray:
         raise ImageLoadError(path, f"cannot decode the mask ({type(e).__name__}: {e})") from e
 
 
-def _augment_pair(image: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator,
-                  max_degrees: float = 10.0, scale: tuple[float, float] = (0.9, 1.1)):
+def _augment_pair(
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    rng: np.random.Generator,
+    max_degrees: float = 10.0,
+    scale: tuple[float, float] = (0.9, 1.1),
+):
     """The same random h-flip, rotation and zoom for image (bilinear) and mask (nearest), reflected at borders."""
     _, h, w = image.shape
     a, s = math.radians(rng.uniform(-max_degrees, max_degrees)), rng.uniform(*scale)
@@ -144,8 +160,15 @@ class CarvanaDataset(Dataset):
         ValueError: images and masks do not pair up (names the unmatched files) or bad args.
     """
 
-    def __init__(self, root: str | os.PathLike, size: tuple[int, int] | None = (160, 240), split: str = "train",
-                 val_fraction: float = 0.1, seed: int = 0, augment: bool | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: tuple[int, int] | None = (160, 240),
+        split: str = "train",
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        augment: bool | None = None,
+    ):
         if split not in ("train", "val", "all"):
             raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
         self.root, self.size, self.split = Path(root).expanduser(), _size_hw(size), split
@@ -156,8 +179,10 @@ class CarvanaDataset(Dataset):
         train, val = _split_indices(len(cars), val_fraction if split != "all" else 0.0, seed)
         keep = {cars[i] for i in (train + val if split == "all" else train if split == "train" else val)}
         if not keep:
-            raise ValueError(f"CarvanaDataset: split={split!r} is empty with val_fraction={val_fraction} and "
-                             f"{len(cars)} car(s); use val_fraction > 0 and at least two cars")
+            raise ValueError(
+                f"CarvanaDataset: split={split!r} is empty with val_fraction={val_fraction} and "
+                f"{len(cars)} car(s); use val_fraction > 0 and at least two cars"
+            )
         self.samples = [pair for pair in pairs if _car_id(pair[2]) in keep]
         self.cars = sorted(keep)
 
@@ -194,8 +219,9 @@ def _draw_shape(draw: ImageDraw.ImageDraw, kind: str, h: int, w: int, rng: np.ra
         bw, bh = r * rng.uniform(2.2, 3.2), r * rng.uniform(0.6, 0.9)
         draw.rounded_rectangle([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], radius=bh / 3, fill=255)
         cw, ch, shift = bw * rng.uniform(0.45, 0.65), bh * rng.uniform(0.6, 0.9), bw * rng.uniform(-0.1, 0.1)
-        draw.rounded_rectangle([cx + shift - cw / 2, cy - bh / 2 - ch, cx + shift + cw / 2, cy - bh / 4],
-                               radius=ch / 2.5, fill=255)
+        draw.rounded_rectangle(
+            [cx + shift - cw / 2, cy - bh / 2 - ch, cx + shift + cw / 2, cy - bh / 4], radius=ch / 2.5, fill=255
+        )
         for wx in (cx - bw / 3, cx + bw / 3):
             draw.ellipse([wx - bh / 2.2, cy + bh / 2 - bh / 2.2, wx + bh / 2.2, cy + bh / 2 + bh / 2.2], fill=255)
 
@@ -218,12 +244,18 @@ class SyntheticShapesDataset(Dataset):
     Returns items {"image": (3, H, W) in [0, 1], "mask": (1, H, W) {0, 1}, 1 = shape, "id": str}.
     """
 
-    def __init__(self, size: int | tuple[int, int] = (160, 240), length: int = 1000, split: str = "train",
-                 seed: int = 0):
+    def __init__(
+        self, size: int | tuple[int, int] = (160, 240), length: int = 1000, split: str = "train", seed: int = 0
+    ):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        self.size, self.length, self.split, self.seed, self.epoch = _size_hw(size), check_size(length, "length"), \
-            split, int(seed), 0
+        self.size, self.length, self.split, self.seed, self.epoch = (
+            _size_hw(size),
+            check_size(length, "length"),
+            split,
+            int(seed),
+            0,
+        )
         self.names = _sample_names(split)
 
     def set_epoch(self, epoch: int) -> None:
@@ -241,12 +273,14 @@ class SyntheticShapesDataset(Dataset):
         name = self.names[int(rng.integers(len(self.names)))]
         image = np.asarray(_sample_crop(name, h, w, rng, flip=True), dtype=np.float32) / 255  # (H, W, 3)
         union = np.zeros((h, w, 1), np.float32)
-        yy, xx = np.mgrid[-1:1:h * 1j, -1:1:w * 1j].astype(np.float32)[..., None]  # (H, W, 1) each
+        yy, xx = np.mgrid[-1 : 1 : h * 1j, -1 : 1 : w * 1j].astype(np.float32)[..., None]  # (H, W, 1) each
         for kind in rng.choice(["car", "ellipse", "polygon"], size=int(rng.integers(1, 4)), p=[0.5, 0.25, 0.25]):
             canvas = Image.new("L", (w, h), 0)
             _draw_shape(ImageDraw.Draw(canvas), str(kind), h, w, rng)
             shape = (np.asarray(canvas) > 0).astype(np.float32)[..., None]  # (H, W, 1), exact mask
-            gx, gy = (float(g) for g in rng.uniform(-0.25, 0.25, 2))  # a linear shading makes shapes less trivial to segment
+            gx, gy = (
+                float(g) for g in rng.uniform(-0.25, 0.25, 2)
+            )  # a linear shading makes shapes less trivial to segment
             fill = np.clip(rng.uniform(0.05, 0.95, 3).astype(np.float32) + gx * xx + gy * yy, 0, 1)  # (H, W, 3)
             image = shape * fill + (1 - shape) * image
             union = np.maximum(union, shape)

@@ -62,8 +62,10 @@ def predict_probs(model: nn.Module, images: Tensor, batch_size: int = 8) -> Tens
     """
     images = _check_batch(images)
     with _evaluating(model) as device:
-        chunks = [torch.sigmoid(model(images[i:i + batch_size].to(device).float())).float().cpu()
-                  for i in range(0, len(images), batch_size)]
+        chunks = [
+            torch.sigmoid(model(images[i : i + batch_size].to(device).float())).float().cpu()
+            for i in range(0, len(images), batch_size)
+        ]
     return torch.cat(chunks) if chunks else images.new_zeros((0, 1, *images.shape[-2:]), dtype=torch.float32)
 
 
@@ -83,14 +85,17 @@ def predict_masks(model: nn.Module, images: Tensor, threshold: float = 0.5, batc
 def _loader(data: Dataset | DataLoader, batch_size: int) -> DataLoader:
     if isinstance(data, DataLoader):
         if not isinstance(data.sampler, SequentialSampler):
-            raise ValueError("per-image scores need the data in order: pass the Dataset, or a DataLoader "
-                             f"with shuffle=False (this one samples with {type(data.sampler).__name__})")
+            raise ValueError(
+                "per-image scores need the data in order: pass the Dataset, or a DataLoader "
+                f"with shuffle=False (this one samples with {type(data.sampler).__name__})"
+            )
         return data
     return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=default_num_workers())
 
 
-def per_image_scores(model: nn.Module, data: Dataset | DataLoader, threshold: float = 0.5,
-                     batch_size: int = 8) -> dict[str, Tensor]:
+def per_image_scores(
+    model: nn.Module, data: Dataset | DataLoader, threshold: float = 0.5, batch_size: int = 8
+) -> dict[str, Tensor]:
     """Dice and IoU of every image of `data`, in its order (index i = data[i]).
 
     Args:
@@ -115,8 +120,9 @@ def per_image_scores(model: nn.Module, data: Dataset | DataLoader, threshold: fl
     return {"dice": torch.cat(dice), "iou": torch.cat(iou)}
 
 
-def per_image_dice(model: nn.Module, data: Dataset | DataLoader, threshold: float = 0.5,
-                   batch_size: int = 8) -> tuple[Tensor, Tensor]:
+def per_image_dice(
+    model: nn.Module, data: Dataset | DataLoader, threshold: float = 0.5, batch_size: int = 8
+) -> tuple[Tensor, Tensor]:
     """Per-image Dice and the image indices from worst to best.
 
     Args: as for `per_image_scores`.
@@ -145,9 +151,13 @@ def _inputs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[tupl
     return out
 
 
-def save_mask_pngs(model: nn.Module, paths: str | os.PathLike | Iterable[str | os.PathLike],
-                   out_dir: str | os.PathLike, size: int | tuple[int, int] = (160, 240),
-                   threshold: float = 0.5) -> list[Path]:
+def save_mask_pngs(
+    model: nn.Module,
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    size: int | tuple[int, int] = (160, 240),
+    threshold: float = 0.5,
+) -> list[Path]:
     """Predict a mask for each of your own images and write it as a PNG at the image's own size.
 
     Each image is resized (bilinear) to `size`, the size the model was trained at, as in
@@ -171,11 +181,14 @@ def save_mask_pngs(model: nn.Module, paths: str | os.PathLike | Iterable[str | o
     """
     if not isinstance(paths, (str, os.PathLike)):
         paths = list(paths)  # a generator is read once
-    missing = [p for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)
-               if not Path(p).expanduser().exists()]
+    missing = [
+        p for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths) if not Path(p).expanduser().exists()
+    ]
     if missing:
-        raise FileNotFoundError(f"save_mask_pngs: not found: {', '.join(map(str, missing[:5]))}; pass a folder "
-                                "of images, an image file or a list of image files")
+        raise FileNotFoundError(
+            f"save_mask_pngs: not found: {', '.join(map(str, missing[:5]))}; pass a folder "
+            "of images, an image file or a list of image files"
+        )
     inputs = _inputs(paths)
     if not inputs:
         raise FileNotFoundError(f"save_mask_pngs: no images in {paths} (extensions: .jpg, .png, ...)")
@@ -196,7 +209,7 @@ def save_mask_pngs(model: nn.Module, paths: str | os.PathLike | Iterable[str | o
         png.save(dest)
         written.append(dest)
     if skipped:
-        warnings.warn(f"save_mask_pngs: skipped {len(skipped)} unreadable image(s):\n" + "\n".join(skipped[:10]),
-                      stacklevel=2)
+        warnings.warn(
+            f"save_mask_pngs: skipped {len(skipped)} unreadable image(s):\n" + "\n".join(skipped[:10]), stacklevel=2
+        )
     return written
-

@@ -17,7 +17,8 @@ A custom task is any object with the same four members (`name`, `best_metric`,
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,8 +71,11 @@ class InpaintingTask:
         image, mask = batch["image"].float(), batch["mask"].float()
         output, _ = model(image * mask, mask)
         composite = (mask * image + (1 - mask) * output.float()).clamp(0, 1)  # (N, 3, H, W)
-        return {"psnr": _mean(psnr(composite, image)), "ssim": _mean(ssim(composite, image)),
-                "l1": _mean(l1_error(composite, image))}
+        return {
+            "psnr": _mean(psnr(composite, image)),
+            "ssim": _mean(ssim(composite, image)),
+            "l1": _mean(l1_error(composite, image)),
+        }
 
     @torch.no_grad()
     def samples(self, model: Callable, batch: Batch):
@@ -109,8 +113,9 @@ class SegmentationTask:
         from .plot import show_segmentation
 
         prob = torch.sigmoid(model(batch["image"]).float())
-        return _figure_of(show_segmentation(batch["image"].float().cpu(), batch["mask"].float().cpu(),
-                                            (prob > 0.5).float().cpu()))
+        return _figure_of(
+            show_segmentation(batch["image"].float().cpu(), batch["mask"].float().cpu(), (prob > 0.5).float().cpu())
+        )
 
 
 def infer_task(model: nn.Module) -> InpaintingTask | SegmentationTask:

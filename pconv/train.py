@@ -19,19 +19,37 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ._loop import (defer_interrupt, endless_batches, first_batch, loader_seed, make_loader, seed_everything,
-                    to_device, write_history)
-from .checkpoint import (CheckpointError, capture_rng, list_checkpoints, load_checkpoint, load_latest, model_info,
-                         prune_checkpoints, restore_rng, save_checkpoint)
+from ._loop import (
+    defer_interrupt,
+    endless_batches,
+    first_batch,
+    loader_seed,
+    make_loader,
+    seed_everything,
+    to_device,
+    write_history,
+)
+from .checkpoint import (
+    CheckpointError,
+    capture_rng,
+    list_checkpoints,
+    load_checkpoint,
+    load_latest,
+    model_info,
+    prune_checkpoints,
+    restore_rng,
+    save_checkpoint,
+)
 from .config import TrainConfig
 from .tasks import infer_task
 from .utils import output_dir, resolve_device
@@ -60,8 +78,14 @@ class Trainer:
         callbacks: objects with some `pconv.callbacks.Callback` methods, e.g. `LivePlot()`.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: Any, config: TrainConfig | None = None,
-                 task: Any = None, callbacks: Sequence[Any] = ()):
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Any,
+        config: TrainConfig | None = None,
+        task: Any = None,
+        callbacks: Sequence[Any] = (),
+    ):
         cfg = replace(config) if config is not None else TrainConfig()
         if cfg.out is None:
             cfg.out = str(output_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S"))
@@ -92,8 +116,13 @@ class Trainer:
         """Ask `fit` to end after the current step, with a checkpoint (the widgets' Stop button)."""
         self._stop = True
 
-    def fit(self, train_data: Dataset | DataLoader, val_data: Dataset | DataLoader | None = None, *,
-            resume: bool | str | Path = False) -> list[dict[str, Any]]:
+    def fit(
+        self,
+        train_data: Dataset | DataLoader,
+        val_data: Dataset | DataLoader | None = None,
+        *,
+        resume: bool | str | Path = False,
+    ) -> list[dict[str, Any]]:
         """Train up to `config.steps`; returns the history (also in out/history.json and .csv).
 
         Args:
@@ -114,16 +143,27 @@ class Trainer:
             sample_batch = first_batch(val_data if val_data is not None else train_data)
         self._start(resume)
         cuda = self.device.type == "cuda"
-        batches = endless_batches(train_data, cfg.batch_size, cfg.seed, self.step, self.rank, self.world,
-                                  cfg.num_workers, cuda)
-        val_loader = val_data if val_data is None or isinstance(val_data, DataLoader) else make_loader(
-            val_data, cfg.batch_size, cfg.num_workers, cuda, loader_seed(cfg.seed, -1, 0), drop_last=False)
+        batches = endless_batches(
+            train_data, cfg.batch_size, cfg.seed, self.step, self.rank, self.world, cfg.num_workers, cuda
+        )
+        val_loader = (
+            val_data
+            if val_data is None or isinstance(val_data, DataLoader)
+            else make_loader(
+                val_data, cfg.batch_size, cfg.num_workers, cuda, loader_seed(cfg.seed, -1, 0), drop_last=False
+            )
+        )
         window: dict[str, list[float]] = {}
         skipped = bad_run = 0
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.rank == 0),
-                   desc=self.task.name, dynamic_ncols=True)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            disable=not (cfg.progress and self.rank == 0),
+            desc=self.task.name,
+            dynamic_ncols=True,
+        )
         self._call("on_fit_start")
         try:
             while self.step < cfg.steps and not self._stop:
@@ -163,10 +203,17 @@ class Trainer:
             dist.barrier()
         if self.rank == 0:
             snap_step, snap = self._rng
-            ckpt = {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "scaler": self.scaler.state_dict(), "best": dict(self.best), "history": list(self.history),
-                    "config": {**self.config.to_dict(), "model": self._model_info, "task": self.task.name},
-                    "rng": snap if snap_step == self.step else capture_rng(), "skipped_steps": self.skipped_steps}
+            ckpt = {
+                "step": self.step,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "best": dict(self.best),
+                "history": list(self.history),
+                "config": {**self.config.to_dict(), "model": self._model_info, "task": self.task.name},
+                "rng": snap if snap_step == self.step else capture_rng(),
+                "skipped_steps": self.skipped_steps,
+            }
             with defer_interrupt():
                 save_checkpoint(ckpt, path)
                 if best:
@@ -211,8 +258,12 @@ class Trainer:
             except Exception as e:
                 if not self._compile_pending:
                     raise
-                log.warning("torch.compile failed (%s: %s); continuing without it. Set compile=False "
-                            "(--no-compile) to skip compiling.", type(e).__name__, str(e).splitlines()[0][:200])
+                log.warning(
+                    "torch.compile failed (%s: %s); continuing without it. Set compile=False "
+                    "(--no-compile) to skip compiling.",
+                    type(e).__name__,
+                    str(e).splitlines()[0][:200],
+                )
                 self._compile_pending, self.config.compile = False, False
                 self.net = self._wrap()
                 terms = self.task.loss(self.net, batch, self.loss_fn)
@@ -265,7 +316,8 @@ class Trainer:
         raise TrainingDivergedError(
             f"training stopped at step {self.step}: {n} non-finite losses in a row (max_bad_steps="
             f"{self.config.max_bad_steps}). The last good weights are in {path}; lower the lr, set "
-            "grad_clip or turn AMP off, then resume from it.")
+            "grad_clip or turn AMP off, then resume from it."
+        )
 
     # ------------------------------------------------------------------ helpers
     def _start(self, resume: bool | str | Path) -> None:
@@ -276,7 +328,8 @@ class Trainer:
                 newest = found[-1][1].name if found else "best.pt"
                 raise RunExistsError(
                     f"{self.out} already holds checkpoints of a run (newest: {newest}); "
-                    "pass resume=True (--resume) to continue it, or choose a new out folder (--out)")
+                    "pass resume=True (--resume) to continue it, or choose a new out folder (--out)"
+                )
             self.step, self.history, self._frozen = 0, [], False
             seed_everything(cfg.seed + self.rank)
             return
@@ -358,8 +411,12 @@ class Trainer:
         else:
             self.history.append(row)
         if self.rank == 0:
-            log.info("step %d/%d  %s", row["step"], self.config.steps,
-                     "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step"))
+            log.info(
+                "step %d/%d  %s",
+                row["step"],
+                self.config.steps,
+                "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step"),
+            )
             write_history(self.history, self.out)
             self._call("on_log", row)
 

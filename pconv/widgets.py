@@ -73,8 +73,9 @@ def mask_explorer(size: int = 256, count: int = 8, seed: int = 0) -> widgets.VBo
 
     slider = {"continuous_update": False, "style": {"description_width": "initial"}}
     controls = {
-        "hole_range": widgets.FloatRangeSlider(value=(0.01, 0.6), min=0.0, max=1.0, step=0.01,
-                                               description="hole range", **slider),
+        "hole_range": widgets.FloatRangeSlider(
+            value=(0.01, 0.6), min=0.0, max=1.0, step=0.01, description="hole range", **slider
+        ),
         "family": widgets.Dropdown(options=list(FAMILIES), value="freeform", description="strokes"),
         "boxes": widgets.Checkbox(value=False, description="boxes (LaMa)"),
         "size": widgets.IntSlider(value=size, min=32, max=512, step=32, description="size", **slider),
@@ -84,25 +85,43 @@ def mask_explorer(size: int = 256, count: int = 8, seed: int = 0) -> widgets.VBo
     preview, info = widgets.Output(), widgets.HTML()
 
     def render() -> None:
-        from .plot import show_masks   # lazy: matplotlib only once something is drawn
+        from .plot import show_masks  # lazy: matplotlib only once something is drawn
 
         v = {k: c.value for k, c in controls.items()}
         start = time.perf_counter()
-        masks = [irregular_mask(v["size"], v["size"], v["hole_range"], np.random.default_rng([v["seed"], i]),
-                                family=v["family"], boxes=v["boxes"]) for i in range(v["count"])]
+        masks = [
+            irregular_mask(
+                v["size"],
+                v["size"],
+                v["hole_range"],
+                np.random.default_rng([v["seed"], i]),
+                family=v["family"],
+                boxes=v["boxes"],
+            )
+            for i in range(v["count"])
+        ]
         ms = (time.perf_counter() - start) * 1e3
         ratios = [hole_ratio(m) for m in masks]
         fig = show_masks(masks, ncols=min(8, len(masks)))
         preview.outputs = (_png_output(fig),)
         lo, hi = v["hole_range"]
-        info.value = (f"{len(masks)} masks of {v['size']}x{v['size']} in {ms:.0f} ms; hole ratio "
-                      f"{min(ratios):.3f} to {max(ratios):.3f} (asked {lo:.2f}-{hi:.2f})")
+        info.value = (
+            f"{len(masks)} masks of {v['size']}x{v['size']} in {ms:.0f} ms; hole ratio "
+            f"{min(ratios):.3f} to {max(ratios):.3f} (asked {lo:.2f}-{hi:.2f})"
+        )
 
-    box = _LazyPreview(render, controls, preview, info, children=[
-        widgets.HBox([controls["hole_range"], controls["family"], controls["boxes"]]),
-        widgets.HBox([controls["size"], controls["seed"], controls["count"]]),
-        info, preview,
-    ])
+    box = _LazyPreview(
+        render,
+        controls,
+        preview,
+        info,
+        children=[
+            widgets.HBox([controls["hole_range"], controls["family"], controls["boxes"]]),
+            widgets.HBox([controls["size"], controls["seed"], controls["count"]]),
+            info,
+            preview,
+        ],
+    )
     for c in controls.values():
         c.observe(lambda _change: box.refresh(), names="value")
     return box
@@ -136,8 +155,16 @@ class TrainingPanel(widgets.VBox):
             last run, or None. thread: the training thread of the last run.
     """
 
-    def __init__(self, model: Any, train_data: Any, val_data: Any, loss_fn: Any, config: Any,
-                 controls: dict[str, widgets.Widget], **kwargs: Any):
+    def __init__(
+        self,
+        model: Any,
+        train_data: Any,
+        val_data: Any,
+        loss_fn: Any,
+        config: Any,
+        controls: dict[str, widgets.Widget],
+        **kwargs: Any,
+    ):
         self.controls, self.model, self._train_data, self._val_data = controls, model, train_data, val_data
         self._loss_fn, self._config, self._given_model = loss_fn, config, model is not None
         self.trainer = self.error = self.thread = None
@@ -149,12 +176,19 @@ class TrainingPanel(widgets.VBox):
         self.train_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop())
         c = controls
-        rows = [("optimisation", ["lr", "batch_size", "steps", "finetune_steps"]),
-                ("data and model", ["size", "hole_range", "layers", "base_channels"]),
-                ("loss weights", ["valid", "hole", "tv", "style", "perceptual"]),
-                ("run", ["amp", "device", "out", "resume"])]
-        children = [widgets.HBox([widgets.HTML(f"<b>{title}</b>", layout={"width": "110px"}),
-                                  *[c[k] for k in keys]], layout={"flex_flow": "row wrap"}) for title, keys in rows]
+        rows = [
+            ("optimisation", ["lr", "batch_size", "steps", "finetune_steps"]),
+            ("data and model", ["size", "hole_range", "layers", "base_channels"]),
+            ("loss weights", ["valid", "hole", "tv", "style", "perceptual"]),
+            ("run", ["amp", "device", "out", "resume"]),
+        ]
+        children = [
+            widgets.HBox(
+                [widgets.HTML(f"<b>{title}</b>", layout={"width": "110px"}), *[c[k] for k in keys]],
+                layout={"flex_flow": "row wrap"},
+            )
+            for title, keys in rows
+        ]
         children += [widgets.HBox([self.train_button, self.stop_button, self.status]), self.plot, self.samples]
         super().__init__(children=children, **kwargs)
 
@@ -177,13 +211,29 @@ class TrainingPanel(widgets.VBox):
 
         v = {k: c.value for k, c in self.controls.items()}
         steps = int(v["steps"])
-        base = self._config if self._config is not None else TrainConfig(
-            log_every=max(1, min(10, steps // 20)), val_every=max(1, steps // 4), sample_every=max(1, steps // 4),
-            checkpoint_every=max(1, steps // 4))
+        base = (
+            self._config
+            if self._config is not None
+            else TrainConfig(
+                log_every=max(1, min(10, steps // 20)),
+                val_every=max(1, steps // 4),
+                sample_every=max(1, steps // 4),
+                checkpoint_every=max(1, steps // 4),
+            )
+        )
         amp = {"auto": None, "on": True, "off": False}[v["amp"]]
-        return replace(base, steps=steps, batch_size=int(v["batch_size"]), lr=float(v["lr"]), size=int(v["size"]),
-                       finetune_steps=int(v["finetune_steps"]), amp=amp, device=v["device"],
-                       out=v["out"].strip() or None, progress=False)
+        return replace(
+            base,
+            steps=steps,
+            batch_size=int(v["batch_size"]),
+            lr=float(v["lr"]),
+            size=int(v["size"]),
+            finetune_steps=int(v["finetune_steps"]),
+            amp=amp,
+            device=v["device"],
+            out=v["out"].strip() or None,
+            progress=False,
+        )
 
     def loss_weights(self) -> dict[str, float]:
         """The loss-weight controls as `InpaintingLoss` keyword arguments."""
@@ -206,8 +256,11 @@ class TrainingPanel(widgets.VBox):
             if config.out is None:
                 if resume and self._last_out is None:
                     raise ValueError("resume: nothing to resume yet; name the run folder ('out') to continue it")
-                config.out = str(self._last_out) if resume else str(
-                    output_dir() / "runs" / f"panel-{time.strftime('%Y%m%d-%H%M%S')}-{next(_RUN_IDS)}")
+                config.out = (
+                    str(self._last_out)
+                    if resume
+                    else str(output_dir() / "runs" / f"panel-{time.strftime('%Y%m%d-%H%M%S')}-{next(_RUN_IDS)}")
+                )
             layers = getattr(self.model, "layers", None) if self._given_model else self.controls["layers"].value
             if self._train_data is None and layers and config.size % 2**layers:
                 raise ValueError(f"size {config.size} must be a multiple of 2**layers = {2**layers}")
@@ -245,12 +298,13 @@ class TrainingPanel(widgets.VBox):
             self.trainer, self.model = trainer, model
             trainer.fit(train_data, val_data, resume=resume)
             how = "stopped" if trainer.step < config.steps else "finished"
-            self._say(f"{how} at step {trainer.step}/{config.steps}; checkpoint in "
-                      f"<code>{html.escape(str(trainer.out))}</code>")
+            self._say(
+                f"{how} at step {trainer.step}/{config.steps}; checkpoint in "
+                f"<code>{html.escape(str(trainer.out))}</code>"
+            )
         except Exception as e:  # noqa: BLE001  (shown in the panel: a thread has no caller to raise to)
             self.error = e
-            self._say(f"<span style='color:#b00'>training failed: {type(e).__name__}: "
-                      f"{html.escape(str(e))}</span>")
+            self._say(f"<span style='color:#b00'>training failed: {type(e).__name__}: {html.escape(str(e))}</span>")
         finally:
             self.train_button.disabled, self.stop_button.disabled = False, True
 
@@ -265,8 +319,10 @@ class TrainingPanel(widgets.VBox):
         model = self.model if self._given_model else None
         if model is None:
             torch.manual_seed(config.seed)
-            kwargs = {"layers": int(self.controls["layers"].value),
-                      "base_channels": int(self.controls["base_channels"].value)}
+            kwargs = {
+                "layers": int(self.controls["layers"].value),
+                "base_channels": int(self.controls["base_channels"].value),
+            }
             model = PConvUNet(**kwargs)
         train_data, val_data = self._train_data, self._val_data
         if train_data is None:
@@ -317,8 +373,10 @@ class _PanelCallback:
     def on_samples(self, trainer: Any, step: int, figure: Any) -> None:
         saved = trainer.out / "samples" / f"step_{step:07d}.png"  # the trainer has just written it
         if saved.is_file():
-            data = {"image/png": base64.b64encode(saved.read_bytes()).decode("ascii"),
-                    "text/plain": f"<samples at step {step}>"}
+            data = {
+                "image/png": base64.b64encode(saved.read_bytes()).decode("ascii"),
+                "text/plain": f"<samples at step {step}>",
+            }
             self.panel.samples.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
         else:
             with _RENDER_LOCK:
@@ -339,8 +397,15 @@ class _PanelCallback:
         self._last_plot = time.monotonic()
 
 
-def training_panel(model: Any = None, train_data: Any = None, val_data: Any = None, *, loss_fn: Any = None,
-                   config: Any = None, out: str | os.PathLike | None = None) -> TrainingPanel:
+def training_panel(
+    model: Any = None,
+    train_data: Any = None,
+    val_data: Any = None,
+    *,
+    loss_fn: Any = None,
+    config: Any = None,
+    out: str | os.PathLike | None = None,
+) -> TrainingPanel:
     """A panel to train an inpainting model from the notebook: controls, Train / Stop, live plots.
 
     Building it trains nothing and builds no model: Train reads the controls, builds a
@@ -386,33 +451,68 @@ def training_panel(model: Any = None, train_data: Any = None, val_data: Any = No
         devices.append(cfg.device)
     layers = getattr(model, "layers", 4)
     base = (getattr(model, "config", None) or {}).get("base_channels", 16) if model is not None else 16
-    weights = dict(getattr(loss_fn, "weights", None) or {"valid": 1.0, "hole": 6.0, "perceptual": 0.05,
-                                                         "style": 120.0, "tv": 0.1})
+    weights = dict(
+        getattr(loss_fn, "weights", None) or {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}
+    )
     controls: dict[str, widgets.Widget] = {
-        "lr": widgets.FloatLogSlider(value=cfg.lr, base=10, min=-6, max=-1, step=0.1, readout_format=".1e",
-                                     description="lr", continuous_update=False, style=style),
+        "lr": widgets.FloatLogSlider(
+            value=cfg.lr,
+            base=10,
+            min=-6,
+            max=-1,
+            step=0.1,
+            readout_format=".1e",
+            description="lr",
+            continuous_update=False,
+            style=style,
+        ),
         "batch_size": widgets.BoundedIntText(value=cfg.batch_size, min=1, max=4096, description="batch size", **num),
         "steps": widgets.BoundedIntText(value=cfg.steps, min=1, max=10**9, description="steps", **num),
-        "finetune_steps": widgets.BoundedIntText(value=cfg.finetune_steps, min=0, max=10**9,
-                                                 description="of which fine-tune", **num),
-        "size": widgets.IntSlider(value=cfg.size, min=32, max=512, step=32, description="size",
-                                  continuous_update=False, style=style),
-        "hole_range": widgets.FloatRangeSlider(value=(0.01, 0.6), min=0.0, max=1.0, step=0.01,
-                                               description="hole range", continuous_update=False, style=style),
+        "finetune_steps": widgets.BoundedIntText(
+            value=cfg.finetune_steps, min=0, max=10**9, description="of which fine-tune", **num
+        ),
+        "size": widgets.IntSlider(
+            value=cfg.size, min=32, max=512, step=32, description="size", continuous_update=False, style=style
+        ),
+        "hole_range": widgets.FloatRangeSlider(
+            value=(0.01, 0.6),
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            description="hole range",
+            continuous_update=False,
+            style=style,
+        ),
         "layers": widgets.BoundedIntText(value=layers, min=1, max=9, description="layers", **num),
-        "base_channels": widgets.Dropdown(options=sorted({8, 16, 32, 64, int(base)}), value=int(base),
-                                          description="channels", **num),
-        **{k: widgets.BoundedFloatText(value=float(weights.get(k, 0.0)), min=0.0, max=1e6, description=k, **num)
-           for k in ("valid", "hole", "tv", "style", "perceptual")},
-        "amp": widgets.Dropdown(options=["auto", "on", "off"], value={None: "auto", True: "on", False: "off"}[cfg.amp],
-                                description="AMP", **num),
+        "base_channels": widgets.Dropdown(
+            options=sorted({8, 16, 32, 64, int(base)}), value=int(base), description="channels", **num
+        ),
+        **{
+            k: widgets.BoundedFloatText(value=float(weights.get(k, 0.0)), min=0.0, max=1e6, description=k, **num)
+            for k in ("valid", "hole", "tv", "style", "perceptual")
+        },
+        "amp": widgets.Dropdown(
+            options=["auto", "on", "off"],
+            value={None: "auto", True: "on", False: "off"}[cfg.amp],
+            description="AMP",
+            **num,
+        ),
         "device": widgets.Dropdown(options=devices, value=cfg.device, description="device", **num),
-        "out": widgets.Text(value=str(out or cfg.out or ""), placeholder="new folder under outputs/runs",
-                            description="out", style=style),
+        "out": widgets.Text(
+            value=str(out or cfg.out or ""), placeholder="new folder under outputs/runs", description="out", style=style
+        ),
         "resume": widgets.Checkbox(value=False, description="resume", indent=False),
     }
-    for key, given in (("size", train_data), ("hole_range", train_data), ("layers", model),
-                       ("base_channels", model), ("valid", loss_fn), ("hole", loss_fn), ("tv", loss_fn),
-                       ("style", loss_fn), ("perceptual", loss_fn)):
+    for key, given in (
+        ("size", train_data),
+        ("hole_range", train_data),
+        ("layers", model),
+        ("base_channels", model),
+        ("valid", loss_fn),
+        ("hole", loss_fn),
+        ("tv", loss_fn),
+        ("style", loss_fn),
+        ("perceptual", loss_fn),
+    ):
         controls[key].disabled = given is not None
     return TrainingPanel(model, train_data, val_data, loss_fn, config, controls)

@@ -40,7 +40,7 @@ def make_zip(entries: dict[str, bytes], symlinks: dict[str, str] | None = None) 
             zf.writestr(zipfile.ZipInfo(name), data)  # ZipInfo keeps the name exactly as given
         for name, target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)  # S_IFLNK | 0o777
+            info.external_attr = 0o120777 << 16  # S_IFLNK | 0o777
             zf.writestr(info, target)
     return buf.getvalue()
 
@@ -67,9 +67,16 @@ class FakeKaggle:
 
     def env(self, credentials: bool = True) -> dict[str, str]:
         """Environment that routes the kaggle client here (and, by default, logs in as the tester)."""
-        env = {"KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": self.url, "http_proxy": self.url,
-               "HTTPS_PROXY": self.url, "https_proxy": self.url, "NO_PROXY": "", "no_proxy": "",
-               "PCONV_DOWNLOAD": "1"}
+        env = {
+            "KAGGLE_API_ENVIRONMENT": "LOCALHOST",
+            "HTTP_PROXY": self.url,
+            "http_proxy": self.url,
+            "HTTPS_PROXY": self.url,
+            "https_proxy": self.url,
+            "NO_PROXY": "",
+            "no_proxy": "",
+            "PCONV_DOWNLOAD": "1",
+        }
         if credentials:
             env.update(KAGGLE_USERNAME=self.username, KAGGLE_KEY=self.key)
         return env
@@ -94,7 +101,7 @@ class FakeKaggle:
     def answer(self, method: str, path: str, body: dict, auth: str | None) -> tuple[int, dict, bytes]:
         """(status, headers, body) for one request."""
         if method == "GET" and path.startswith("/blobs/"):
-            kind, _, rest = path[len("/blobs/"):].partition("/")
+            kind, _, rest = path[len("/blobs/") :].partition("/")
             if kind == "datasets" and rest in self.datasets:
                 return 200, {"Content-Type": "application/zip"}, self.datasets[rest]
             comp, _, name = rest.partition("/")

@@ -34,11 +34,27 @@ def test_help_lists_every_flag(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--data", "--size", "--steps", "--batch-size", "--lr", "--out", "--resume", "--amp", "--no-amp",
-                 "--device", "--layers", "--base-channels", "--finetune-steps"):
+    for flag in (
+        "--data",
+        "--size",
+        "--steps",
+        "--batch-size",
+        "--lr",
+        "--out",
+        "--resume",
+        "--amp",
+        "--no-amp",
+        "--device",
+        "--layers",
+        "--base-channels",
+        "--finetune-steps",
+    ):
         assert flag in text, flag
-    for cmd, flags in (("evaluate", ("--checkpoint", "--masks")), ("masks", ("--per-bin", "--seed")),
-                       ("download", ("--dest", "--force"))):
+    for cmd, flags in (
+        ("evaluate", ("--checkpoint", "--masks")),
+        ("masks", ("--per-bin", "--seed")),
+        ("download", ("--dest", "--force")),
+    ):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         text = capsys.readouterr().out
@@ -87,8 +103,13 @@ def test_download_without_credentials(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
     env["HOME"] = str(tmp_path)
     env["KAGGLE_CONFIG_DIR"] = str(tmp_path / "no_kaggle")
-    r = subprocess.run([sys.executable, "-m", "pconv", "download", "celeba", "--dest", str(tmp_path / "celeba")],
-                       capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "pconv", "download", "celeba", "--dest", str(tmp_path / "celeba")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr
     assert "credentials" in r.stderr.lower() and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1
@@ -97,9 +118,25 @@ def test_download_without_credentials(tmp_path):
 @pytest.mark.slow
 def test_ddp_two_cpu_ranks_stay_in_sync_and_resume(tmp_path, smoke):
     out, ranks = tmp_path / "ddp", tmp_path / "ranks"
-    r = run_module(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "pconv", "train",
-                    "--out", str(out), "--steps", "3", "--sample-every", "100", *CPU],
-                   env={"PCONV_DEBUG_RANK_STATE": str(ranks)})
+    r = run_module(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "pconv",
+            "train",
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--sample-every",
+            "100",
+            *CPU,
+        ],
+        env={"PCONV_DEBUG_RANK_STATE": str(ranks)},
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     rank0, rank1 = (torch.load(ranks / f"rank{i}.pt", weights_only=True) for i in (0, 1))
     ckpt = load_checkpoint(out / "ckpt_3.pt")

@@ -25,9 +25,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fake_kaggle import KEY, RULES_MESSAGE, TOKEN, USERNAME, FakeKaggle, make_zip  # noqa: E402
 
 from pconv import _archive, kaggle  # noqa: E402
-from pconv.kaggle import (DATASETS, MARKER, KaggleArchiveError, KaggleAuthError,  # noqa: E402
-                          KaggleCredentialsError, KaggleDiskFullError, KaggleError, KaggleNetworkError,
-                          KaggleNotFoundError, KaggleRulesError, credentials_status, download)
+from pconv.kaggle import (
+    DATASETS,
+    MARKER,
+    KaggleArchiveError,
+    KaggleAuthError,  # noqa: E402
+    KaggleCredentialsError,
+    KaggleDiskFullError,
+    KaggleError,
+    KaggleNetworkError,
+    KaggleNotFoundError,
+    KaggleRulesError,
+    credentials_status,
+    download,
+)
 
 CELEBA = DATASETS["celeba"]
 CARVANA = DATASETS["carvana"]
@@ -73,8 +84,12 @@ def files_under(root: Path) -> set[str]:
 def test_dataset_download_extracts_nested_zips_and_second_call_asks_nothing(fake, clean_env, monkeypatch):
     root = download("celeba")
     assert root == clean_env / "data" / "celeba"
-    assert files_under(root) == {MARKER, "list_eval_partition.csv",
-                                 "img_align_celeba/000001.jpg", "img_align_celeba/000002.jpg"}
+    assert files_under(root) == {
+        MARKER,
+        "list_eval_partition.csv",
+        "img_align_celeba/000001.jpg",
+        "img_align_celeba/000002.jpg",
+    }
     assert (root / "img_align_celeba" / "000002.jpg").read_bytes() == b"jpeg-2"
     assert fake.api_calls() == ["/api/v1/datasets.DatasetApiService/DownloadDataset"]
     assert [p.name for p in root.parent.iterdir()] == ["celeba"]  # no temporary folder left behind
@@ -159,8 +174,16 @@ def test_missing_credentials_names_all_three_ways_and_makes_no_request(fake, mon
     with pytest.raises(KaggleCredentialsError) as info:
         download("celeba")
     message = str(info.value)
-    for needle in ("kaggle.json", "kaggle.json.example", "chmod 600", "KAGGLE_USERNAME", "KAGGLE_KEY",
-                   "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "/kaggle/input"):
+    for needle in (
+        "kaggle.json",
+        "kaggle.json.example",
+        "chmod 600",
+        "KAGGLE_USERNAME",
+        "KAGGLE_KEY",
+        "KAGGLE_API_TOKEN",
+        "KAGGLE_CONFIG_DIR",
+        "/kaggle/input",
+    ):
         assert needle in message
     assert fake.requests == [] and capsys.readouterr().out == ""
     assert "missing" in credentials_status()
@@ -216,12 +239,15 @@ def test_corrupt_member_data_is_an_archive_error(tmp_path, flip):
         _archive.safe_extract(archive, tmp_path / "out", progress=False)
 
 
-@pytest.mark.parametrize("entries, links", [
-    ({"ok.txt": b"fine", "../escaped.txt": b"evil"}, None),
-    ({"/tmp/absolute-pconv-test.txt": b"evil"}, None),
-    ({"sub/..\\..\\escaped.txt": b"evil"}, None),
-    ({"ok.txt": b"fine"}, {"link": "/etc/passwd"}),
-])
+@pytest.mark.parametrize(
+    "entries, links",
+    [
+        ({"ok.txt": b"fine", "../escaped.txt": b"evil"}, None),
+        ({"/tmp/absolute-pconv-test.txt": b"evil"}, None),
+        ({"sub/..\\..\\escaped.txt": b"evil"}, None),
+        ({"ok.txt": b"fine"}, {"link": "/etc/passwd"}),
+    ],
+)
 def test_zip_slip_is_rejected(fake, clean_env, entries, links):
     fake.datasets[CELEBA] = make_zip(entries, links)
     with pytest.raises(KaggleArchiveError, match="unsafe entry"):
@@ -262,7 +288,7 @@ def test_silent_server_times_out(fake, monkeypatch):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         for name in ("HTTP_PROXY", "http_proxy"):
-            monkeypatch.setenv(name, "http://127.0.0.1:%d" % silent.getsockname()[1])
+            monkeypatch.setenv(name, f"http://127.0.0.1:{silent.getsockname()[1]}")
         start = time.monotonic()
         with pytest.raises(KaggleNetworkError):
             download("celeba")
@@ -315,8 +341,12 @@ def test_key_and_token_never_appear_in_output(fake, monkeypatch, capsys, caplog)
     monkeypatch.setenv("VERBOSE", "1")  # the client would print request headers in verbose mode
     texts = [str(download("celeba")), credentials_status()]
     fake.rules_accepted.clear()
-    for name, env in [("carvana", {}), ("someone/missing", {}), ("celeba", {"KAGGLE_KEY": KEY + "-stale"}),
-                      ("celeba", {"KAGGLE_API_TOKEN": "not-the-" + TOKEN})]:
+    for name, env in [
+        ("carvana", {}),
+        ("someone/missing", {}),
+        ("celeba", {"KAGGLE_KEY": KEY + "-stale"}),
+        ("celeba", {"KAGGLE_API_TOKEN": "not-the-" + TOKEN}),
+    ]:
         for var, value in env.items():
             monkeypatch.setenv(var, value)
         with pytest.raises(KaggleError) as info:
@@ -353,6 +383,10 @@ def test_leftovers_of_a_killed_download_are_cleaned_and_previous_data_restored(f
     (parent / "moved").rename(swapped / "celeba")
 
     assert download("celeba") == root  # the previous data is back, complete: nothing downloaded
-    assert files_under(root) == {MARKER, "list_eval_partition.csv",
-                                 "img_align_celeba/000001.jpg", "img_align_celeba/000002.jpg"}
+    assert files_under(root) == {
+        MARKER,
+        "list_eval_partition.csv",
+        "img_align_celeba/000001.jpg",
+        "img_align_celeba/000002.jpg",
+    }
     assert sorted(p.name for p in parent.iterdir()) == [".celeba.partial-live", "celeba"]

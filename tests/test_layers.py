@@ -15,20 +15,14 @@ def reference(x, mask, weight, bias, stride, padding, dilation, groups):
     x, mask, weight = x.double(), mask.double().expand_as(x), weight.double()
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
-    cols = F.unfold(
-        x * mask, (kh, kw), dilation=dilation, padding=padding, stride=stride
-    )  # (N, C_in*kh*kw, L)
-    valid = F.unfold(
-        mask, (kh, kw), dilation=dilation, padding=padding, stride=stride
-    ).sum(1)  # S: (N, L)
+    cols = F.unfold(x * mask, (kh, kw), dilation=dilation, padding=padding, stride=stride)  # (N, C_in*kh*kw, L)
+    valid = F.unfold(mask, (kh, kw), dilation=dilation, padding=padding, stride=stride).sum(1)  # S: (N, L)
     k = c_in * kh * kw
     gi, go = c_in // groups, c_out // groups
     out = []
     for g in range(groups):  # a grouped conv is one matmul per group
         wg = weight[g * go : (g + 1) * go].reshape(go, -1)  # (go, gi*kh*kw)
-        out.append(
-            wg @ cols[:, g * gi * kh * kw : (g + 1) * gi * kh * kw]
-        )  # (N, go, L)
+        out.append(wg @ cols[:, g * gi * kh * kw : (g + 1) * gi * kh * kw])  # (N, go, L)
     out = torch.cat(out, 1)
     scale = torch.where(valid > 0, k / valid.clamp(min=1), torch.zeros_like(valid))
     out = out * scale[:, None]
@@ -122,11 +116,7 @@ def test_all_valid_interior_is_plain_conv_and_border_ratios():
     ones.weight.data.fill_(1.0)
     y = torch.ones(1, 1, 5, 5)
     ratio = ones(y)[0] / F.conv2d(y, ones.weight, padding=1)
-    assert (
-        ratio[0, 0, 0, 0] == 2.25
-        and ratio[0, 0, 0, 2] == 1.5
-        and ratio[0, 0, 2, 2] == 1.0
-    )
+    assert ratio[0, 0, 0, 0] == 2.25 and ratio[0, 0, 0, 2] == 1.5 and ratio[0, 0, 2, 2] == 1.0
 
 
 def test_stateless_between_calls():
@@ -134,9 +124,7 @@ def test_stateless_between_calls():
     x = torch.randn(2, 3, 8, 8)
     mask = (torch.rand(2, 1, 8, 8) > 0.5).float()
     first_masked, first_plain = layer(x, mask)[0], layer(x)[0]
-    layer(
-        torch.randn(1, 3, 12, 10), torch.zeros(1, 1, 12, 10)
-    )  # another size, all holes
+    layer(torch.randn(1, 3, 12, 10), torch.zeros(1, 1, 12, 10))  # another size, all holes
     assert torch.equal(layer(x)[0], first_plain)
     assert torch.equal(layer(x, mask)[0], first_masked)
 
@@ -146,9 +134,7 @@ def test_autocast_cpu_finite_and_close(dtype):
     layer = PartialConv2d(8, 8, 7, stride=2, padding=3)
     x = torch.rand(2, 8, 32, 32)
     mask = torch.ones(2, 1, 32, 32)
-    mask[:, :, 4:28, 4:28] = (
-        0  # big hole: windows with one valid pixel (ratio K/1) and none
-    )
+    mask[:, :, 4:28, 4:28] = 0  # big hole: windows with one valid pixel (ratio K/1) and none
     ref, ref_mask = layer(x, mask)
     try:
         with torch.autocast("cpu", dtype=dtype):
@@ -158,14 +144,9 @@ def test_autocast_cpu_finite_and_close(dtype):
     assert out.dtype == dtype and new_mask.dtype == torch.float32
     assert torch.isfinite(out).all() and torch.equal(new_mask, ref_mask)
     assert (ref_mask == 0).any() and (out[new_mask.expand_as(out) == 0] == 0).all()
-    torch.testing.assert_close(
-        out.float(), ref, rtol=0.05, atol=0.05 * ref.abs().max().item()
-    )
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05 * ref.abs().max().item())
     out.float().sum().backward()
-    assert (
-        torch.isfinite(layer.weight.grad).all()
-        and layer.bias.grad.dtype == torch.float32
-    )
+    assert torch.isfinite(layer.weight.grad).all() and layer.bias.grad.dtype == torch.float32
 
 
 def test_gradcheck_and_no_grad_to_mask():
@@ -182,16 +163,12 @@ def test_gradcheck_and_no_grad_to_mask():
     assert not new_mask.requires_grad
     out.sum().backward()
     assert mask.grad is None
-    assert (
-        x.grad[mask.expand_as(x) == 0] == 0
-    ).all()  # inputs under holes get no gradient
+    assert (x.grad[mask.expand_as(x) == 0] == 0).all()  # inputs under holes get no gradient
 
 
 def test_state_dict_has_weights_only():
     assert set(PartialConv2d(3, 4, 3).state_dict()) == {"weight", "bias"}
-    assert set(PartialConv2d(3, 4, 3, bias=False, multi_channel=True).state_dict()) == {
-        "weight"
-    }
+    assert set(PartialConv2d(3, 4, 3, bias=False, multi_channel=True).state_dict()) == {"weight"}
     assert list(PartialConv2d(3, 4, 3).buffers()) == []
 
 
@@ -202,18 +179,14 @@ def test_parts_equal_multichannel_concatenation():
         torch.randn(2, 3, 9, 9, generator=gen),
     )
     ma = (torch.rand(2, 1, 9, 9, generator=gen) > 0.7).float()
-    mb = (
-        torch.rand(1, 1, 9, 9, generator=gen) > 0.5
-    ).float()  # batch-broadcast part mask
+    mb = (torch.rand(1, 1, 9, 9, generator=gen) > 0.5).float()  # batch-broadcast part mask
     layer = PartialConv2d(8, 4, 3, stride=2, padding=1, multi_channel=True)
     full = torch.cat([ma.expand(2, 5, 9, 9), mb.expand(2, 3, 9, 9)], 1)
     want, want_mask = layer(torch.cat([a, b], 1), full)
     got, got_mask = layer((a, b), (ma, mb))
     assert torch.equal(got_mask, want_mask)
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
-    mbc = (
-        torch.rand(2, 3, 9, 9, generator=gen) > 0.5
-    ).float()  # a multi-channel part mask
+    mbc = (torch.rand(2, 3, 9, 9, generator=gen) > 0.5).float()  # a multi-channel part mask
     want = layer(torch.cat([a, b], 1), torch.cat([ma.expand(2, 5, 9, 9), mbc], 1))[0]
     torch.testing.assert_close(layer([a, b], [ma, mbc])[0], want, rtol=1e-6, atol=1e-6)
 

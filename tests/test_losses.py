@@ -17,7 +17,6 @@ from torch import nn
 from pconv import losses
 from pconv.losses import InpaintingLoss, VGG16Features, bce_dice_loss, dice_loss, gram_matrix
 
-
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -83,8 +82,12 @@ def test_valid_and_hole_match_hand_computation():
     output, target, mask = batch(n=1, h=4, w=4)
     terms = InpaintingLoss(perceptual=0, style=0, tv=0, vgg=None)(output, target, mask)
     o, t, m = output.numpy(), target.numpy(), mask.numpy()
-    valid = sum(abs(o[0, c, i, j] - t[0, c, i, j]) for c in range(3) for i in range(4) for j in range(4) if m[0, 0, i, j] == 1)
-    hole = sum(abs(o[0, c, i, j] - t[0, c, i, j]) for c in range(3) for i in range(4) for j in range(4) if m[0, 0, i, j] == 0)
+    valid = sum(
+        abs(o[0, c, i, j] - t[0, c, i, j]) for c in range(3) for i in range(4) for j in range(4) if m[0, 0, i, j] == 1
+    )
+    hole = sum(
+        abs(o[0, c, i, j] - t[0, c, i, j]) for c in range(3) for i in range(4) for j in range(4) if m[0, 0, i, j] == 0
+    )
     assert terms["valid"].item() == pytest.approx(valid / 48, rel=1e-5)  # 1 / N_gt, N_gt = C*H*W
     assert terms["hole"].item() == pytest.approx(hole / 48, rel=1e-5)
     assert set(terms) == {"valid", "hole", "total"}
@@ -111,7 +114,7 @@ def test_tv_matches_loop_reference():
     for b in range(n):
         for i in range(h):
             for j in range(w):
-                in_p[b, i, j] = (m[b, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2] == 0).any()
+                in_p[b, i, j] = (m[b, max(i - 1, 0) : i + 2, max(j - 1, 0) : j + 2] == 0).any()
     total = 0.0
     for b in range(n):
         for i in range(h):
@@ -355,7 +358,9 @@ def test_dice_multiclass_by_hand():
     p = torch.softmax(logits, 1).numpy()
     onehot = np.eye(3)[labels.numpy()].transpose(0, 3, 1, 2)
     dice = [
-        (2 * (p[n, k] * onehot[n, k]).sum() + 1) / (p[n, k].sum() + onehot[n, k].sum() + 1) for n in range(2) for k in range(3)
+        (2 * (p[n, k] * onehot[n, k]).sum() + 1) / (p[n, k].sum() + onehot[n, k].sum() + 1)
+        for n in range(2)
+        for k in range(3)
     ]
     expected = 1 - np.mean(dice)
     assert dice_loss(logits, labels).item() == pytest.approx(expected, rel=1e-5)

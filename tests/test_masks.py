@@ -11,14 +11,21 @@ from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader
 
 from pconv import _draw, masks
-from pconv.masks import (PAPER_HOLE_BINS, MaskFolder, MaskGenerator, hole_ratio, irregular_mask, load_test_masks,
-                         make_test_masks)
+from pconv.masks import (
+    PAPER_HOLE_BINS,
+    MaskFolder,
+    MaskGenerator,
+    hole_ratio,
+    irregular_mask,
+    load_test_masks,
+    make_test_masks,
+)
 
 FAMILIES = ("freeform", "thin", "medium", "thick")
 
 
 def _ratio(m: np.ndarray) -> float:
-    return float(np.count_nonzero(m == 0)) / m.size   # the definition, written plainly
+    return float(np.count_nonzero(m == 0)) / m.size  # the definition, written plainly
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -41,12 +48,12 @@ def test_ratio_inside_range_for_odd_and_non_square_sizes(hw):
 def test_default_size_ratio_and_spread_over_the_range():
     ratios = [hole_ratio(irregular_mask(256, 256, rng=s)) for s in range(40)]
     assert all(0.01 <= r <= 0.6 for r in ratios)
-    assert np.std(ratios) > 0.1   # the target is uniform over the range, not piled up at lo
+    assert np.std(ratios) > 0.1  # the target is uniform over the range, not piled up at lo
 
 
 def test_narrow_and_degenerate_ranges():
     for seed in range(5):
-        assert _ratio(irregular_mask(50, 50, (0.3, 0.3), seed)) == 0.3     # 750 pixels exactly
+        assert _ratio(irregular_mask(50, 50, (0.3, 0.3), seed)) == 0.3  # 750 pixels exactly
         assert _ratio(irregular_mask(32, 32, (0.0, 0.0), seed)) == 0.0
         assert _ratio(irregular_mask(16, 16, (1.0, 1.0), seed)) == 1.0
         r = _ratio(irregular_mask(64, 64, (0.41, 0.415), seed, family="thick", boxes=True))
@@ -54,7 +61,7 @@ def test_narrow_and_degenerate_ranges():
 
 
 def test_exact_fallback_when_strokes_run_out(monkeypatch):
-    monkeypatch.setattr(masks, "_MAX_ELEMENTS", 0)     # no strokes at all: only the rim growth
+    monkeypatch.setattr(masks, "_MAX_ELEMENTS", 0)  # no strokes at all: only the rim growth
     for seed, bin_ in enumerate(PAPER_HOLE_BINS):
         assert bin_[0] <= _ratio(irregular_mask(40, 30, bin_, seed)) <= bin_[1]
     monkeypatch.setattr(masks, "_MAX_ELEMENTS", 2)
@@ -66,15 +73,15 @@ def test_grow_holes_adds_exactly_k_touching_pixels():
     hole[10, 10] = True
     grown = _draw.grow_holes(hole, 7, np.random.default_rng(0))
     assert grown.sum() == 8 and grown[10, 10]
-    assert grown[8:13, 8:13].sum() == 8   # within two rings of the seed
+    assert grown[8:13, 8:13].sum() == 8  # within two rings of the seed
 
 
 def test_dilate_matches_a_plain_max_filter():
     a = np.zeros((15, 15), bool)
     a[7, 7] = True
-    assert _draw.dilate(a, 1).sum() == 9                 # first step: the 3x3 square
-    assert _draw.dilate(a, 1, cross=True).sum() == 5     # the plus shape
-    assert _draw.dilate(a, 2).sum() == 21                # square then cross: an octagon of 5x5 minus corners
+    assert _draw.dilate(a, 1).sum() == 9  # first step: the 3x3 square
+    assert _draw.dilate(a, 1, cross=True).sum() == 5  # the plus shape
+    assert _draw.dilate(a, 2).sum() == 21  # square then cross: an octagon of 5x5 minus corners
 
 
 def test_determinism_and_rng_kinds():
@@ -83,7 +90,7 @@ def test_determinism_and_rng_kinds():
     assert np.array_equal(irregular_mask(64, 64, rng=np.random.default_rng(3)), irregular_mask(64, 64, rng=3))
     gen = np.random.default_rng(5)
     assert not np.array_equal(irregular_mask(64, 64, rng=gen), irregular_mask(64, 64, rng=gen))  # stream advances
-    assert irregular_mask(32, 32).shape == (32, 32)   # rng=None: fresh randomness
+    assert irregular_mask(32, 32).shape == (32, 32)  # rng=None: fresh randomness
 
 
 def test_different_seeds_differ():
@@ -99,7 +106,7 @@ def test_impossible_range_raises(bad):
 
 def test_unreachable_range_on_a_tiny_mask_raises_instead_of_looping():
     with pytest.raises(ValueError, match=r"no achievable ratio for a 4x4 mask"):
-        irregular_mask(4, 4, (0.3, 0.31))      # 16 pixels: 4/16 = 0.25, 5/16 = 0.3125
+        irregular_mask(4, 4, (0.3, 0.31))  # 16 pixels: 4/16 = 0.25, 5/16 = 0.3125
     with pytest.raises(ValueError, match="family"):
         irregular_mask(32, 32, family="dotted")
     with pytest.raises(ValueError, match="height, width"):
@@ -126,7 +133,7 @@ def test_hole_ratio_shapes():
     m[0, :2] = 0
     assert hole_ratio(m) == pytest.approx(0.1) and isinstance(hole_ratio(m), float)
     assert hole_ratio(torch.from_numpy(m)[None]) == pytest.approx(0.1)
-    batch = torch.stack([torch.from_numpy(m)[None], torch.zeros(1, 4, 5)])   # (2, 1, 4, 5)
+    batch = torch.stack([torch.from_numpy(m)[None], torch.zeros(1, 4, 5)])  # (2, 1, 4, 5)
     r = hole_ratio(batch)
     assert r.shape == (2,) and torch.allclose(r, torch.tensor([0.1, 1.0], dtype=r.dtype))
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
@@ -148,31 +155,31 @@ def test_mask_generator_dataset():
     with pytest.raises(ValueError, match="size"):
         MaskGenerator(-3)
     with pytest.raises(ValueError, match="4x4"):
-        MaskGenerator(4, (0.3, 0.31))            # caught at construction, not inside a worker
+        MaskGenerator(4, (0.3, 0.31))  # caught at construction, not inside a worker
     with pytest.raises(ValueError, match="epoch"):
         ds.set_epoch(-1)
 
 
 def test_distinct_masks_across_dataloader_workers():
     ds = MaskGenerator(32, length=8, seed=0)
-    loader = DataLoader(ds, batch_size=2, num_workers=2)   # worker 0: batches 0, 2; worker 1: 1, 3
+    loader = DataLoader(ds, batch_size=2, num_workers=2)  # worker 0: batches 0, 2; worker 1: 1, 3
     batches = list(loader)
-    got = torch.cat(batches)                                # (8, 1, 32, 32)
-    assert len({m.numpy().tobytes() for m in got}) == 8    # no two workers repeat a stream
-    assert torch.equal(got, torch.stack([ds[i] for i in range(8)]))   # and each index is reproducible
+    got = torch.cat(batches)  # (8, 1, 32, 32)
+    assert len({m.numpy().tobytes() for m in got}) == 8  # no two workers repeat a stream
+    assert torch.equal(got, torch.stack([ds[i] for i in range(8)]))  # and each index is reproducible
 
 
 def _nvidia_style(path, size=(60, 80)):
     """White strokes (holes) on black, as in NVIDIA's irregular mask set, with anti-aliased grey edges."""
     im = Image.new("L", size[::-1], 0)
     ImageDraw.Draw(im).line([(5, 5), (70, 50)], fill=255, width=9)
-    im.putpixel((0, 0), 100)    # below 0.6 * 255: binarised to black
+    im.putpixel((0, 0), 100)  # below 0.6 * 255: binarised to black
     im.save(path)
     return im
 
 
 def _valid_white(path, size=(60, 80)):
-    im = Image.new("L", size[::-1], 200)   # max 200: threshold at 120
+    im = Image.new("L", size[::-1], 200)  # max 200: threshold at 120
     ImageDraw.Draw(im).rectangle((10, 10, 30, 40), fill=0)
     im.save(path)
     return im
@@ -184,9 +191,9 @@ def test_mask_folder_polarity_detection(tmp_path):
     ds = MaskFolder(tmp_path, (60, 80), augment=False)
     nv, ours = ds[0], ds[1]
     assert nv.shape == (1, 60, 80) and nv.dtype == torch.float32
-    assert nv[0, 0, 0] == 1 and nv[0, 20, 27] == 0 and hole_ratio(nv) < 0.5       # strokes became holes
+    assert nv[0, 0, 0] == 1 and nv[0, 20, 27] == 0 and hole_ratio(nv) < 0.5  # strokes became holes
     assert ours[0, 20, 20] == 0 and ours[0, 50, 70] == 1 and hole_ratio(ours) == pytest.approx(21 * 31 / 4800)
-    forced = MaskFolder(tmp_path, (60, 80), augment=False, invert=False)   # white = valid for every file
+    forced = MaskFolder(tmp_path, (60, 80), augment=False, invert=False)  # white = valid for every file
     assert torch.equal(forced[0], 1 - nv) and torch.equal(forced[1], ours)
     assert torch.equal(MaskFolder(tmp_path, (60, 80), augment=False, invert=True)[1], 1 - ours)
     with pytest.raises(ValueError, match="invert"):
@@ -203,10 +210,10 @@ def test_mask_folder_augmentation_is_binary_sized_and_seeded(tmp_path):
     ms = [ds[i] for i in range(3)]
     for m in ms:
         assert m.shape == (1, 40, 56) and set(m.unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(ms[0], MaskFolder(tmp_path, (40, 56), seed=3)[0])          # same seed, same mask
-    assert not torch.equal(ms[0], ms[1])                                           # same file, other index
+    assert torch.equal(ms[0], MaskFolder(tmp_path, (40, 56), seed=3)[0])  # same seed, same mask
+    assert not torch.equal(ms[0], ms[1])  # same file, other index
     no_dil = MaskFolder(tmp_path, (40, 56), seed=3, dilation=(0, 0))[0]
-    assert hole_ratio(ms[0]) >= hole_ratio(no_dil)                                  # dilation only grows holes
+    assert hole_ratio(ms[0]) >= hole_ratio(no_dil)  # dilation only grows holes
 
 
 def test_mask_folder_unreadable_and_empty(tmp_path):
@@ -228,7 +235,7 @@ def test_mask_folder_file_that_breaks_mid_epoch_is_replaced(tmp_path):
     for name in ("a.png", "b.png"):
         _nvidia_style(tmp_path / name)
     ds = MaskFolder(tmp_path, 32, augment=False)
-    (tmp_path / "a.png").write_bytes((tmp_path / "a.png").read_bytes()[:60])   # truncated after the header
+    (tmp_path / "a.png").write_bytes((tmp_path / "a.png").read_bytes()[:60])  # truncated after the header
     with pytest.warns(UserWarning, match="a.png"):
         m = ds[0]
     assert torch.equal(m, ds[1])
@@ -243,13 +250,13 @@ def test_test_set_round_trip_and_errors(tmp_path):
     assert [b for _, b in items] == [b for b in PAPER_HOLE_BINS for _ in range(2)]
     for (m, (lo, hi)), e in zip(items, manifest["masks"]):
         assert m.shape == (1, 24, 32) and lo <= hole_ratio(m) <= hi and hole_ratio(m) == e["hole_ratio"]
-    with Image.open(out / manifest["masks"][0]["file"]) as im:   # white = valid, 8-bit
+    with Image.open(out / manifest["masks"][0]["file"]) as im:  # white = valid, 8-bit
         assert im.mode == "L" and np.asarray(im).max() == 255
     again = make_test_masks(tmp_path / "tm2", size=(24, 32), per_bin=2, seed=4)
     assert all(torch.equal(a, b) for (a, _), (b, _) in zip(items, load_test_masks(again / "manifest.json")))
 
     first = out / manifest["masks"][0]["file"]
-    Image.new("L", (32, 24), 255).save(first)                    # tampered: no holes
+    Image.new("L", (32, 24), 255).save(first)  # tampered: no holes
     with pytest.raises(ValueError, match=first.name):
         load_test_masks(out)
     first.unlink()
@@ -267,6 +274,6 @@ def test_fixed_test_masks_is_written_once_and_shared(tmp_path, monkeypatch):
     assert folder == tmp_path / "test_masks" / "32px_1_seed3"
     stamp = (folder / "manifest.json").stat().st_mtime_ns
     assert fixed_test_masks(32, per_bin=1, seed=3) == folder
-    assert (folder / "manifest.json").stat().st_mtime_ns == stamp   # not rewritten
+    assert (folder / "manifest.json").stat().st_mtime_ns == stamp  # not rewritten
     assert len(load_test_masks(folder)) == len(PAPER_HOLE_BINS)
     assert fixed_test_masks((32, 48), per_bin=1).name == "32x48px_1_seed0"

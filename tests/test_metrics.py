@@ -39,8 +39,13 @@ def noisy(image: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
 
 def skimage_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     return structural_similarity(
-        a.permute(1, 2, 0).double().numpy(), b.permute(1, 2, 0).double().numpy(),
-        gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1,
+        a.permute(1, 2, 0).double().numpy(),
+        b.permute(1, 2, 0).double().numpy(),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=1,
+        channel_axis=-1,
     )
 
 
@@ -175,8 +180,9 @@ def test_evaluate_inpainting_bins_resize_and_errors(astronaut):
     assert report.results[best]["30-40%"]["l1"] == min(report.results[m]["30-40%"]["l1"] for m in report.methods)
 
     data_set = [{"image": astronaut[0]}, {"image": astronaut[1]}]
-    report = evaluate_inpainting(None, data_set, [(square_mask(32, 8), (0.01, 0.1))], methods=["mean_fill"],
-                                 progress=False)
+    report = evaluate_inpainting(
+        None, data_set, [(square_mask(32, 8), (0.01, 0.1))], methods=["mean_fill"], progress=False
+    )
     assert report.results["mean_fill"]["1-10%"]["n"] == 2
     with pytest.raises(ValueError, match="model is None"):
         evaluate_inpainting(None, astronaut, [hole], methods=["model"], progress=False)

@@ -33,9 +33,7 @@ def test_paper_parameter_counts():
 @pytest.mark.parametrize("layers,size", [(7, 256), (8, 512)])
 def test_pconv_unet_shapes(layers, size):
     model = PConvUNet(layers=layers, base_channels=2, max_channels=8)
-    assert [b.conv.kernel_size[0] for b in model.encoder] == [7, 5, 5] + [3] * (
-        layers - 3
-    )
+    assert [b.conv.kernel_size[0] for b in model.encoder] == [7, 5, 5] + [3] * (layers - 3)
     image, mask = torch.rand(1, 3, size, size), masks(1, size, size)
     output, output_mask = model(image, mask)
     assert output.shape == (1, 3, size, size) and output_mask.shape == (
@@ -47,9 +45,7 @@ def test_pconv_unet_shapes(layers, size):
     assert torch.isfinite(output).all()
 
 
-def naive_forward(
-    model: PConvUNet, image: torch.Tensor, mask: torch.Tensor
-) -> torch.Tensor:
+def naive_forward(model: PConvUNet, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The paper's network spelled out: C-channel masks, concatenated with the features."""
 
     def pconv(conv, x, m):  # eq. 1-2 with a full multi-channel mask (NVIDIA-style)
@@ -107,9 +103,7 @@ def test_training_step_gradients_and_bf16():
     image, mask = torch.rand(2, 3, 16, 16), masks(2, 16, 16)
     output, _ = model(image, mask)
     (output - image).abs().mean().backward()
-    assert all(
-        p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters()
-    )
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     with torch.autocast("cpu", dtype=torch.bfloat16):
         output, _ = model(image, mask)
     assert output.dtype == torch.bfloat16 and torch.isfinite(output).all()
@@ -162,11 +156,7 @@ def test_inpaint_any_size_keeps_known_pixels_and_mode(train):
     model = tiny().train(train)
     image, mask = torch.rand(2, 3, 13, 22, dtype=torch.float64), masks(2, 13, 22)
     result = model.inpaint(image, mask)
-    assert (
-        result.shape == image.shape
-        and result.dtype == torch.float64
-        and not result.requires_grad
-    )
+    assert result.shape == image.shape and result.dtype == torch.float64 and not result.requires_grad
     known = mask.expand_as(image) > 0
     assert torch.equal(result[known], image[known])
     assert result.min() >= 0 and result.max() <= 1
@@ -174,9 +164,7 @@ def test_inpaint_any_size_keeps_known_pixels_and_mode(train):
     single = model.inpaint(image[0], mask[0])
     assert single.shape == image[0].shape
     torch.testing.assert_close(single, result[0])
-    small = model.inpaint(
-        torch.rand(3, 3, 5), torch.zeros(1, 3, 5)
-    )  # too small to reflect-pad
+    small = model.inpaint(torch.rand(3, 3, 5), torch.zeros(1, 3, 5))  # too small to reflect-pad
     assert small.shape == (3, 3, 5) and torch.isfinite(small).all()
     with pytest.raises(ValueError, match="mask must be"):
         model.inpaint(image[0], mask)
@@ -196,11 +184,14 @@ def test_unet_odd_sizes(bilinear):
         net(torch.rand(3, 32, 32))
 
 
-@pytest.mark.parametrize("cls, kwargs", [
-    (PConvUNet, dict(layers=3, base_channels=8, max_channels=16, upsampling="bilinear", stem_channels=4)),
-    (PConvUNet, dict(layers=2, base_channels=4, residual=True)),
-    (UNet, dict(in_channels=1, out_channels=2, features=(4, 8), bilinear=True)),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (PConvUNet, dict(layers=3, base_channels=8, max_channels=16, upsampling="bilinear", stem_channels=4)),
+        (PConvUNet, dict(layers=2, base_channels=4, residual=True)),
+        (UNet, dict(in_channels=1, out_channels=2, features=(4, 8), bilinear=True)),
+    ],
+)
 def test_config_rebuilds_the_same_network(cls, kwargs):
     model = cls(**kwargs)
     twin = cls(**model.config)

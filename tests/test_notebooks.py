@@ -10,8 +10,14 @@ import pytest
 from pconv.nbrun import NotebookError, run_notebook
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
-EXPECTED = ["00_quickstart", "01_data", "02_irregular_masks", "03_train_inpainting",
-            "04_evaluate", "05_unet_segmentation"]
+EXPECTED = [
+    "00_quickstart",
+    "01_data",
+    "02_irregular_masks",
+    "03_train_inpainting",
+    "04_evaluate",
+    "05_unet_segmentation",
+]
 
 
 def test_the_numbered_sequence_is_complete():
@@ -41,8 +47,13 @@ def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path):
     except NotebookError as err:
         pytest.fail(str(err))
     executed = json.loads(out.read_text())
-    errors = [o for c in executed["cells"] if c["cell_type"] == "code"
-              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in executed["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors
 
 
@@ -54,8 +65,12 @@ def test_data_notebook_downloads_through_the_real_client(tmp_path):
     (tmp_path / "home").mkdir()
     path = next(p for p in NOTEBOOKS if p.stem == "01_data")
     with notebook_server() as fake:
-        env = {**fake.env(), "HOME": str(tmp_path / "home"), "KAGGLE_CONFIG_DIR": str(tmp_path / "kc"),
-               "PCONV_DATA_DIR": str(tmp_path / "data")}
+        env = {
+            **fake.env(),
+            "HOME": str(tmp_path / "home"),
+            "KAGGLE_CONFIG_DIR": str(tmp_path / "kc"),
+            "PCONV_DATA_DIR": str(tmp_path / "data"),
+        }
         out = run_notebook(path, tmp_path / "executed", smoke=True, timeout=600, env=env)
         assert any(p.startswith("/api/") for p in fake.api_calls())
     assert (tmp_path / "data" / "celebahq256" / ".pconv-complete").exists()

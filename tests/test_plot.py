@@ -106,5 +106,5 @@ def test_plot_history_hides_a_zero_skipped_counter_unless_asked():
     rows = [{"step": i, "loss/total": 1.0 / (i + 1), "skipped": 0} for i in range(5)]
     assert len(plot_history(rows).axes) == 1
     assert len(plot_history(rows, keys=["loss/total", "skipped"]).axes) == 2
-    rows[-1]["skipped"] = 2   # a skipped step is worth seeing
+    rows[-1]["skipped"] = 2  # a skipped step is worth seeing
     assert len(plot_history(rows).axes) == 2

@@ -82,7 +82,8 @@ def test_one_training_step_and_evaluation(tmp_path):
     model = recipe.model()
     train, val = recipe.datasets()
     history = Trainer(model, recipe.loss(), recipe.train_config(tmp_path / "run", steps=1, progress=False)).fit(
-        train, val)
+        train, val
+    )
     assert history[-1]["step"] == 1 and torch.isfinite(torch.tensor(history[-1]["loss/total"]))
     assert load_checkpoint(tmp_path / "run" / "ckpt_1.pt")["step"] == 1
     report = recipe.evaluate(model, methods=["model", "mean_fill"], progress=False)
@@ -104,14 +105,20 @@ def test_bench_quality_set_changes_one_setting(capsys):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     recipe = quickstart("cpu", smoke=True)
-    changed = bench.apply_settings(recipe, ["model.residual=true", "loss.hole=3", "train.lr=0.001",
-                                            "hole_range=[0.1,0.4]", "train.schedule=constant"])
+    changed = bench.apply_settings(
+        recipe,
+        ["model.residual=true", "loss.hole=3", "train.lr=0.001", "hole_range=[0.1,0.4]", "train.schedule=constant"],
+    )
     assert changed.model_kwargs == {**recipe.model_kwargs, "residual": True}
     assert changed.loss_kwargs["hole"] == 3 and changed.train_kwargs["lr"] == 0.001
     assert changed.train_kwargs["schedule"] == "constant" and changed.hole_range == (0.1, 0.4)
     assert recipe.model_kwargs.get("residual") is None  # the original recipe is untouched
-    for bad, message in [("model.residual", "KEY=VALUE"), ("size=32", "KEY must be"),
-                         ("model.wings=2", "model settings"), ("train.schedule=zigzag", "train settings")]:
+    for bad, message in [
+        ("model.residual", "KEY=VALUE"),
+        ("size=32", "KEY must be"),
+        ("model.wings=2", "model settings"),
+        ("train.schedule=zigzag", "train settings"),
+    ]:
         with pytest.raises(SystemExit, match=message):
             bench.apply_settings(recipe, [bad])
     assert bench.main(["--smoke", "--device", "cpu", "--steps", "1", "--set", "model.residual=true"]) == 0

@@ -23,8 +23,8 @@ def _scene(view: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = int(rng.integers(4, 12)), int(rng.integers(4, 16))
     car = np.zeros((H, W), bool)
-    car[y: y + 12, x: x + 18] = True
-    car[y: y + 5, x + 18: x + 26] = True  # makes a horizontal flip visible
+    car[y : y + 12, x : x + 18] = True
+    car[y : y + 5, x + 18 : x + 26] = True  # makes a horizontal flip visible
     return car
 
 
@@ -194,6 +194,7 @@ def test_synthetic_shapes_format_and_determinism():
 
 def test_synthetic_mask_is_exact(monkeypatch):
     """Over a flat grey background, the changed pixels are exactly the mask."""
+
     def grey(name, h, w, rng, flip):
         return Image.new("RGB", (w, h), (128, 128, 128))
 

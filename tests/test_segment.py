@@ -140,8 +140,16 @@ def test_mask_pngs_say_what_is_missing(tmp_path):
 def test_unet_trains_through_the_trainer_with_dice_and_iou_in_history(tmp_path):
     train = SyntheticShapesDataset((32, 48), length=4, split="train")
     val = SyntheticShapesDataset((32, 48), length=2, split="val")
-    config = TrainConfig(steps=2, batch_size=2, val_every=2, log_every=1, num_workers=0, progress=False,
-                         device="cpu", out=str(tmp_path / "run"))
+    config = TrainConfig(
+        steps=2,
+        batch_size=2,
+        val_every=2,
+        log_every=1,
+        num_workers=0,
+        progress=False,
+        device="cpu",
+        out=str(tmp_path / "run"),
+    )
     model = UNet(features=(8, 16))
     trainer = Trainer(model, bce_dice_loss, config)
     history = trainer.fit(train, val)

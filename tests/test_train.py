@@ -70,8 +70,20 @@ def l1_terms(output, image, mask):
 
 
 def cfg(tmp_path, **kw):
-    base = dict(steps=4, batch_size=4, lr=1e-2, device="cpu", num_workers=0, log_every=1, val_every=100,
-                sample_every=100, checkpoint_every=100, out=str(tmp_path / "run"), progress=False, val_batches=1)
+    base = dict(
+        steps=4,
+        batch_size=4,
+        lr=1e-2,
+        device="cpu",
+        num_workers=0,
+        log_every=1,
+        val_every=100,
+        sample_every=100,
+        checkpoint_every=100,
+        out=str(tmp_path / "run"),
+        progress=False,
+        val_batches=1,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -267,6 +279,7 @@ def test_compile_failure_falls_back_to_eager(tmp_path, monkeypatch, caplog):
     def bad_compile(net):
         def fail(*a, **k):
             raise RuntimeError("no compiler here")
+
         return fail
 
     monkeypatch.setattr(torch, "compile", bad_compile)
