@@ -32,7 +32,8 @@ _EXPORTS = {
     "samples": ["sample_images", "SampleImageDataset", "sample_inpainting_data"],
     "segdata": ["CarvanaDataset", "SyntheticShapesDataset"],
     "train": ["TrainConfig", "Trainer", "load_checkpoint"],
-    "metrics": ["psnr", "ssim", "l1_error", "dice_score", "iou_score", "evaluate_inpainting"],
+    "metrics": ["psnr", "ssim", "l1_error", "dice_score", "iou_score"],
+    "evaluate": ["evaluate_inpainting"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

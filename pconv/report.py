@@ -1,13 +1,19 @@
-"""The paper-style evaluation table: methods x hole-ratio bins, cells PSNR / SSIM / L1.
+"""Hole-ratio bins and the paper-style evaluation table: methods x bins, cells PSNR / SSIM / L1.
 
-`pconv.metrics.evaluate_inpainting` fills an `InpaintingReport`; it renders as text
+`pconv.evaluate.evaluate_inpainting` fills an `InpaintingReport`; it renders as text
 (CLI), Markdown (benchmarks/RESULTS.md) and HTML (notebooks, best value per bin in bold).
 Liu et al. 2018 (arXiv:1804.07723), Table 1, reports the same layout.
+
+The bin rule lives here, in a module that imports nothing from pconv, so that the mask
+generator (`pconv.masks`) and the evaluation can share it: `bin_of` says which bin a hole
+ratio falls in, `bin_hole_range` which ratios a generator must draw for a bin.
 """
 
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 EMPTY = "\u2013"  # an en dash marks a bin without images
@@ -23,6 +29,47 @@ def bin_label(hole_bin: tuple[float, float]) -> str:
     """A hole-ratio bin (lo, hi) as a column label, e.g. (0.1, 0.2) -> "10-20%"."""
     lo, hi = hole_bin
     return f"{round(lo * 100, 2):g}-{round(hi * 100, 2):g}%"
+
+
+def bin_hole_range(hole_bin: tuple[float, float], bins: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The closed range of hole ratios that belong to `hole_bin` among `bins`.
+
+    The rule: a bin (lo, hi) holds lo <= ratio <= hi, except that an edge two bins share
+    belongs to the lower bin. For the contiguous `PAPER_HOLE_BINS` that is the paper's
+    [0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6]. Hole ratios are float64 (`hole_ratio`), so
+    "above lo" is exactly "at least the next float after lo", and a generator given this
+    range (`irregular_mask(h, w, bin_hole_range(b, bins))`) only draws masks that `bin_of`
+    puts back into b.
+
+    Args:
+        hole_bin: (lo, hi), one of `bins`.
+        bins: all bins, e.g. `pconv.masks.PAPER_HOLE_BINS`.
+
+    Returns:
+        (lo', hi) with lo' = lo, or the float just above lo when another bin ends at lo.
+    """
+    lo, hi = hole_bin
+    if (lo, hi) not in [tuple(b) for b in bins]:
+        raise ValueError(f"hole_bin {hole_bin!r} is not one of bins {list(bins)!r}")
+    shared = any(other_hi == lo and (other_lo, other_hi) != (lo, hi) for other_lo, other_hi in bins)
+    return (math.nextafter(lo, math.inf) if shared else lo), hi
+
+
+def bin_of(ratio: float, bins: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+    """The bin of `bins` that a hole ratio falls in (rule: `bin_hole_range`), or None.
+
+    Args:
+        ratio: hole ratio in [0, 1], as `pconv.masks.hole_ratio` gives it.
+        bins: (lo, hi) pairs, e.g. `pconv.masks.PAPER_HOLE_BINS`.
+
+    Returns:
+        The (lo, hi) pair holding `ratio`; None when no bin does.
+    """
+    for hole_bin in bins:
+        lo, hi = bin_hole_range(hole_bin, bins)
+        if lo <= ratio <= hi:
+            return tuple(hole_bin)
+    return None
 
 
 @dataclass

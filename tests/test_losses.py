@@ -1,12 +1,10 @@
-"""Tests for pconv.losses: terms against hand computations, VGG loading paths, Dice losses."""
+"""Tests for pconv.losses: terms against hand computations, the loss with VGG features, Dice losses.
+
+Loading the VGG16 weights is tested in test_vgg.py."""
 
 from __future__ import annotations
 
 import math
-import os
-import socket
-import time
-import warnings
 
 import numpy as np
 import pytest
@@ -14,51 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pconv import losses
+from pconv import losses, vgg
 from pconv.losses import InpaintingLoss, VGG16Features, bce_dice_loss, dice_loss, gram_matrix
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def fresh_state(monkeypatch, tmp_path):
-    """Empty torch hub cache under tmp_path and a clean per-process download/warning memo."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(losses, "_download_error", None)
-    monkeypatch.setattr(losses, "_warned_no_vgg", False)
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """No network: every connection attempt fails at once. Returns the list of attempted hosts."""
-    attempts = []
-
-    def refuse(address, *args, **kwargs):
-        attempts.append(address)
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    return attempts
-
-
-@pytest.fixture(scope="session")
-def vgg_state(tmp_path_factory):
-    """A randomly initialised torchvision vgg16 state_dict (the `features.*` part) on disk."""
-    from torchvision.models.vgg import cfgs, make_layers
-
-    torch.manual_seed(0)
-    state = {f"features.{k}": v for k, v in make_layers(cfgs["D"]).state_dict().items()}
-    state["classifier.6.bias"] = torch.zeros(1000)  # stands in for the head, which must be ignored
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
-    torch.save(state, path)
-    return path, state
-
-
-def cache_path() -> str:
-    from torchvision.models import VGG16_Weights
-
-    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(VGG16_Weights.IMAGENET1K_V1.url))
 
 
 def batch(n=2, c=3, h=16, w=16, seed=0):
@@ -169,107 +126,16 @@ def test_zero_weights_and_none_never_touch_vgg(monkeypatch):
         raise AssertionError("VGG must not be touched")
 
     monkeypatch.setattr(losses, "VGG16Features", boom)
-    monkeypatch.setattr(losses, "_imagenet_url", boom)
+    monkeypatch.setattr(losses, "auto_vgg", boom)
+    monkeypatch.setattr(vgg, "VGG16Features", boom)
+    monkeypatch.setattr(vgg, "_imagenet_url", boom)
     assert not InpaintingLoss(vgg=None).uses_vgg
     assert not InpaintingLoss(perceptual=0, style=0, vgg="imagenet").uses_vgg
     terms = InpaintingLoss(vgg=None)(*batch())
     assert set(terms) == {"valid", "hole", "tv", "total"}
 
 
-# --------------------------------------------------------------------------- VGG loading
-
-
-def test_auto_offline_warns_once_and_drops_vgg_terms(offline):
-    losses._imagenet_url()  # import torchvision.models outside the timed part
-    start = time.monotonic()
-    with pytest.warns(UserWarning) as record:
-        loss_fn = InpaintingLoss(vgg="auto")
-        again = InpaintingLoss(vgg="auto")
-    assert time.monotonic() - start < 5  # no hang when offline
-    assert len(record) == 1
-    assert "perceptual and style" in str(record[0].message) and "TORCH_HOME" in str(record[0].message)
-    assert len(offline) == 1  # the failed download is not retried
-    assert not loss_fn.uses_vgg and not again.uses_vgg
-    terms = loss_fn(*batch())
-    assert "perceptual" not in terms and "style" not in terms
-    assert torch.allclose(terms["total"], terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"])
-
-
-def test_imagenet_offline_raises_clear_error(offline):
-    with pytest.raises(RuntimeError) as info:
-        InpaintingLoss(vgg="imagenet")
-    msg = str(info.value)
-    assert os.path.basename(cache_path()) in msg and os.path.dirname(cache_path()) in msg
-    assert "vgg='auto'" in msg and "network" in msg
-
-
-def test_connect_that_never_answers_is_bounded(monkeypatch):
-    monkeypatch.setattr(losses, "DOWNLOAD_TIMEOUT_S", 0.3)
-
-    def stall(*args, **kwargs):  # a DNS lookup or connect that hangs
-        time.sleep(3)
-        raise OSError("stalled")
-
-    monkeypatch.setattr(socket, "create_connection", stall)
-    start = time.monotonic()
-    with pytest.raises(RuntimeError, match="no connection"):
-        VGG16Features("imagenet")
-    assert time.monotonic() - start < 2
-
-
-def test_server_that_never_responds_is_bounded(monkeypatch):
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)  # the kernel completes the handshake; nobody ever answers the request
-    try:
-        url = f"http://127.0.0.1:{server.getsockname()[1]}/vgg16-397923af.pth"
-        monkeypatch.setattr(losses, "_imagenet_url", lambda: url)
-        monkeypatch.setattr(losses, "DOWNLOAD_TIMEOUT_S", 0.3)
-        start = time.monotonic()
-        with pytest.raises(RuntimeError, match="downloading"):
-            VGG16Features("imagenet")
-        assert time.monotonic() - start < 3
-    finally:
-        server.close()
-
-
-def test_load_from_path_full_and_features_layouts(vgg_state, tmp_path):
-    path, state = vgg_state
-    vgg = VGG16Features(path)
-    assert torch.equal(vgg.features[14].weight, state["features.14.weight"])  # last conv before pool3
-    features_only = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-    torch.save(features_only, tmp_path / "features.pth")
-    assert torch.equal(VGG16Features(str(tmp_path / "features.pth")).features[0].bias, state["features.0.bias"])
-    loss_fn = InpaintingLoss(vgg=path)
-    assert loss_fn.uses_vgg and {"perceptual", "style"} <= set(loss_fn(*batch()))
-
-
-def test_bad_paths_raise(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        VGG16Features(tmp_path / "missing.pth")
-    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match="does not hold VGG16 weights"):
-        VGG16Features(tmp_path / "other.pth")
-
-
-def test_imagenet_and_auto_load_from_hub_cache_offline(vgg_state, offline):
-    path, state = vgg_state
-    os.makedirs(os.path.dirname(cache_path()))
-    os.symlink(path, cache_path())  # torchvision's file name in $TORCH_HOME/hub/checkpoints
-    vgg = VGG16Features("imagenet")
-    assert torch.equal(vgg.features[2].weight, state["features.2.weight"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert InpaintingLoss(vgg="auto").uses_vgg
-    assert offline == []  # the cache was used, the network never
-
-
-def test_corrupt_cache_file_says_so(offline):
-    os.makedirs(os.path.dirname(cache_path()))
-    with open(cache_path(), "wb") as f:
-        f.write(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match="delete or replace"):
-        VGG16Features("imagenet")
+# --------------------------------------------------------------------------- the loss with a VGG
 
 
 def test_vgg_frozen_eval_and_buffers():
