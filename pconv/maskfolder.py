@@ -2,7 +2,7 @@
 
 Liu et al. 2018 (arXiv:1804.07723, Sec. 4.1) train on 55,116 irregular masks and augment
 them by random dilation, rotation and cropping; `MaskFolder` reads such a folder and does
-that augmentation (the geometry lives in `pconv._draw`). Mask files come in two
+that augmentation (the geometry lives in `pconv.maskdraw`). Mask files come in two
 polarities (NVIDIA's: white strokes = holes; `make_test_masks`': white = valid), so the
 polarity is decided once for the whole folder, never per file: one set of masks cannot
 come out half one way and half the other. Re-exported from `pconv.masks`.
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from . import _draw
+from . import maskdraw
 from .dataio import (
     IMAGE_EXTENSIONS,
     ImageLoadError,
@@ -213,5 +213,8 @@ class MaskFolder(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         white = read_with_fallback(self.files, index, read_white, self._bad, self.skipped, f"MaskFolder({self.root})")
         hole = white if self.invert else ~white
-        hole = _draw.augment(hole, self.size, rng, self.dilation) if self.augment else _draw.resize(hole, self.size)
+        if self.augment:
+            hole = maskdraw.augment(hole, self.size, rng, self.dilation)
+        else:
+            hole = maskdraw.resize(hole, self.size)
         return torch.from_numpy(~hole).float()[None]  # (1, H, W), 1 = valid

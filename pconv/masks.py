@@ -6,7 +6,7 @@ arXiv:1804.07723, Sec. 4.1): the test masks are grouped into six bins of hole ra
 and cropping (`MaskFolder`, defined in pconv/maskfolder.py). When the NVIDIA mask set is
 not at hand, `irregular_mask` draws free-form brush strokes as in DeepFill v2 (Yu et al.
 2019, arXiv:1806.03589) or LaMa's thin / medium / thick strokes and boxes (Suvorov et
-al. 2022, arXiv:2109.07161); see `pconv._draw` for the stroke families.
+al. 2022, arXiv:2109.07161); see `pconv.maskdraw` for the stroke families.
 
 Masks are float32, 1 = valid, 0 = hole; hole ratio = fraction of hole pixels.
 """
@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from . import _draw
+from . import maskdraw
 from .dataio import check_index
 from .maskfolder import MaskFolder
 from .utils import as_rng, check_hw, data_dir
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 PAPER_HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
-FAMILIES = (*_draw.FAMILIES, "mixed")  # "mixed": one of the four families, drawn per mask
+FAMILIES = (*maskdraw.FAMILIES, "mixed")  # "mixed": one of the four families, drawn per mask
 _MAX_ELEMENTS = 400  # strokes tried before the exact fallback takes over
 
 
@@ -116,13 +116,13 @@ def irregular_mask(
     rng = as_rng(rng)
     lo_n, hi_n = _count_bounds(h, w, lo, hi)
     if family == "mixed":
-        family = list(_draw.FAMILIES)[int(rng.integers(len(_draw.FAMILIES)))]
+        family = list(maskdraw.FAMILIES)[int(rng.integers(len(maskdraw.FAMILIES)))]
     target = int(rng.integers(lo_n, hi_n + 1))  # uniform over the range, not piled up at lo
 
-    hole = _draw.strokes(h, w, target, hi_n, rng, family, boxes, _MAX_ELEMENTS)  # (H, W) bool
+    hole = maskdraw.strokes(h, w, target, hi_n, rng, family, boxes, _MAX_ELEMENTS)  # (H, W) bool
     c = int(np.count_nonzero(hole))
     if c < lo_n:  # strokes ran out: grow the rim exactly to the target
-        hole = _draw.grow_holes(hole, target - c, rng)
+        hole = maskdraw.grow_holes(hole, target - c, rng)
     return (~hole).astype(np.float32)
 
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from pconv import _draw, masks
+from pconv import masks
 from pconv.masks import (
     PAPER_HOLE_BINS,
     MaskGenerator,
@@ -65,22 +65,6 @@ def test_exact_fallback_when_strokes_run_out(monkeypatch):
         assert bin_[0] <= _ratio(irregular_mask(40, 30, bin_, seed)) <= bin_[1]
     monkeypatch.setattr(masks, "_MAX_ELEMENTS", 2)
     assert 0.5 <= _ratio(irregular_mask(64, 64, (0.5, 0.6), 0, family="thin")) <= 0.6
-
-
-def test_grow_holes_adds_exactly_k_touching_pixels():
-    hole = np.zeros((20, 20), bool)
-    hole[10, 10] = True
-    grown = _draw.grow_holes(hole, 7, np.random.default_rng(0))
-    assert grown.sum() == 8 and grown[10, 10]
-    assert grown[8:13, 8:13].sum() == 8  # within two rings of the seed
-
-
-def test_dilate_matches_a_plain_max_filter():
-    a = np.zeros((15, 15), bool)
-    a[7, 7] = True
-    assert _draw.dilate(a, 1).sum() == 9  # first step: the 3x3 square
-    assert _draw.dilate(a, 1, cross=True).sum() == 5  # the plus shape
-    assert _draw.dilate(a, 2).sum() == 21  # square then cross: an octagon of 5x5 minus corners
 
 
 def test_determinism_and_rng_kinds():

@@ -1,5 +1,8 @@
 """Drawing primitives behind `pconv.masks`: brush strokes, boxes, binary morphology, mask augmentation.
 
+Building blocks, not the user-facing API: masks come from `pconv.masks` (`irregular_mask`,
+`MaskGenerator`, `MaskFolder`).
+
 Stroke families:
 - ``"freeform"``: the free-form brush strokes of DeepFill v2 (Yu et al. 2019,
   arXiv:1806.03589): a polyline of 4-12 vertices whose turning angles alternate
@@ -22,6 +25,21 @@ import math
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+__all__ = [
+    "BOX_PROBA",
+    "FAMILIES",
+    "area",
+    "augment",
+    "dilate",
+    "draw",
+    "draw_element",
+    "grow_holes",
+    "resize",
+    "sample_element",
+    "shrink",
+    "strokes",
+]
 
 # Lengths in px at 256x256. "box": side range of LaMa-style rectangles for that family.
 FAMILIES: dict[str, dict[str, tuple[float, float]]] = {
