@@ -27,6 +27,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageLoadError",
     "check_index",
+    "decoded_image",
     "find_images",
     "item_rng",
     "load_image",
@@ -100,6 +101,37 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
         yield im
 
 
+@contextlib.contextmanager
+def decoded_image(path: str | os.PathLike, draft_size: tuple[int, int] | None = None) -> Iterator[Image.Image]:
+    """`open_image`, then decode every pixel, so that truncation and corruption surface here.
+
+    Args:
+        path: the image file.
+        draft_size: (width, height); lets JPEG decode at a reduced scale no smaller than this.
+
+    Yields:
+        The decoded PIL image in its stored mode (no conversion, no EXIF rotation); closed after.
+
+    Raises:
+        ImageLoadError: as `open_image`, or the decoder failed (names the file and why).
+    """
+    with open_image(path) as im:
+        try:
+            if draft_size is not None and im.format == "JPEG":
+                w, h = draft_size
+                if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                    w, h = h, w  # the stored image is rotated by 90 degrees
+                im.draft(None, (w, h))
+            im.load()
+        except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... on bad data
+            raise ImageLoadError(
+                path,
+                f"decoding failed ({type(e).__name__}: {e}); the file is probably truncated "
+                "or corrupt: re-download it or delete it",
+            ) from e
+        yield im
+
+
 def load_image(
     path: str | os.PathLike,
     *,
@@ -122,20 +154,7 @@ def load_image(
     Raises:
         ImageLoadError: missing, empty, truncated, corrupt, oversized or non-image file (names it and why).
     """
-    with open_image(path) as im:
-        try:
-            if draft_size is not None and im.format == "JPEG":
-                w, h = draft_size
-                if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
-                    w, h = h, w  # the stored image is rotated by 90 degrees
-                im.draft(None, (w, h))
-            im.load()
-        except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... on bad data
-            raise ImageLoadError(
-                path,
-                f"decoding failed ({type(e).__name__}: {e}); the file is probably truncated "
-                "or corrupt: re-download it or delete it",
-            ) from e
+    with decoded_image(path, draft_size) as im:
         with contextlib.suppress(Exception):  # malformed EXIF: keep the pixels as stored
             im = ImageOps.exif_transpose(im)
         return _to_rgb(im, background)

@@ -27,8 +27,8 @@ from .dataio import (
     IMAGE_EXTENSIONS,
     ImageLoadError,
     check_index,
+    decoded_image,
     find_images,
-    open_image,
     probe_image,
     read_with_fallback,
 )
@@ -49,17 +49,13 @@ def read_white(path: str | os.PathLike) -> np.ndarray:
     Raises:
         ImageLoadError: missing, empty, oversized or undecodable file (names it and why).
     """
-    with open_image(path) as im:
-        try:
-            im.load()
-            a = None
-            if im.mode in _ALPHA_MODES or "transparency" in im.info:
-                alpha = np.asarray(im.convert("RGBA").getchannel("A"))
-                a = alpha if alpha.min() != alpha.max() else None  # a constant alpha carries no mask
-            if a is None:
-                a = np.asarray(im.convert("L"))
-        except Exception as e:  # noqa: BLE001 (any decoder error: the file is unusable, say why)
-            raise ImageLoadError(path, f"cannot decode the mask ({type(e).__name__}: {e})") from e
+    with decoded_image(path) as im:
+        a = None
+        if im.mode in _ALPHA_MODES or "transparency" in im.info:
+            alpha = np.asarray(im.convert("RGBA").getchannel("A"))
+            a = alpha if alpha.min() != alpha.max() else None  # a constant alpha carries no mask
+        if a is None:
+            a = np.asarray(im.convert("L"))
     return a > 0.6 * a.max() if a.max() > 0 else np.zeros(a.shape, bool)
 
 

@@ -25,11 +25,10 @@ from torch.utils.data import Dataset
 
 from pconv.dataio import (
     IMAGE_EXTENSIONS,
-    ImageLoadError,
     check_index,
+    decoded_image,
     item_rng,
     load_image,
-    open_image,
     split_indices,
     to_tensor,
 )
@@ -124,14 +123,10 @@ def load_object_mask(path: str | os.PathLike) -> np.ndarray:
     Raises:
         ImageLoadError: missing, empty, oversized or undecodable file (names it and why).
     """
-    with open_image(path) as im:
-        try:
-            im.load()
-            if im.mode.startswith("I") or im.mode == "F":
-                return np.asarray(im) > 0
-            return np.asarray(im.convert("L")) > 0
-        except Exception as e:
-            raise ImageLoadError(path, f"cannot decode the mask ({type(e).__name__}: {e})") from e
+    with decoded_image(path) as im:
+        if im.mode.startswith("I") or im.mode == "F":
+            return np.asarray(im) > 0
+        return np.asarray(im.convert("L")) > 0
 
 
 def _augment_pair(
