@@ -2,11 +2,11 @@
 
 Partial convolutions are trained and evaluated on irregular holes (Liu et al. 2018,
 arXiv:1804.07723, Sec. 4.1): the test masks are grouped into six bins of hole ratio
-(`PAPER_HOLE_BINS`), and the training masks are augmented by random dilation,
-rotation and cropping (`MaskFolder`). When the NVIDIA mask set is not at hand,
-`irregular_mask` draws free-form brush strokes as in DeepFill v2 (Yu et al. 2019,
-arXiv:1806.03589) or LaMa's thin / medium / thick strokes and boxes (Suvorov et al.
-2022, arXiv:2109.07161); see `pconv._draw` for the stroke families.
+(`PAPER_HOLE_BINS`), and the training masks are augmented by random dilation, rotation
+and cropping (`MaskFolder`, defined in pconv/maskfolder.py). When the NVIDIA mask set is
+not at hand, `irregular_mask` draws free-form brush strokes as in DeepFill v2 (Yu et al.
+2019, arXiv:1806.03589) or LaMa's thin / medium / thick strokes and boxes (Suvorov et
+al. 2022, arXiv:2109.07161); see `pconv.maskdraw` for the stroke families.
 
 Masks are float32, 1 = valid, 0 = hole; hole ratio = fraction of hole pixels.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +24,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from . import _draw
+from . import maskdraw
+from .dataio import check_index
+from .maskfolder import MaskFolder
 from .utils import as_rng, check_hw, data_dir
 
 __all__ = [
@@ -41,9 +42,8 @@ __all__ = [
 ]
 
 PAPER_HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
-FAMILIES = (*_draw.FAMILIES, "mixed")  # "mixed": one of the four families, drawn per mask
+FAMILIES = (*maskdraw.FAMILIES, "mixed")  # "mixed": one of the four families, drawn per mask
 _MAX_ELEMENTS = 400  # strokes tried before the exact fallback takes over
-_IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def _check_range(hole_range: Sequence[float], name: str = "hole_range") -> tuple[float, float]:
@@ -116,13 +116,13 @@ def irregular_mask(
     rng = as_rng(rng)
     lo_n, hi_n = _count_bounds(h, w, lo, hi)
     if family == "mixed":
-        family = list(_draw.FAMILIES)[int(rng.integers(len(_draw.FAMILIES)))]
+        family = list(maskdraw.FAMILIES)[int(rng.integers(len(maskdraw.FAMILIES)))]
     target = int(rng.integers(lo_n, hi_n + 1))  # uniform over the range, not piled up at lo
 
-    hole = _draw.strokes(h, w, target, hi_n, rng, family, boxes, _MAX_ELEMENTS)  # (H, W) bool
+    hole = maskdraw.strokes(h, w, target, hi_n, rng, family, boxes, _MAX_ELEMENTS)  # (H, W) bool
     c = int(np.count_nonzero(hole))
     if c < lo_n:  # strokes ran out: grow the rim exactly to the target
-        hole = _draw.grow_holes(hole, target - c, rng)
+        hole = maskdraw.grow_holes(hole, target - c, rng)
     return (~hole).astype(np.float32)
 
 
@@ -187,116 +187,9 @@ class MaskGenerator(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        if not -self.length <= index < self.length:
-            raise IndexError(f"index {index} out of range for MaskGenerator of length {self.length}")
-        rng = np.random.default_rng([self.seed, self.epoch, index % self.length])
+        rng = np.random.default_rng([self.seed, self.epoch, check_index(index, self.length)])
         m = irregular_mask(*self.size, self.hole_range, rng, family=self.family, boxes=self.boxes)
         return torch.from_numpy(m)[None]  # (1, H, W)
-
-
-class MaskFolder(Dataset):
-    """Mask images from a folder (e.g. NVIDIA's irregular mask set), (1, H, W) float32 tensors, 1 = valid.
-
-    Files are found recursively (.png, .jpg, .bmp, .tif, .webp, ...), sorted, binarised
-    at 0.6 of each file's maximum and resized with nearest-neighbour.
-
-    Polarity: `invert=True` means white = hole in the files (NVIDIA's convention),
-    `False` white = valid (`make_test_masks`' files). `"auto"` decides per file that the
-    minority colour is the hole (white on a tie). Right for almost all masks of the
-    paper's set, but wrong for files with more than half of the image in holes (the
-    0.5-0.6 bin): pass `invert` explicitly when the convention is known.
-
-    Augmentation (`augment=True`, Liu et al. 2018 Sec. 4.1), with a generator seeded by
-    (seed, epoch, index): random rotation (0-360 degrees) and translation (up to 10%),
-    a random crop of 60-100% of the side resized to `size` (nearest-neighbour), random
-    flips, then dilation of the holes by a kernel of `dilation` px (uniform, given for
-    512x512 masks and scaled to `size`), all on binary images so masks stay binary.
-
-    Args:
-        root: folder of mask images.
-        size: int or (H, W) of the returned masks.
-        augment: apply the random augmentation above.
-        invert: True, False or "auto" (see Polarity).
-        seed: non-negative int; the same (seed, index) gives the same mask.
-        dilation: (min, max) dilation kernel in px at 512x512; (0, 0) turns it off.
-
-    Raises:
-        FileNotFoundError: `root` is missing or holds no readable mask image.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        size: int | Sequence[int],
-        augment: bool = True,
-        invert: bool | str = "auto",
-        *,
-        seed: int = 0,
-        dilation: tuple[int, int] = (9, 49),
-    ):
-        self.root, self.size = Path(root).expanduser(), check_hw(size)
-        if invert not in (True, False, "auto"):
-            raise ValueError(f"invert must be True (white = hole), False (white = valid) or 'auto', got {invert!r}")
-        if len(dilation) != 2 or not 0 <= dilation[0] <= dilation[1]:
-            raise ValueError(
-                f"dilation must be (min, max) kernel sizes in px with 0 <= min <= max, got {dilation!r}; "
-                "use (0, 0) for none"
-            )
-        if not self.root.is_dir():
-            raise FileNotFoundError(
-                f"mask folder {self.root} does not exist; download NVIDIA's irregular mask "
-                "set (or build one with make_test_masks) and pass its folder as root"
-            )
-        self.augment, self.invert, self.seed, self.dilation, self.epoch = augment, invert, int(seed), dilation, 0
-        self.files, self.skipped = [], []
-        for p in sorted(q for q in self.root.rglob("*") if q.suffix.lower() in _IMAGE_EXTS and q.is_file()):
-            try:
-                with Image.open(p):  # header only: cheap even for 55k files
-                    pass
-                self.files.append(p)
-            except Exception:  # noqa: BLE001  (any decoder error means: skip this file)
-                self.skipped.append(p)
-        if self.skipped:
-            warnings.warn(
-                f"MaskFolder skipped {len(self.skipped)} unreadable file(s) under {self.root}: "
-                + ", ".join(str(p) for p in self.skipped[:20])
-                + (" ..." if len(self.skipped) > 20 else ""),
-                stacklevel=2,
-            )
-        if not self.files:
-            raise FileNotFoundError(
-                f"no readable mask images ({', '.join(sorted(_IMAGE_EXTS))}) under {self.root}; "
-                "point root at a folder of mask images such as NVIDIA's irregular mask set"
-            )
-
-    def set_epoch(self, epoch: int) -> None:
-        """Switch to the augmentations of `epoch` (a non-negative int; 0 is the default)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        n = len(self.files)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} out of range for MaskFolder of length {n}")
-        index %= n
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        for k in range(n):  # a file that fails to decode mid-epoch is reported and replaced by the next
-            path = self.files[(index + k) % n]
-            try:
-                hole = _draw.read_holes(path, self.invert)
-                break
-            except Exception as err:  # noqa: BLE001
-                if path not in self.skipped:
-                    self.skipped.append(path)
-                    warnings.warn(f"MaskFolder could not decode {path} ({err}); using the next file", stacklevel=2)
-        else:
-            raise RuntimeError(f"none of the {n} mask files under {self.root} could be decoded")
-        hole = _draw.augment(hole, self.size, rng, self.dilation) if self.augment else _draw.resize(hole, self.size)
-        return torch.from_numpy(~hole).float()[None]  # (1, H, W), 1 = valid
 
 
 def make_test_masks(

@@ -17,10 +17,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pconv.data import _check_index, _item_rng, _to_tensor
+from pconv.dataio import check_index, item_rng, to_tensor
+from pconv.masks import MaskGenerator
+from pconv.pairing import InpaintingDataset
 from pconv.utils import check_size
 
-__all__ = ["SampleImageDataset", "sample_images", "sample_inpainting_data"]
+__all__ = ["SampleImageDataset", "sample_crop", "sample_images", "sample_inpainting_data", "sample_names"]
 
 _SAMPLE_LOADERS = {  # name -> skimage.data function; each verified to load without network
     "astronaut": "astronaut",
@@ -38,7 +40,8 @@ _SAMPLE_SPLITS = {
 }  # split by photo: no photo on both sides
 
 
-def _sample_names(split: str) -> tuple[str, ...]:
+def sample_names(split: str) -> tuple[str, ...]:
+    """The photo names of `split` ("train", "val" or "all"), in a fixed order."""
     if split == "all":
         return _SAMPLE_SPLITS["train"] + _SAMPLE_SPLITS["val"]
     if split not in _SAMPLE_SPLITS:
@@ -69,8 +72,16 @@ def _sample_pil(name: str) -> Image.Image:
     return Image.fromarray(_sample_photo(name))
 
 
-def _sample_crop(name: str, height: int, width: int, rng: np.random.Generator, flip: bool) -> Image.Image:
-    """A random-scale, random-position crop of photo `name` with the aspect of (height, width), resized to it."""
+def sample_crop(name: str, height: int, width: int, rng: np.random.Generator, flip: bool) -> Image.Image:
+    """A random crop of sample photo `name`, resized to (height, width).
+
+    The crop has the output's aspect ratio, a log-uniform width from the output's (native
+    resolution) up to the widest that fits, and a uniform position; with `flip` it is
+    mirrored half the time. All draws come from `rng`.
+
+    Returns:
+        RGB PIL image of size (width, height).
+    """
     photo = _sample_pil(name)
     w, h = photo.size
     hi = min(w, h * width / height)  # the widest crop that fits
@@ -91,7 +102,7 @@ def sample_images(split: str = "train") -> list[tuple[str, np.ndarray]]:
     Returns:
         [(name, uint8 array (H, W, 3))], fresh copies.
     """
-    return [(name, _sample_photo(name).copy()) for name in _sample_names(split)]
+    return [(name, _sample_photo(name).copy()) for name in sample_names(split)]
 
 
 class SampleImageDataset(Dataset):
@@ -104,7 +115,7 @@ class SampleImageDataset(Dataset):
     """
 
     def __init__(self, size: int = 128, split: str = "train", length: int = 1000, seed: int | None = 0):
-        self.names = _sample_names(split)
+        self.names = sample_names(split)
         self.size, self.split, self.seed, self.epoch = check_size(size), split, seed, 0
         self.length = check_size(length, "length")
 
@@ -116,13 +127,13 @@ class SampleImageDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        index = _check_index(index, self.length)
+        index = check_index(index, self.length)
         if self.split == "val":
-            rng, name = _item_rng(self.seed or 0, index), self.names[index % len(self.names)]
+            rng, name = item_rng(self.seed or 0, index), self.names[index % len(self.names)]
         else:
-            rng = _item_rng(self.seed, index, self.epoch)
+            rng = item_rng(self.seed, index, self.epoch)
             name = self.names[int(rng.integers(len(self.names)))]
-        return _to_tensor(_sample_crop(name, self.size, self.size, rng, flip=self.split != "val"))
+        return to_tensor(sample_crop(name, self.size, self.size, rng, flip=self.split != "val"))
 
 
 def sample_inpainting_data(
@@ -133,7 +144,7 @@ def sample_inpainting_data(
     val_length: int = 32,
     masks: int | None = None,
     seed: int = 0,
-):
+) -> tuple[InpaintingDataset, InpaintingDataset]:
     """(train, val) `InpaintingDataset`s on the sample photos: the offline default of the CLI, the panel and recipes.
 
     Args:
@@ -145,9 +156,6 @@ def sample_inpainting_data(
             or more than `train_length` are paired at random on every access.
         seed: seeds crops and masks; validation masks use `seed + 1`.
     """
-    from pconv.data import InpaintingDataset
-    from pconv.masks import MaskGenerator
-
     n_masks = train_length if masks is None else masks
     train = InpaintingDataset(
         SampleImageDataset(size, "train", train_length, seed=seed),

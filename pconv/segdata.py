@@ -23,13 +23,20 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from pconv.data import ImageLoadError, _check_index, _item_rng, _split_indices, _to_tensor, load_image
-from pconv.samples import _sample_crop, _sample_names
+from pconv.dataio import (
+    IMAGE_EXTENSIONS,
+    check_index,
+    decoded_image,
+    item_rng,
+    load_image,
+    split_indices,
+    to_tensor,
+)
+from pconv.samples import sample_crop, sample_names
 from pconv.utils import check_hw, check_size
 
-__all__ = ["CarvanaDataset", "SyntheticShapesDataset"]
+__all__ = ["CarvanaDataset", "SyntheticShapesDataset", "load_object_mask"]
 
-_IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 _MASK_EXTS = (".gif", ".png")
 _IMAGE_DIRS = ("train", "train/train", "train_hq", "train_hq/train_hq")  # zips may extract into a same-named folder
 _MASK_DIRS = ("train_masks", "train_masks/train_masks")
@@ -58,7 +65,7 @@ def _find_layout(root: Path) -> tuple[Path, Path]:
         )
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for base in [root, *subdirs]:
-        images = next((base / d for d in _IMAGE_DIRS if _listdir(base / d, _IMAGE_EXTS)), None)
+        images = next((base / d for d in _IMAGE_DIRS if _listdir(base / d, IMAGE_EXTENSIONS)), None)
         masks = next((base / d for d in _MASK_DIRS if _listdir(base / d, _MASK_EXTS)), None)
         if images and masks:
             return images, masks
@@ -76,9 +83,9 @@ def _car_id(stem: str) -> str:
     return head if sep and tail.isdigit() else stem
 
 
-def _pair(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path, str]]:
+def _match_images_to_masks(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path, str]]:
     """[(image, mask, stem)] matched by name; one error naming every unmatched file."""
-    images = {p.stem: p for p in _listdir(image_dir, _IMAGE_EXTS)}
+    images = {p.stem: p for p in _listdir(image_dir, IMAGE_EXTENSIONS)}
     masks = {(p.stem[:-5] if p.stem.lower().endswith("_mask") else p.stem): p for p in _listdir(mask_dir, _MASK_EXTS)}
     missing, orphans = sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys())
     if missing or orphans:
@@ -107,16 +114,19 @@ def _pair(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path, str]]:
     return [(images[k], masks[k], k) for k in sorted(images)]
 
 
-def _load_mask(path: Path) -> np.ndarray:
-    """Any mask file -> bool (H, W), True = object: any nonzero grey level (GIF palettes included)."""
-    try:
-        with Image.open(path) as im:
-            im.load()  # a GIF's first frame
-            if im.mode.startswith("I") or im.mode == "F":
-                return np.asarray(im) > 0
-            return np.asarray(im.convert("L")) > 0  # palette -> grey, so a palette's order does not matter
-    except Exception as e:
-        raise ImageLoadError(path, f"cannot decode the mask ({type(e).__name__}: {e})") from e
+def load_object_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a segmentation mask file (Carvana's GIFs, or PNGs) as bool (H, W), True = object.
+
+    Any nonzero grey level is object; palettes are mapped to grey first, so the order of
+    a GIF palette does not matter. Only the first frame of an animated file is read.
+
+    Raises:
+        ImageLoadError: missing, empty, oversized or undecodable file (names it and why).
+    """
+    with decoded_image(path) as im:
+        if im.mode.startswith("I") or im.mode == "F":
+            return np.asarray(im) > 0
+        return np.asarray(im.convert("L")) > 0
 
 
 def _augment_pair(
@@ -174,9 +184,9 @@ class CarvanaDataset(Dataset):
         self.root, self.size, self.split = Path(root).expanduser(), _size_hw(size), split
         self.augment = split == "train" if augment is None else bool(augment)
         self.image_dir, self.mask_dir = _find_layout(self.root)
-        pairs = _pair(self.image_dir, self.mask_dir)
+        pairs = _match_images_to_masks(self.image_dir, self.mask_dir)
         cars = sorted({_car_id(stem) for _, _, stem in pairs})
-        train, val = _split_indices(len(cars), val_fraction if split != "all" else 0.0, seed)
+        train, val = split_indices(len(cars), val_fraction if split != "all" else 0.0, seed)
         keep = {cars[i] for i in (train + val if split == "all" else train if split == "train" else val)}
         if not keep:
             raise ValueError(
@@ -190,18 +200,18 @@ class CarvanaDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
-        image_path, mask_path, stem = self.samples[_check_index(index, len(self))]
+        image_path, mask_path, stem = self.samples[check_index(index, len(self))]
         draft = None if self.size is None else (self.size[1], self.size[0])
-        image, mask = load_image(image_path, draft_size=draft), _load_mask(mask_path)
+        image, mask = load_image(image_path, draft_size=draft), load_object_mask(mask_path)
         out_wh = draft or image.size
         if image.size != out_wh:
             image = image.resize(out_wh, Image.Resampling.BILINEAR)
         if mask.shape[::-1] != out_wh:
             mask = np.asarray(Image.fromarray(mask).resize(out_wh, Image.Resampling.NEAREST))
-        image_t = _to_tensor(image)  # (3, H, W)
+        image_t = to_tensor(image)  # (3, H, W)
         mask_t = torch.from_numpy(mask.astype(np.float32))[None]  # (1, H, W)
         if self.augment:
-            image_t, mask_t = _augment_pair(image_t, mask_t, _item_rng(None))
+            image_t, mask_t = _augment_pair(image_t, mask_t, item_rng(None))
         return {"image": image_t, "mask": mask_t, "id": stem}
 
 
@@ -249,14 +259,9 @@ class SyntheticShapesDataset(Dataset):
     ):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        self.size, self.length, self.split, self.seed, self.epoch = (
-            _size_hw(size),
-            check_size(length, "length"),
-            split,
-            int(seed),
-            0,
-        )
-        self.names = _sample_names(split)
+        self.size, self.length = _size_hw(size), check_size(length, "length")
+        self.split, self.seed, self.epoch = split, int(seed), 0
+        self.names = sample_names(split)
 
     def set_epoch(self, epoch: int) -> None:
         """New scenes for a new epoch (train only; val never changes)."""
@@ -266,12 +271,12 @@ class SyntheticShapesDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        index = _check_index(index, self.length)
+        index = check_index(index, self.length)
         h, w = self.size
         train = self.split == "train"
-        rng = _item_rng(self.seed, 0 if train else 1, index, self.epoch if train else 0)
+        rng = item_rng(self.seed, 0 if train else 1, index, self.epoch if train else 0)
         name = self.names[int(rng.integers(len(self.names)))]
-        image = np.asarray(_sample_crop(name, h, w, rng, flip=True), dtype=np.float32) / 255  # (H, W, 3)
+        image = np.asarray(sample_crop(name, h, w, rng, flip=True), dtype=np.float32) / 255  # (H, W, 3)
         union = np.zeros((h, w, 1), np.float32)
         yy, xx = np.mgrid[-1 : 1 : h * 1j, -1 : 1 : w * 1j].astype(np.float32)[..., None]  # (H, W, 1) each
         for kind in rng.choice(["car", "ellipse", "polygon"], size=int(rng.integers(1, 4)), p=[0.5, 0.25, 0.25]):

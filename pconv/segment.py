@@ -24,10 +24,11 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
-from .data import ImageLoadError, _to_tensor, default_num_workers, find_images, load_image
+from .data import default_num_workers
+from .dataio import ImageLoadError, find_images, load_image, to_tensor
 from .metrics import dice_per_image, iou_per_image
 
-__all__ = ["predict_probs", "predict_masks", "per_image_scores", "per_image_dice", "save_mask_pngs"]
+__all__ = ["predict_probs", "predict_masks", "per_image_scores", "save_mask_pngs"]
 
 
 @contextlib.contextmanager
@@ -120,21 +121,6 @@ def per_image_scores(
     return {"dice": torch.cat(dice), "iou": torch.cat(iou)}
 
 
-def per_image_dice(
-    model: nn.Module, data: Dataset | DataLoader, threshold: float = 0.5, batch_size: int = 8
-) -> tuple[Tensor, Tensor]:
-    """Per-image Dice and the image indices from worst to best.
-
-    Args: as for `per_image_scores`.
-
-    Returns:
-        (scores, worst): scores (N,) float32 in [0, 1], scores[i] for data[i]; worst (N,) int64,
-        indices sorted by ascending Dice (ties in data order), so `worst[:k]` are the k worst.
-    """
-    scores = per_image_scores(model, data, threshold, batch_size)["dice"]
-    return scores, torch.argsort(scores, stable=True)
-
-
 def _inputs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
     """[(file, output name relative to out_dir)]: a folder is mirrored; a list keeps names, made unique."""
     if isinstance(paths, (str, os.PathLike)) and Path(paths).expanduser().is_dir():
@@ -201,7 +187,7 @@ def save_mask_pngs(
         except ImageLoadError as e:
             skipped.append(f"  {src}: {e.reason}")
             continue
-        x = _to_tensor(image.resize((w, h), Image.Resampling.BILINEAR))[None]  # (1, 3, h, w)
+        x = to_tensor(image.resize((w, h), Image.Resampling.BILINEAR))[None]  # (1, 3, h, w)
         mask = predict_masks(model, x, threshold)[0, 0].numpy()  # (h, w) in {0, 1}
         png = Image.fromarray((mask * 255).astype(np.uint8), "L").resize(image.size, Image.Resampling.NEAREST)
         dest = out_dir / rel

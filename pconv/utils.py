@@ -19,7 +19,6 @@ __all__ = [
     "is_smoke",
     "as_rng",
     "resolve_device",
-    "to_float_mask",
     "check_binary_mask",
     "check_size",
     "check_hw",
@@ -81,12 +80,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError(f"device={device!r} was asked for but Apple MPS is not available here; use 'auto' or 'cpu'")
     return dev
-
-
-def to_float_mask(mask: np.ndarray | torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """Binarise a mask to float32 {0, 1} (1 = valid) as a tensor: `mask > threshold`."""
-    t = torch.as_tensor(mask)
-    return (t > threshold).to(torch.float32)
 
 
 def check_binary_mask(mask: torch.Tensor, name: str = "mask") -> None:

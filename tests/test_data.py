@@ -1,10 +1,14 @@
 """Tests for pconv/data.py: load_image on every awkward file kind, the photo-folder dataset
-over a deliberately messy folder, the file-level split, InpaintingDataset and helpers."""
+over a deliberately messy folder, the file-level split that checks files first, empty folders,
+oversized headers, and every data module's dataset pickled into a spawned process."""
 
 from __future__ import annotations
 
+import multiprocessing
+import operator
 import os
 import pickle
+import subprocess
 import sys
 import types
 import warnings
@@ -12,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from crafted import png_claiming
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -20,11 +25,14 @@ from pconv.data import (
     ImageFolderDataset,
     ImageLoadError,
     InpaintingDataset,
+    SampleImageDataset,
+    SyntheticShapesDataset,
     default_num_workers,
     find_images,
     load_image,
     split_files,
 )
+from pconv.masks import MaskFolder, MaskGenerator, make_test_masks
 
 SIZE = 32
 BAD = {"empty.jpg", "truncated.jpg", "notimage.jpg"}
@@ -222,77 +230,129 @@ def test_folder_dataset_split(messy):
     assert not set(train.files) & set(val.files) and len(train) + len(val) == 11
 
 
-# --- InpaintingDataset -----------------------------------------------------------------------------
-def _masks(n, size=16):
-    out = []
-    for i in range(n):
-        m = torch.ones(1, size, size)
-        m[:, : i + 1] = 0
-        out.append(m)
-    return out
+def _bad_alone_in_val(files, bad, val_fraction):
+    """A seed for which a plain split of `files` puts only `bad` in val (the case that used to abort runs)."""
+    return next(s for s in range(1000) if split_files(files, val_fraction, s)[1] == [bad])
 
 
-def test_inpainting_dataset_pairs_and_cycles():
-    images = [torch.rand(3, 16, 16) for _ in range(5)]
-    masks = _masks(2)
-    ds = InpaintingDataset(images, masks)
-    assert len(ds) == 5
-    for i in range(5):
-        item = ds[i]
-        assert torch.equal(item["image"], images[i]) and torch.equal(item["mask"], masks[i % 2])
-    assert torch.equal(InpaintingDataset([{"image": images[0]}], [{"mask": masks[1][0]}])[0]["mask"], masks[1])
-    assert torch.equal(InpaintingDataset([(images[0], 7)], masks)[0]["image"], images[0])
+def test_split_checks_files_before_splitting(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        _noise(20, 20).save(tmp_path / name)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated JPEG")
+    seed = _bad_alone_in_val(find_images(tmp_path), tmp_path / "bad.jpg", 0.25)
+    with pytest.warns(UserWarning, match=r"skipping 1 unreadable file\(s\):\n.*bad\.jpg") as caught:
+        train, val = ImageFolderDataset.split(tmp_path, size=SIZE, val_fraction=0.25, seed=seed)
+    assert len(caught) == 1  # reported once, not once per side
+    assert len(val) == 1 and len(train) == 2 and not set(train.files) & set(val.files)
+    assert train.skipped == val.skipped == [(tmp_path / "bad.jpg", train.skipped[0][1])]
+    assert val[0].shape == (3, SIZE, SIZE) and train.train and not val.train
+    assert (train.files, val.files) == split_files([tmp_path / n for n in ("a.png", "b.png", "c.png")], 0.25, seed)
 
 
-def test_inpainting_dataset_resizes_masks_nearest():
-    mask = torch.ones(1, 8, 8)
-    mask[:, :, :4] = 0  # left half is a hole
-    item = InpaintingDataset([torch.rand(3, 32, 32)], [mask])[0]
-    assert item["mask"].shape == (1, 32, 32)
-    assert set(item["mask"].unique().tolist()) == {0.0, 1.0}
-    assert item["mask"][..., :16].sum() == 0 and item["mask"][..., 16:].min() == 1
+def test_split_seeds_the_training_side_only(messy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train, val = ImageFolderDataset.split(messy, size=SIZE, augment_seed=5)
+        again, _ = ImageFolderDataset.split(messy, size=SIZE, augment_seed=5)
+    assert train.seed == 5 and val.seed is None and torch.equal(train[0], again[0])
 
 
-def test_inpainting_dataset_resize_is_blockwise_nearest():
-    mask = (torch.rand(1, 5, 5, generator=torch.Generator().manual_seed(0)) > 0.5).float()
-    got = InpaintingDataset([torch.rand(3, 15, 15)], [mask])[0]["mask"]
-    assert torch.equal(got, mask.repeat_interleave(3, -1).repeat_interleave(3, -2))
+def test_split_errors(tmp_path):
+    (tmp_path / "one").mkdir()
+    _noise(20, 20).save(tmp_path / "one" / "a.png")
+    (tmp_path / "one" / "b.png").write_bytes(b"")
+    one_readable = pytest.raises(ValueError, match="only 1 readable image.*at least two")
+    with one_readable, pytest.warns(UserWarning, match="b.png"):
+        ImageFolderDataset.split(tmp_path / "one")
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\).*ImageFolderDataset\(root\)"):
+            ImageFolderDataset.split(tmp_path / "one", val_fraction=bad)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        ImageFolderDataset.split(tmp_path / "nowhere")
 
 
-def test_inpainting_dataset_random_pairing_is_seeded():
-    images, masks = [torch.rand(3, 16, 16) for _ in range(20)], _masks(8)
-    a = InpaintingDataset(images, masks, pairing="random", seed=0)
-    b = InpaintingDataset(images, masks, pairing="random", seed=0)
-    picks = [int((1 - a[i]["mask"]).sum() / 16) for i in range(20)]
-    assert picks == [int((1 - b[i]["mask"]).sum() / 16) for i in range(20)] and len(set(picks)) > 2
+@pytest.mark.parametrize("build", [ImageFolderDataset, ImageFolderDataset.split])
+def test_empty_folders_say_so(tmp_path, build):
+    (tmp_path / "empty" / ".git").mkdir(parents=True)
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"the folder .*empty is empty"):
+        build(tmp_path / "empty")
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "labels.csv").write_text("a,b")
+    (tmp_path / "docs" / "sub" / "photo.heic").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"holds 2 file\(s\) but none with an image extension .*: labels\.csv, sub/"):
+        build(tmp_path / "docs")
 
 
-def test_inpainting_dataset_errors():
-    with pytest.raises(ValueError, match=r"masks\[0\].*binary"):
-        InpaintingDataset([torch.rand(3, 8, 8)], [torch.full((1, 8, 8), 0.5)])[0]
-    with pytest.raises(ValueError, match=r"images\[0\]"):
-        InpaintingDataset([torch.rand(8, 8)], _masks(1))[0]
-    with pytest.raises(ValueError, match="empty"):
-        InpaintingDataset([torch.rand(3, 8, 8)], [])
-    with pytest.raises(ValueError, match="pairing"):
-        InpaintingDataset([torch.rand(3, 8, 8)], _masks(1), pairing="zip")
+def test_folder_skips_images_whose_header_claims_absurd_sizes(tmp_path):
+    _noise(20, 20).save(tmp_path / "a.png")
+    png_claiming(tmp_path / "bomb.png", 20_000, 20_000)
+    png_claiming(tmp_path / "big.png", 10_000, 10_000)  # below PIL's error threshold: it only warns
+    with pytest.warns(UserWarning, match="skipping 2 unreadable") as caught:
+        ds = ImageFolderDataset(tmp_path, size=SIZE)
+    assert [p.name for p in ds.files] == ["a.png"]
+    reasons = dict((p.name, why) for p, why in ds.skipped)
+    assert "decompression bomb" in reasons["bomb.png"] and "10000 x 10000" in reasons["big.png"]
+    assert all(issubclass(w.category, UserWarning) and "DecompressionBomb" not in w.category.__name__ for w in caught)
 
 
-def test_datasets_pickle(messy):
+def _datasets(messy, masks_dir):
+    """One of every dataset in pconv's data modules, deterministic items."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         folder = ImageFolderDataset(messy, size=SIZE, train=False)
-    pair = InpaintingDataset(folder, _masks(3, SIZE))
-    again = pickle.loads(pickle.dumps(pair))
-    assert torch.equal(again[2]["image"], pair[2]["image"])
+        train_folder = ImageFolderDataset(messy, size=SIZE, seed=1)
+    return {
+        "ImageFolderDataset": folder,
+        "ImageFolderDataset-train": train_folder,
+        "InpaintingDataset": InpaintingDataset(train_folder, MaskGenerator(SIZE, length=4), pairing="random", seed=2),
+        "SampleImageDataset": SampleImageDataset(SIZE, length=4, seed=3),
+        "SyntheticShapesDataset": SyntheticShapesDataset(SIZE, length=4, seed=4),
+        "MaskGenerator": MaskGenerator(SIZE, length=4, seed=5),
+        "MaskFolder": MaskFolder(masks_dir, SIZE, invert=False, seed=6),
+    }
 
 
-def test_reexports():
-    from pconv.data import CarvanaDataset, SampleImageDataset, SyntheticShapesDataset, sample_images  # noqa: F401
+def test_every_dataset_pickles_and_serves_the_same_items_in_a_spawned_process(messy, tmp_path):
+    """DataLoader workers started by spawn or forkserver get the datasets by pickle, in a fresh interpreter."""
+    make_test_masks(tmp_path / "masks", size=SIZE, per_bin=1)
+    datasets = _datasets(messy, tmp_path / "masks")
+    for name, ds in datasets.items():
+        again = pickle.loads(pickle.dumps(ds))
+        assert type(again) is type(ds) and len(again) == len(ds), name
+        _assert_same(again[3], ds[3], name)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # nothing inherited: imports and state rebuilt
+        remote = pool.starmap(operator.getitem, [(ds, 3) for ds in datasets.values()])
+    for (name, ds), item in zip(datasets.items(), remote):
+        _assert_same(item, ds[3], name)
 
-    assert "CarvanaDataset" in dir(data) and all(hasattr(data, name) for name in data.__all__)
-    with pytest.raises(AttributeError):
-        data.NoSuchThing  # noqa: B018
+
+def _assert_same(a, b, name):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), name
+        for k in a:
+            _assert_same(a[k], b[k], name)
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), name
+    else:
+        assert a == b, name
+
+
+def test_reexports_are_plain_imports():
+    from pconv import dataio, pairing, samples, segdata
+
+    assert data.load_image is dataio.load_image and data.InpaintingDataset is pairing.InpaintingDataset
+    assert data.SampleImageDataset is samples.SampleImageDataset and data.CarvanaDataset is segdata.CarvanaDataset
+    assert all(hasattr(data, name) for name in data.__all__) and not hasattr(data, "__getattr__")
+
+
+def test_data_modules_never_import_pconv_data():
+    """pconv.data re-exports the others, so none of them may import it: no import cycle."""
+    code = (
+        "import sys, pconv.dataio, pconv.pairing, pconv.samples, pconv.segdata, pconv.masks\n"
+        "assert 'pconv.data' not in sys.modules, 'pconv.data was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
 def test_default_num_workers(monkeypatch):

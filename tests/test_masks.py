@@ -7,13 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch.utils.data import DataLoader
 
-from pconv import _draw, masks
+from pconv import masks
 from pconv.masks import (
     PAPER_HOLE_BINS,
-    MaskFolder,
     MaskGenerator,
     hole_ratio,
     irregular_mask,
@@ -66,22 +65,6 @@ def test_exact_fallback_when_strokes_run_out(monkeypatch):
         assert bin_[0] <= _ratio(irregular_mask(40, 30, bin_, seed)) <= bin_[1]
     monkeypatch.setattr(masks, "_MAX_ELEMENTS", 2)
     assert 0.5 <= _ratio(irregular_mask(64, 64, (0.5, 0.6), 0, family="thin")) <= 0.6
-
-
-def test_grow_holes_adds_exactly_k_touching_pixels():
-    hole = np.zeros((20, 20), bool)
-    hole[10, 10] = True
-    grown = _draw.grow_holes(hole, 7, np.random.default_rng(0))
-    assert grown.sum() == 8 and grown[10, 10]
-    assert grown[8:13, 8:13].sum() == 8  # within two rings of the seed
-
-
-def test_dilate_matches_a_plain_max_filter():
-    a = np.zeros((15, 15), bool)
-    a[7, 7] = True
-    assert _draw.dilate(a, 1).sum() == 9  # first step: the 3x3 square
-    assert _draw.dilate(a, 1, cross=True).sum() == 5  # the plus shape
-    assert _draw.dilate(a, 2).sum() == 21  # square then cross: an octagon of 5x5 minus corners
 
 
 def test_determinism_and_rng_kinds():
@@ -167,78 +150,6 @@ def test_distinct_masks_across_dataloader_workers():
     got = torch.cat(batches)  # (8, 1, 32, 32)
     assert len({m.numpy().tobytes() for m in got}) == 8  # no two workers repeat a stream
     assert torch.equal(got, torch.stack([ds[i] for i in range(8)]))  # and each index is reproducible
-
-
-def _nvidia_style(path, size=(60, 80)):
-    """White strokes (holes) on black, as in NVIDIA's irregular mask set, with anti-aliased grey edges."""
-    im = Image.new("L", size[::-1], 0)
-    ImageDraw.Draw(im).line([(5, 5), (70, 50)], fill=255, width=9)
-    im.putpixel((0, 0), 100)  # below 0.6 * 255: binarised to black
-    im.save(path)
-    return im
-
-
-def _valid_white(path, size=(60, 80)):
-    im = Image.new("L", size[::-1], 200)  # max 200: threshold at 120
-    ImageDraw.Draw(im).rectangle((10, 10, 30, 40), fill=0)
-    im.save(path)
-    return im
-
-
-def test_mask_folder_polarity_detection(tmp_path):
-    _nvidia_style(tmp_path / "a_nvidia.png")
-    _valid_white(tmp_path / "b_ours.png")
-    ds = MaskFolder(tmp_path, (60, 80), augment=False)
-    nv, ours = ds[0], ds[1]
-    assert nv.shape == (1, 60, 80) and nv.dtype == torch.float32
-    assert nv[0, 0, 0] == 1 and nv[0, 20, 27] == 0 and hole_ratio(nv) < 0.5  # strokes became holes
-    assert ours[0, 20, 20] == 0 and ours[0, 50, 70] == 1 and hole_ratio(ours) == pytest.approx(21 * 31 / 4800)
-    forced = MaskFolder(tmp_path, (60, 80), augment=False, invert=False)  # white = valid for every file
-    assert torch.equal(forced[0], 1 - nv) and torch.equal(forced[1], ours)
-    assert torch.equal(MaskFolder(tmp_path, (60, 80), augment=False, invert=True)[1], 1 - ours)
-    with pytest.raises(ValueError, match="invert"):
-        MaskFolder(tmp_path, 32, invert="yes")
-    with pytest.raises(ValueError, match="dilation"):
-        MaskFolder(tmp_path, 32, dilation=(20, 5))
-
-
-def test_mask_folder_augmentation_is_binary_sized_and_seeded(tmp_path):
-    (tmp_path / "sub").mkdir()
-    for i in range(3):
-        _nvidia_style(tmp_path / "sub" / f"{i}.png", size=(128, 128))
-    ds = MaskFolder(tmp_path, (40, 56), seed=3)
-    ms = [ds[i] for i in range(3)]
-    for m in ms:
-        assert m.shape == (1, 40, 56) and set(m.unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(ms[0], MaskFolder(tmp_path, (40, 56), seed=3)[0])  # same seed, same mask
-    assert not torch.equal(ms[0], ms[1])  # same file, other index
-    no_dil = MaskFolder(tmp_path, (40, 56), seed=3, dilation=(0, 0))[0]
-    assert hole_ratio(ms[0]) >= hole_ratio(no_dil)  # dilation only grows holes
-
-
-def test_mask_folder_unreadable_and_empty(tmp_path):
-    _nvidia_style(tmp_path / "good.png")
-    (tmp_path / "broken.png").write_bytes(b"not a png")
-    (tmp_path / "notes.txt").write_text("ignored")
-    with pytest.warns(UserWarning, match="broken.png"):
-        ds = MaskFolder(tmp_path, 32)
-    assert len(ds) == 1 and ds[0].shape == (1, 32, 32)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(FileNotFoundError, match="no readable mask images"):
-        MaskFolder(empty, 32)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        MaskFolder(tmp_path / "missing", 32)
-
-
-def test_mask_folder_file_that_breaks_mid_epoch_is_replaced(tmp_path):
-    for name in ("a.png", "b.png"):
-        _nvidia_style(tmp_path / name)
-    ds = MaskFolder(tmp_path, 32, augment=False)
-    (tmp_path / "a.png").write_bytes((tmp_path / "a.png").read_bytes()[:60])  # truncated after the header
-    with pytest.warns(UserWarning, match="a.png"):
-        m = ds[0]
-    assert torch.equal(m, ds[1])
 
 
 def test_test_set_round_trip_and_errors(tmp_path):

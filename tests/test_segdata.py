@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from pconv.segdata import CarvanaDataset, SyntheticShapesDataset, _load_mask
+from pconv.segdata import CarvanaDataset, SyntheticShapesDataset, load_object_mask
 
 H, W = 32, 48
 CARS = {"0a1b2c3d4e5f": 3, "1111aaaa2222": 2, "5e5e5e5e5e5e": 4, "abcdefabcdef": 2, "f00df00df00d": 3}
@@ -77,7 +77,7 @@ def test_gif_palette_masks_read_as_binary(tmp_path):
     _save_gif(~mask, tmp_path / "swapped_mask.gif", palette=(255, 255, 255, 0, 0, 0))  # index 0 = white = car
     Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "b_mask.png")
     for name in ("a_mask.gif", "dim_mask.gif", "swapped_mask.gif", "b_mask.png"):
-        assert np.array_equal(_load_mask(tmp_path / name), mask), name
+        assert np.array_equal(load_object_mask(tmp_path / name), mask), name
 
 
 def test_resize_keeps_masks_binary(carvana):
@@ -171,6 +171,9 @@ def test_dataloader_and_pickle(carvana):
     batch = next(iter(DataLoader(pickle.loads(pickle.dumps(ds)), batch_size=4, num_workers=2)))
     assert batch["image"].shape == (4, 3, 16, 24) and batch["mask"].shape == (4, 1, 16, 24)
     assert len(batch["id"]) == 4
+    val = CarvanaDataset(carvana, size=(16, 24), split="val", val_fraction=0.2)
+    again = pickle.loads(pickle.dumps(val))
+    assert again.samples == val.samples and all(torch.equal(again[1][k], val[1][k]) for k in ("image", "mask"))
 
 
 def test_synthetic_shapes_format_and_determinism():
@@ -198,7 +201,7 @@ def test_synthetic_mask_is_exact(monkeypatch):
     def grey(name, h, w, rng, flip):
         return Image.new("RGB", (w, h), (128, 128, 128))
 
-    monkeypatch.setattr("pconv.segdata._sample_crop", grey)
+    monkeypatch.setattr("pconv.segdata.sample_crop", grey)
     ds = SyntheticShapesDataset(size=(64, 96), length=8, seed=1)
     for i in range(len(ds)):
         item = ds[i]

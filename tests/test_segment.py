@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader
 
 from pconv.data import SyntheticShapesDataset
 from pconv.losses import bce_dice_loss
+from pconv.metrics import dice_per_image
 from pconv.models import UNet
-from pconv.segment import per_image_dice, per_image_scores, predict_masks, predict_probs, save_mask_pngs
+from pconv.segment import per_image_scores, predict_masks, predict_probs, save_mask_pngs
 from pconv.train import TrainConfig, Trainer
 
 
@@ -79,16 +80,17 @@ def test_predict_rejects_a_single_unbatched_image():
         predict_probs(RedIsObject(), torch.rand(3, 8, 8))
 
 
-def test_per_image_scores_match_the_formula_and_worst_comes_first():
+def test_per_image_scores_match_the_formula_in_data_order():
     items = items_with_known_masks()
     scores = per_image_scores(RedIsObject(), items, batch_size=2)
     expected = [reference_dice(it["image"][0].numpy() > 0.5, it["mask"][0].numpy()) for it in items]
     np.testing.assert_allclose(scores["dice"].numpy(), expected, atol=1e-6)
     iou = [d / (2 - d) for d in expected]  # IoU = Dice / (2 - Dice) per image
     np.testing.assert_allclose(scores["iou"].numpy(), iou, atol=1e-6)
-    dice, worst = per_image_dice(RedIsObject(), DataLoader(items, batch_size=3))
-    assert torch.equal(dice, scores["dice"])
-    assert worst.tolist() == [4, 3, 2, 1, 0]
+    assert torch.equal(per_image_scores(RedIsObject(), DataLoader(items, batch_size=3))["dice"], scores["dice"])
+    batch = next(iter(DataLoader(items, batch_size=len(items))))
+    probs = predict_probs(RedIsObject(), batch["image"])
+    assert torch.equal(dice_per_image(probs, batch["mask"]), scores["dice"])  # the same metric the loop uses
 
 
 def test_per_image_scores_refuse_a_shuffled_loader():
@@ -158,8 +160,8 @@ def test_unet_trains_through_the_trainer_with_dice_and_iou_in_history(tmp_path):
     assert last["step"] == 2 and np.isfinite(last["loss/total"])
     assert 0 <= last["val/dice"] <= 1 and 0 <= last["val/iou"] <= last["val/dice"] + 1e-6
     assert (tmp_path / "run" / "ckpt_2.pt").is_file()
-    dice, worst = per_image_dice(model, val)
-    assert dice.shape == (2,) and sorted(worst.tolist()) == [0, 1]
+    scores = per_image_scores(model, val)
+    assert scores["dice"].shape == (2,) and ((0 <= scores["dice"]) & (scores["dice"] <= 1)).all()
 
 
 def test_notebook_reads_carvana_through_the_pairing_check_with_default_workers():

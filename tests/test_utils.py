@@ -38,10 +38,9 @@ def test_resolve_device():
             utils.resolve_device("cuda")
 
 
-def test_binary_mask_helpers():
-    m = utils.to_float_mask(np.array([[0.2, 0.7]]))
-    assert m.dtype == torch.float32 and m.tolist() == [[0.0, 1.0]]
-    utils.check_binary_mask(m)
+def test_check_binary_mask():
+    utils.check_binary_mask(torch.tensor([[0.0, 1.0]]))
+    utils.check_binary_mask(torch.zeros(1, 2, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match="nearest-neighbour"):
         utils.check_binary_mask(torch.tensor([0.0, 0.5, 1.0]))
 

@@ -1,4 +1,7 @@
-"""Drawing primitives behind `pconv.masks`: brush strokes, boxes, binary morphology, mask files.
+"""Drawing primitives behind `pconv.masks`: brush strokes, boxes, binary morphology, mask augmentation.
+
+Building blocks, not the user-facing API: masks come from `pconv.masks` (`irregular_mask`,
+`MaskGenerator`, `MaskFolder`).
 
 Stroke families:
 - ``"freeform"``: the free-form brush strokes of DeepFill v2 (Yu et al. 2019,
@@ -19,10 +22,24 @@ rectangle. Holes are drawn as 255 on a PIL "L" canvas (fast C drawing).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+__all__ = [
+    "BOX_PROBA",
+    "FAMILIES",
+    "area",
+    "augment",
+    "dilate",
+    "draw",
+    "draw_element",
+    "grow_holes",
+    "resize",
+    "sample_element",
+    "shrink",
+    "strokes",
+]
 
 # Lengths in px at 256x256. "box": side range of LaMa-style rectangles for that family.
 FAMILIES: dict[str, dict[str, tuple[float, float]]] = {
@@ -252,16 +269,6 @@ def augment(hole: np.ndarray, size: tuple[int, int], rng: np.random.Generator, d
         out = out[::-1]
     kernel = (dilation[0] + u[8] * (dilation[1] - dilation[0])) * math.sqrt(H * W) / 512
     return dilate(np.ascontiguousarray(out), int(round((kernel - 1) / 2)))  # kernel k = radius (k - 1) / 2
-
-
-def read_holes(path: Path, invert: bool | str) -> np.ndarray:
-    """Read a mask image as bool (H, W), True = hole, binarised at 0.6 of its maximum."""
-    with Image.open(path) as im:
-        a = np.asarray(im.convert("L"))
-    white = a > 0.6 * a.max() if a.max() > 0 else np.zeros(a.shape, bool)  # the authors' threshold
-    if invert == "auto":  # holes are the minority (NVIDIA: white strokes on black); a tie counts white
-        invert = white.mean() <= 0.5
-    return white if invert else ~white
 
 
 def resize(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
