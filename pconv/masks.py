@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from . import maskdraw
 from .dataio import check_index
 from .maskfolder import MaskFolder
+from .report import bin_hole_range
 from .utils import as_rng, check_hw, data_dir
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 PAPER_HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
+TEST_MASKS_VERSION = 2  # 2: a shared bin edge belongs to the lower bin (pconv.report.bin_hole_range)
 FAMILIES = (*maskdraw.FAMILIES, "mixed")  # "mixed": one of the four families, drawn per mask
 _MAX_ELEMENTS = 400  # strokes tried before the exact fallback takes over
 
@@ -204,7 +206,9 @@ def make_test_masks(
     """Write a fixed, reproducible binned test set: `per_bin` PNGs per `PAPER_HOLE_BINS` bin.
 
     Files are 8-bit PNGs, white = valid, in `out_dir/bin{b}_{lo}-{hi}/{i:04d}.png`;
-    mask i of bin b is `irregular_mask(H, W, bin, np.random.default_rng([seed, b, i]))`.
+    mask i of bin b is `irregular_mask(H, W, bin_hole_range(bin), np.random.default_rng([seed, b, i]))`:
+    an edge two bins share belongs to the lower bin (`pconv.report.bin_hole_range`), so every
+    mask is binned back into its own bin by its hole ratio alone.
     `manifest.json` (written last) records the size, seed, generator parameters and,
     per file, its bin, exact hole ratio and seed.
 
@@ -225,14 +229,15 @@ def make_test_masks(
         sub = out_dir / f"bin{b}_{lo:.2f}-{hi:.2f}"
         sub.mkdir(parents=True, exist_ok=True)
         for i in range(per_bin):
-            m = irregular_mask(h, w, (lo, hi), np.random.default_rng([seed, b, i]), family=family, boxes=boxes)
+            hole_range = bin_hole_range((lo, hi), PAPER_HOLE_BINS)
+            m = irregular_mask(h, w, hole_range, np.random.default_rng([seed, b, i]), family=family, boxes=boxes)
             Image.fromarray((m * 255).astype(np.uint8), "L").save(sub / f"{i:04d}.png")
             entries.append(
                 {"file": f"{sub.name}/{i:04d}.png", "bin": [lo, hi], "hole_ratio": hole_ratio(m), "seed": [seed, b, i]}
             )
     manifest = {
         "format": "pconv-test-masks",
-        "version": 1,
+        "version": TEST_MASKS_VERSION,
         "size": [h, w],
         "per_bin": per_bin,
         "seed": seed,
@@ -252,8 +257,8 @@ def fixed_test_masks(size: int | tuple[int, int] = 256, per_bin: int = 100, seed
 
     Every consumer (notebooks, CLI `evaluate`, benchmarks) finds the same set at
     `data_dir()/test_masks/<size>px_<per_bin>_seed<seed>/`, so methods are always
-    compared on identical masks. A folder without a manifest (an interrupted write) is
-    rebuilt.
+    compared on identical masks. A folder without a manifest (an interrupted write), or
+    with one written by an older version of the generator, is rebuilt.
 
     Returns:
         The folder; read it with `load_test_masks`.
@@ -261,7 +266,8 @@ def fixed_test_masks(size: int | tuple[int, int] = 256, per_bin: int = 100, seed
     h, w = check_hw(size)
     name = f"{h}px" if h == w else f"{h}x{w}px"
     folder = data_dir() / "test_masks" / f"{name}_{per_bin}_seed{seed}"
-    if not (folder / "manifest.json").is_file():
+    manifest = folder / "manifest.json"
+    if not manifest.is_file() or json.loads(manifest.read_text()).get("version") != TEST_MASKS_VERSION:
         make_test_masks(folder, size=(h, w), per_bin=per_bin, seed=seed)
     return folder
 

@@ -188,3 +188,34 @@ def test_fixed_test_masks_is_written_once_and_shared(tmp_path, monkeypatch):
     assert (folder / "manifest.json").stat().st_mtime_ns == stamp  # not rewritten
     assert len(load_test_masks(folder)) == len(PAPER_HOLE_BINS)
     assert fixed_test_masks((32, 48), per_bin=1).name == "32x48px_1_seed0"
+
+
+def test_every_test_mask_is_binned_back_into_its_own_bin(tmp_path, monkeypatch):
+    """A shared bin edge belongs to the lower bin, so the generator must never draw it for the upper one."""
+    from pconv.report import bin_of
+
+    ranges = []
+    draw = masks.irregular_mask
+
+    def spy(h, w, hole_range, *args, **kwargs):
+        ranges.append(tuple(hole_range))
+        return draw(h, w, hole_range, *args, **kwargs)
+
+    monkeypatch.setattr(masks, "irregular_mask", spy)
+    out = make_test_masks(tmp_path / "tm", size=16, per_bin=2, seed=0)
+    assert ranges[0] == (0.01, 0.1)  # no bin ends at 0.01: its lower edge is drawn
+    for (lo, _), (b_lo, _) in zip(ranges[2:], [b for b in PAPER_HOLE_BINS[1:] for _ in range(2)]):
+        assert b_lo < lo < b_lo + 1e-12  # 0.5 = 128 / 256 holes is reachable at 16x16: excluded from 50-60%
+    for mask, hole_bin in load_test_masks(out):
+        assert bin_of(hole_ratio(mask), PAPER_HOLE_BINS) == hole_bin
+
+
+def test_fixed_test_masks_rebuilds_a_set_of_an_older_version(tmp_path, monkeypatch):
+    from pconv.masks import TEST_MASKS_VERSION, fixed_test_masks
+
+    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path))
+    folder = fixed_test_masks(16, per_bin=1)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": 1}))
+    fixed_test_masks(16, per_bin=1)
+    assert json.loads((folder / "manifest.json").read_text())["version"] == TEST_MASKS_VERSION
