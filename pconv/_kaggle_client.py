@@ -1,4 +1,4 @@
-"""The official `kaggle` client (2.x, with kagglesdk), imported safely, and the credentials it will use.
+"""The official `kaggle` client (>= 2.2, with kagglesdk), imported safely, and the credentials it will use.
 
 The client finds the credentials itself; this module adds what it lacks:
 - importing it has no side effects here (`import kaggle` authenticates at once: with no
@@ -88,8 +88,8 @@ def load_client() -> ModuleType:
     """The client module `kaggle.api.kaggle_api_extended`, imported once in a sandbox (see the header)."""
     name = "kaggle.api.kaggle_api_extended"
     if name not in sys.modules:
-        with _sandbox():
-            importlib.import_module(name)
+        with _sandbox(), contextlib.suppress(SystemExit):  # before 2.2.5 it exits without credentials
+            importlib.import_module(name)  # the exit comes after this module is complete
     return sys.modules[name]
 
 
@@ -184,16 +184,15 @@ def find_credentials(api) -> Credentials:
         KaggleCredentialsError: none found, half a username/key pair, or a malformed
             kaggle.json; the message lists the three ways to add them.
     """
-    from kagglesdk import KaggleCredentials, get_access_token_from_env
-
+    client = load_client()  # its names from kagglesdk are the ones its authenticate() calls
     path = Path(api.config)
     _check_kaggle_json(path)
     with contextlib.redirect_stdout(io.StringIO()):  # its own permission warning: ours is a UserWarning
         values = api.read_config_environment(api.read_config_file(quiet=True))
     username, key = values.get("username"), values.get("key")
-    token, token_source = get_access_token_from_env()
+    token, token_source = client.get_access_token_from_env()
     try:
-        oauth = KaggleCredentials.load(client=None)  # `kaggle auth login`; None without the file
+        oauth = client.KaggleCredentials.load(client=None)  # `kaggle auth login`; None without the file
     except (ValueError, TypeError, AttributeError):  # corrupt: the client would fail on it too
         oauth = None
     saved = [v for k, v in vars(oauth).items() if k.endswith("token") and isinstance(v, str)] if oauth else []
@@ -207,7 +206,7 @@ def find_credentials(api) -> Credentials:
         env = "KAGGLE_KEY" in os.environ and "KAGGLE_USERNAME" in os.environ
         return Credentials("KAGGLE_USERNAME/KAGGLE_KEY" if env else str(path), username, secrets)
     if oauth:
-        return Credentials(f"{KaggleCredentials.DEFAULT_CREDENTIALS_FILE} (kaggle auth login)", None, secrets)
+        return Credentials(f"{client.KaggleCredentials.DEFAULT_CREDENTIALS_FILE} (kaggle auth login)", None, secrets)
     config = Path(os.environ["KAGGLE_CONFIG_DIR"]).expanduser() if os.environ.get("KAGGLE_CONFIG_DIR") else None
     how_to = HOW_TO.format(config=config / "kaggle.json" if config else "~/.kaggle/kaggle.json")
     if username or key:
