@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pconv-installed
+PYTEST_ARGS ?=
 
-.PHONY: setup test demo lab bench lint format clean help
+.PHONY: setup check-python test demo lab bench lint format clean help
 
 help:
 	@echo "make demo   set up, then run notebooks/00_quickstart.ipynb headless (offline) into outputs/"
@@ -12,10 +13,34 @@ help:
 	@echo "make lab    JupyterLab on notebooks/"
 	@echo "make lint   ruff check and ruff format --check (configured in pyproject.toml)"
 	@echo "make bench  the benchmarks in benchmarks/ (small CPU configurations)"
-	@echo "make setup  create .venv/ and install pconv with its notebook and test extras"
+	@echo "make setup  create .venv/ and install pconv with its notebook and test extras (Python >= 3.11;"
+	@echo "            PYTHON=path picks the interpreter, VENV=dir the folder, PYTEST_ARGS=... narrows make test)"
 
-# Re-installs only when the dependency lists change (the stamp is newer otherwise).
-$(STAMP): pyproject.toml requirements.txt
+# Refuse a Python older than pyproject.toml's requires-python before anything is created or
+# installed: the one in an existing $(VENV), else $(PYTHON). Plain Python 2/3 syntax, so that
+# any old interpreter gets to print the message; no dollar sign (make would expand it).
+define CHECK_PYTHON
+import re, sys
+venv = sys.argv[1]
+spec = re.search(r'requires-python *= *">= *([0-9]+)[.]([0-9]+)', open("pyproject.toml").read())
+need, found = tuple(int(n) for n in spec.groups()), tuple(sys.version_info[:2])
+if found < need:
+    if venv:
+        was, fix = "%s was made with" % venv, "rm -rf %s, then run" % venv
+    else:
+        was, fix = "PYTHON=%s is" % sys.argv[2], "install Python %d.%d or newer and run" % need
+    sys.exit("pconv needs Python >= %d.%d, but %s Python %d.%d (%s).\nTo fix: %s `make setup PYTHON=/path/to/python3`."
+             % (need + (was,) + found + (sys.executable, fix)))
+endef
+export CHECK_PYTHON
+
+check-python:
+	@if [ -x $(PY) ]; then $(PY) -c "$$CHECK_PYTHON" $(VENV); \
+	elif command -v $(PYTHON) >/dev/null; then $(PYTHON) -c "$$CHECK_PYTHON" "" $(PYTHON); \
+	else echo "make: PYTHON=$(PYTHON) not found; pass the path of a newer Python: make setup PYTHON=..." >&2; exit 1; fi
+
+# Re-installs only when the dependency lists change (the stamp is newer otherwise); checks the Python every time.
+$(STAMP): pyproject.toml requirements.txt | check-python
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e '.[test,notebook]'
@@ -24,7 +49,7 @@ $(STAMP): pyproject.toml requirements.txt
 setup: $(STAMP)
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m pconv.nbrun notebooks/00_quickstart.ipynb

@@ -1,24 +1,37 @@
-"""Safe zip extraction for downloaded datasets (used by `pconv.kaggle`).
+"""From downloaded files to a complete data folder: safe extraction and an atomic install (used by `pconv.kaggle`).
 
 `zipfile.ZipFile.extractall` trusts member names; a hostile or broken archive can
 write outside the destination ("zip-slip": `../../.bashrc`, `/etc/passwd`) or plant
 symlinks. Here every member is checked before anything is written, files are
 streamed with a tqdm bar over bytes, and zips found inside the extracted tree
 (CelebA and Carvana ship nested zips) are unpacked in turn, up to a fixed depth.
+
+`install` fills a hidden sibling of the destination, marks it complete (`MARKER`) and
+only then renames it into place, so a folder is either absent, the previous data, or
+complete; `clean_leftovers` tidies what a process killed mid-way left behind.
 """
 
 from __future__ import annotations
 
 import errno
+import json
+import logging
+import os
 import shutil
 import stat
+import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-__all__ = ["ArchiveError", "check_members", "safe_extract", "extract_nested"]
+__all__ = ["ArchiveError", "MARKER", "check_members", "safe_extract", "extract_nested", "install", "clean_leftovers"]
+
+log = logging.getLogger(__name__)
+MARKER = ".pconv-complete"  # written last into a folder that install() completed
+_OWNER = ".pconv-owner"  # pid of the process filling a hidden folder
 
 MAX_DEPTH = 3  # zips inside zips inside zips: enough for every dataset we know, and no zip-quine loops
 _CHUNK = 1 << 20
@@ -152,3 +165,79 @@ def extract_nested(root: str | Path, *, progress: bool = True, remove: bool = Tr
                 archive.unlink()
             done.append(archive)
     raise ArchiveError(f"zips under {root} are nested more than {MAX_DEPTH} levels deep; refusing to go on")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else (PermissionError)
+    return True
+
+
+def clean_leftovers(dest: Path) -> None:
+    """Tidy what an `install` killed mid-way left next to `dest` (a normal failure cleans up itself).
+
+    A hidden `.NAME.partial-*` folder whose process is gone is deleted. A `.NAME.old-*`
+    folder holds the previous data while it is being swapped for new data: if `dest` is
+    missing, the previous data is put back; if `dest` is complete, it is deleted.
+    """
+    for tmp in dest.parent.glob(f".{dest.name}.partial-*"):
+        try:
+            pid = int((tmp / _OWNER).read_text())
+        except (OSError, ValueError):
+            pid = None  # killed before it wrote its owner: nothing in it yet
+        if pid is None or not _alive(pid):
+            log.info("removing %s, left by a download that was interrupted", tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in dest.parent.glob(f".{dest.name}.old-*"):
+        previous = old / dest.name
+        if previous.is_dir() and not dest.exists():
+            previous.rename(dest)
+            log.warning("restored %s from %s: a re-download was interrupted while swapping folders", dest, old)
+        if (dest / MARKER).is_file() or not previous.exists():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def install(dest: Path, fill: Callable[[Path], object], about: dict) -> Path:
+    """Fill a hidden sibling of `dest`, extract the zips in it, mark it complete, then swap it in.
+
+    Args:
+        dest: the folder to create or replace; the previous one is replaced only once the
+            new one is complete, and is kept if anything fails.
+        fill: called with the hidden folder; writes the downloaded files into it.
+        about: written as JSON into the `MARKER` file (e.g. the dataset's slug).
+
+    Returns:
+        `dest`.
+
+    Raises:
+        ArchiveError: see `extract_nested`. OSError: from `fill` or the file system
+            (errno ENOSPC when the disk fills up). Nothing is left behind either way.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    (tmp / _OWNER).write_text(str(os.getpid()))
+    old = None
+    try:
+        fill(tmp)
+        (tmp / _OWNER).unlink()
+        extract_nested(tmp)
+        (tmp / MARKER).write_text(json.dumps(about) + "\n")
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            dest.rename(old / dest.name)
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if old is not None:
+                (old / dest.name).rename(dest)  # put the previous data back
+                old = None
+            raise
+        return dest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

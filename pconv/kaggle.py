@@ -3,38 +3,30 @@
     from pconv.kaggle import download
     root = download("celebahq256")            # -> data/celebahq256/, extracted
 
-What this adds to the client: short names (`DATASETS`), a credentials check before
-the client is touched (it would print and `exit` otherwise), safe extraction of the
-archive and of zips inside it (`pconv._archive`), idempotence (a `.pconv-complete`
-marker; a second call asks nothing of Kaggle), atomic replacement (work in a hidden
-sibling folder, rename at the end), bounded network timeouts, the data attached to
-a Kaggle notebook under /kaggle/input, and errors that say what to do as
-`KaggleError` subclasses, with every key and token removed from their messages.
+The client downloads and finds the credentials. What this adds: short names
+(`DATASETS`); a credentials check before anything is sent, and bounded network timeouts
+(`pconv._kaggle_client`); safe extraction of the archive and of the zips inside it,
+idempotence (a `.pconv-complete` marker: a second call asks nothing of Kaggle) and
+atomic replacement (`pconv._archive`); the data attached to a Kaggle notebook under
+/kaggle/input; and errors that say what to do, one `KaggleError` subclass per failure,
+with every key and token removed from their messages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
-import json
 import logging
 import os
 import re
 import shutil
-import sys
-import tempfile
+import warnings
 from pathlib import Path
 
-from ._archive import ArchiveError, extract_nested, safe_extract
-from ._kaggle_creds import (
-    Credentials,
-    KaggleCredentialsError,
-    KaggleError,
-    credentials_status,
-    find_credentials,
-    kaggle_input,
-)
+from ._archive import MARKER, ArchiveError, clean_leftovers, install, safe_extract
+from ._kaggle_client import Credentials, KaggleCredentialsError, KaggleError, find_credentials, new_api
 from .utils import data_dir
 
 __all__ = [
@@ -65,13 +57,13 @@ COMPETITION_FILES: dict[str, tuple[str, ...]] = {
     # the full Carvana download is ~25 GB; the training images and masks are all we use
     "carvana-image-masking-challenge": ("train.zip", "train_masks.zip"),
 }
-MARKER = ".pconv-complete"
+KAGGLE_INPUT = "/kaggle/input"  # where a Kaggle notebook mounts attached data; PCONV_KAGGLE_INPUT overrides
 TIMEOUT = (15.0, 120.0)  # (connect, read) seconds per request: the client itself would wait forever
 MAX_RETRIES = 2  # a broken transfer is resumed this often (the client's default, 5, backs off for a minute)
 _SLUG = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
-KaggleError.__module__ = KaggleCredentialsError.__module__ = __name__  # defined in _kaggle_creds, public here
+KaggleError.__module__ = KaggleCredentialsError.__module__ = __name__  # defined in _kaggle_client, public here
 
 
 class KaggleAuthError(KaggleError):
@@ -128,8 +120,7 @@ def download(
     name = name_or_slug if name_or_slug in DATASETS else slug.rsplit("/", 1)[-1]
     dest = Path(dest).expanduser() if dest is not None else data_dir() / name
     files = COMPETITION_FILES.get(slug, ()) if competition else ()
-    if dest.parent.is_dir():
-        _clean_leftovers(dest)
+    clean_leftovers(dest)
     if (dest / MARKER).is_file() and not force:
         return dest  # complete: no credentials needed, no request made
 
@@ -144,26 +135,57 @@ def download(
             f"Pass force=True to replace it (only once the new download is complete), pass another "
             f"dest, or, if it is complete, create the empty file {dest / MARKER}."
         )
-    if attached.is_dir() and not force:  # attached zips: extract them, /kaggle/input is read-only
-        return _install(dest, slug, lambda tmp: [safe_extract(z, tmp) for z in zips])
-
-    creds = find_credentials()
+    if attached.is_dir() and not force:  # attached zips: extract them here, /kaggle/input is read-only
+        api = creds = None
+    else:
+        api = new_api(TIMEOUT, MAX_RETRIES)
+        creds = find_credentials(api)
     try:
-        api = _client(creds)
-        return _install(dest, slug, lambda tmp: _fetch(api, slug, competition, files, tmp))
+        return install(dest, functools.partial(_fetch, api, slug, competition, files, zips), {"slug": slug})
     except KaggleError:
         raise
-    except SystemExit:
+    except SystemExit:  # the client's authenticate() found no credentials it accepts
         raise KaggleAuthError(
             f"Kaggle rejected the credentials from {creds.source}. Create a new API token at "
             "https://www.kaggle.com/settings/api and try again."
         ) from None
     except Exception as err:  # noqa: BLE001 -- translated into one clear, redacted error
-        raise _translate(err, slug, competition, creds) from None
+        raise _translate(err, slug, competition, dest, creds) from None
 
 
-def _fetch(api, slug: str, competition: bool, files: tuple[str, ...], tmp: Path) -> None:
-    """Let the client download `slug` into `tmp` (its own tqdm bar shows the progress)."""
+def kaggle_input() -> Path:
+    """The folder where a Kaggle notebook mounts attached datasets (`$PCONV_KAGGLE_INPUT` for tests)."""
+    return Path(os.environ.get("PCONV_KAGGLE_INPUT") or KAGGLE_INPUT)
+
+
+def credentials_status() -> str:
+    """A few lines for a notebook: which credentials were found, or how to add them; never the key."""
+    input_root = kaggle_input()
+    notebook = (
+        f"\nRunning in a Kaggle notebook: attached data under {input_root} is used directly."
+        if input_root.is_dir()
+        else ""
+    )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            creds = find_credentials(new_api(TIMEOUT, MAX_RETRIES))
+    except KaggleCredentialsError as err:
+        return f"Kaggle credentials: missing.\n{err}{notebook}"
+    who = f" for user {creds.username!r}" if creds.username else ""
+    lines = [f"Kaggle credentials: found in {creds.source}{who} (key hidden)."]
+    lines += [f"Warning: {w.message}" for w in caught]
+    return "\n".join(lines) + notebook
+
+
+def _fetch(api, slug: str, competition: bool, files: tuple[str, ...], zips: list[Path], tmp: Path) -> None:
+    """Fill `tmp`: extract the attached `zips` (api=None), or let the client download `slug` (its tqdm bar)."""
+    if api is None:
+        for z in zips:
+            safe_extract(z, tmp)
+        return
+    with contextlib.redirect_stdout(io.StringIO()):  # its help page on failure: our error is clearer
+        api.authenticate()
     if not competition:
         api.dataset_download_files(slug, path=str(tmp), force=True, quiet=False)
     elif files:
@@ -175,152 +197,21 @@ def _fetch(api, slug: str, competition: bool, files: tuple[str, ...], tmp: Path)
         leftover.unlink()
 
 
-_OWNER = ".pconv-owner"  # pid of the process filling a hidden folder
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else (PermissionError)
-    return True
-
-
-def _clean_leftovers(dest: Path) -> None:
-    """Tidy what a download killed mid-way left next to `dest` (a normal failure cleans up itself).
-
-    A hidden `.NAME.partial-*` folder whose process is gone is deleted. A `.NAME.old-*`
-    folder holds the previous data while it is being swapped for new data: if `dest` is
-    missing, the previous data is put back; if `dest` is complete, it is deleted.
-    """
-    for tmp in dest.parent.glob(f".{dest.name}.partial-*"):
-        try:
-            pid = int((tmp / _OWNER).read_text())
-        except (OSError, ValueError):
-            pid = None  # killed before it wrote its owner: nothing in it yet
-        if pid is None or not _alive(pid):
-            log.info("removing %s, left by a download that was interrupted", tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
-    for old in dest.parent.glob(f".{dest.name}.old-*"):
-        previous = old / dest.name
-        if previous.is_dir() and not dest.exists():
-            previous.rename(dest)
-            log.warning("restored %s from %s: a re-download was interrupted while swapping folders", dest, old)
-        if (dest / MARKER).is_file() or not previous.exists():
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _install(dest: Path, slug: str, fill) -> Path:
-    """Fill a hidden sibling of `dest` (`fill(tmp)`), extract nested zips, mark complete, swap in."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
-    (tmp / _OWNER).write_text(str(os.getpid()))
-    old = None
-    try:
-        fill(tmp)
-        (tmp / _OWNER).unlink()
-        extract_nested(tmp)
-        (tmp / MARKER).write_text(json.dumps({"slug": slug}) + "\n")
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            dest.rename(old / dest.name)
-        try:
-            tmp.rename(dest)
-        except OSError:
-            if old is not None:
-                (old / dest.name).rename(dest)  # put the previous data back
-                old = None
-            raise
-        return dest
-    except ArchiveError as err:
-        raise KaggleArchiveError(str(err)) from None
-    except OSError as err:
-        if err.errno != errno.ENOSPC:
-            raise
-        free = shutil.disk_usage(dest.parent).free / 1e9
-        raise KaggleDiskFullError(
-            f"no space left on the disk holding {dest.parent} ({free:.1f} GB free) while "
-            f"downloading {slug}. Free some space or set PCONV_DATA_DIR (or dest=) "
-            "to a larger disk."
-        ) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _sandboxed_import():
-    """Import `kaggle` without its import-time side effects on this process.
-
-    `import kaggle` authenticates at once: with no credentials it prints a help page and
-    calls exit (caught by the package), with a token it makes an unbounded network request.
-    Here the import sees an empty home and no KAGGLE_* variables and prints to nowhere.
-    """
-    saved = dict(os.environ)
-    with tempfile.TemporaryDirectory() as home:
-        os.environ.update(HOME=home, KAGGLE_CONFIG_DIR=home, XDG_CONFIG_HOME=home)
-        for key in [
-            k
-            for k in os.environ
-            if k.startswith("KAGGLE_") and k != "KAGGLE_CONFIG_DIR" or k in ("VERBOSE", "VERBOSE_OUTPUT")
-        ]:
-            del os.environ[key]
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
-
-def _client(creds: Credentials):
-    """An authenticated `KaggleApi` for `creds`, with bounded timeouts, reading the environment now."""
-    if "kaggle.api.kaggle_api_extended" not in sys.modules:
-        with _sandboxed_import():
-            import kaggle.api.kaggle_api_extended  # noqa: F401
-    import requests
-    from kaggle.api.kaggle_api_extended import KaggleApi
-
-    class _TimeoutAdapter(requests.adapters.HTTPAdapter):
-        def send(self, request, timeout=None, **kwargs):
-            return super().send(request, timeout=TIMEOUT if timeout is None else timeout, **kwargs)
-
-    class _Api(KaggleApi):
-        def build_kaggle_client(self):
-            client = super().build_kaggle_client()
-            http = client.http_client()
-            if hasattr(http, "_init_session"):  # kagglesdk >= 0.1: one requests.Session per client
-                http._init_session()
-                for prefix in ("http://", "https://"):
-                    http._session.mount(prefix, _TimeoutAdapter())
-            return client
-
-        def download_file(self, response, outfile, http_client, quiet=True, resume=False, **kwargs):
-            kwargs.setdefault("max_retries", MAX_RETRIES)
-            kwargs.setdefault("timeout", TIMEOUT[1])
-            return super().download_file(response, outfile, http_client, quiet, resume, **kwargs)
-
-    api = _Api()
-    # The client reads these when it is imported; read them now instead, so that
-    # KAGGLE_CONFIG_DIR and KAGGLE_API_ENVIRONMENT set after import still count.
-    api.config_dir = str(creds.config_dir)
-    api.config = str(creds.config_dir / "kaggle.json")
-    api.args = ["--local"] if os.environ.get("KAGGLE_API_ENVIRONMENT") == "LOCALHOST" else []
-    with contextlib.redirect_stdout(io.StringIO()):  # its permission warning and help page: ours are clearer
-        api.authenticate()
-    return api
-
-
-def _translate(err: Exception, slug: str, competition: bool, creds: Credentials) -> KaggleError:
-    """Map a client or network exception to a KaggleError with advice, the secrets redacted."""
+def _translate(err: Exception, slug: str, competition: bool, dest: Path, creds: Credentials | None) -> KaggleError:
+    """Map a client, network, archive or disk exception to a KaggleError with advice, the secrets redacted."""
     import requests
 
     page = f"https://www.kaggle.com/{'competitions' if competition else 'datasets'}/{slug}"
     status = getattr(getattr(err, "response", None), "status_code", None)
-    detail = _redact(f"{type(err).__name__}: {err}", creds.secrets)
+    detail = _redact(f"{type(err).__name__}: {err}", creds.secrets if creds else ())
+    if isinstance(err, ArchiveError):
+        return KaggleArchiveError(str(err))
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        free = shutil.disk_usage(dest.parent).free / 1e9
+        return KaggleDiskFullError(
+            f"no space left on the disk holding {dest.parent} ({free:.1f} GB free) while "
+            f"downloading {slug!r}. Free some space or set PCONV_DATA_DIR (or dest=) to a larger disk."
+        )
     if isinstance(err, requests.HTTPError) and status == 401:
         return KaggleAuthError(
             f"Kaggle rejected the credentials from {creds.source} (HTTP 401). Check the "
@@ -350,11 +241,6 @@ def _translate(err: Exception, slug: str, competition: bool, creds: Credentials)
         return KaggleNetworkError(
             f"could not download {slug!r} from Kaggle: {detail}. Check the internet "
             "connection and any HTTP(S)_PROXY setting, then retry (nothing was kept)."
-        )
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        return KaggleDiskFullError(
-            f"no space left on the disk while downloading {slug!r}. Free some space or "
-            "set PCONV_DATA_DIR (or dest=) to a larger disk."
         )
     return KaggleError(f"downloading {slug!r} failed: {detail}")
 

@@ -1,6 +1,6 @@
 """A fake Kaggle API on 127.0.0.1 for testing `pconv.kaggle` with the real `kaggle` client, offline.
 
-It speaks just enough of the kagglesdk protocol (kaggle >= 1.7): the client POSTs JSON
+It speaks just enough of the kagglesdk protocol (kaggle 2.x): the client POSTs JSON
 to `http://localhost/api/v1/<service>/<method>` when `KAGGLE_API_ENVIRONMENT=LOCALHOST`,
 and `HTTP_PROXY` sends those requests here (the request line then holds the absolute
 URL). Downloads answer 302 to `/blobs/...`, as Kaggle redirects to cloud storage.

@@ -6,7 +6,7 @@ all KAGGLE_* variables cleared, so the user's real credentials are never read.
 
 from __future__ import annotations
 
-import importlib
+import json
 import logging
 import os
 import socket
@@ -24,7 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_kaggle import KEY, RULES_MESSAGE, TOKEN, USERNAME, FakeKaggle, make_zip  # noqa: E402
 
-from pconv import _archive, kaggle  # noqa: E402
+from pconv import _archive, _kaggle_client, kaggle  # noqa: E402
 from pconv.kaggle import (
     DATASETS,
     MARKER,
@@ -145,6 +145,76 @@ def test_access_token_file_is_found(clean_env):
     token_file.write_text(TOKEN + "\n")
     status = credentials_status()
     assert str(token_file) in status and TOKEN not in status
+
+
+def test_oauth_login_is_found_and_used(fake, monkeypatch):
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    saved = Path(os.environ["HOME"]) / ".kaggle" / "credentials.json"  # as `kaggle auth login` writes it
+    saved.parent.mkdir()
+    refresh = "refresh-0123-SECRET"
+    saved.write_text(
+        json.dumps(
+            {
+                "refresh_token": refresh,
+                "access_token": TOKEN,
+                "access_token_expiration": "2999-01-01T00:00:00+00:00",
+                "username": USERNAME,
+            }
+        )
+    )
+    status = credentials_status()
+    assert "kaggle auth login" in status and refresh not in status and TOKEN not in status
+    assert (download("celeba") / MARKER).is_file()
+    assert f"Bearer {TOKEN}" in fake.auth_headers
+
+
+def test_rejected_token_alone_is_an_auth_error(fake, monkeypatch, capsys):
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "revoked-" + TOKEN)
+    with pytest.raises(KaggleAuthError, match="KAGGLE_API_TOKEN") as info:
+        download("celeba")  # the client checks the token, finds nothing else and would print help and exit
+    assert "settings/api" in str(info.value) and TOKEN not in str(info.value)
+    assert fake.api_calls() == ["/api/v1/security.OAuthService/IntrospectToken"]
+    assert "Authentication required" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["KAGGLE_CONFIG_DIR", "~/.kaggle", "XDG_CONFIG_HOME"])
+def test_kaggle_json_is_looked_up_where_the_client_looks(clean_env, monkeypatch, where):
+    home = Path(os.environ["HOME"])
+    folder = {
+        "KAGGLE_CONFIG_DIR": clean_env / "elsewhere",
+        "~/.kaggle": home / ".kaggle",
+        "XDG_CONFIG_HOME": home / ".config" / "kaggle",
+    }[where]
+    if where != "KAGGLE_CONFIG_DIR":
+        monkeypatch.delenv("KAGGLE_CONFIG_DIR")
+    else:
+        monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(folder))
+    folder.mkdir(parents=True)
+    (folder / "kaggle.json").write_text(json.dumps({"username": USERNAME, "key": KEY}))
+    (folder / "kaggle.json").chmod(0o600)
+    assert str(folder / "kaggle.json") in credentials_status()
+    # The client decides its folder once, when imported: a fresh interpreter gives its answer.
+    probe = "import importlib; api = importlib.import_module('kaggle.api.kaggle_api_extended').KaggleApi"
+    probe += "; print('CONFIG=' + api.config)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300).stdout
+    assert f"CONFIG={folder / 'kaggle.json'}" in out.splitlines()
+
+
+def test_unreadable_kaggle_json(clean_env, monkeypatch):
+    config = Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
+    config.parent.mkdir()
+    config.write_text("{}")
+    config.chmod(0o600)
+
+    def denied(self, *args, **kwargs):  # chmod 000 does not stop root, who runs CI
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(KaggleCredentialsError, match="cannot be read"):
+        download("celeba")
 
 
 def test_wrong_key_is_401(fake, monkeypatch):
@@ -296,8 +366,7 @@ def test_silent_server_times_out(fake, monkeypatch):
 
 
 def test_broken_transfer_is_retried_a_bounded_number_of_times(fake, clean_env, monkeypatch):
-    with kaggle._sandboxed_import():  # `import kaggle` would authenticate; and `kaggle.api` is an instance
-        client = importlib.import_module("kaggle.api.kaggle_api_extended")
+    client = _kaggle_client.load_client()  # `import kaggle` would authenticate; and `kaggle.api` is an instance
     monkeypatch.setattr(client.time, "sleep", lambda seconds: None)  # skip the client's backoff
     fake.truncate_blobs = True
     with pytest.raises(KaggleNetworkError, match="retry"):
