@@ -1,48 +1,32 @@
 """Small pieces of the training loop kept out of `pconv.train` so that it reads top to bottom.
 
 A seeded, shardable, resumable sampler and the endless batch stream built on it;
-seeding; moving a batch to the device;
-deferring Ctrl-C / the notebook's stop button over a critical section; writing
-the history as JSON and CSV.
+moving a batch to the device; deferring Ctrl-C / the notebook's stop button over
+a critical section.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-import random
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from .rng import loader_seed
+
 __all__ = [
     "EpochSampler",
-    "loader_seed",
     "make_loader",
     "endless_batches",
     "first_batch",
-    "seed_everything",
     "to_device",
     "defer_interrupt",
-    "write_history",
 ]
-
-
-def loader_seed(seed: int, epoch: int, rank: int) -> int:
-    """A 63-bit seed mixed from (seed, epoch, rank): DataLoader worker streams differ per epoch and rank.
-
-    `epoch` and `rank` may be -1 (used for "validation" and "shared by all ranks").
-    """
-    return int(np.random.SeedSequence([seed, epoch + 1, rank + 1]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
 class EpochSampler(Sampler[int]):
@@ -78,12 +62,9 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader whose worker seeds come from `seed` (never from the global torch stream)."""
     if num_workers is None:
-        try:
-            from .data import default_num_workers
+        from .data import default_num_workers  # here: importing the trainer does not load the image stack
 
-            num_workers = default_num_workers()
-        except ImportError:
-            num_workers = 0
+        num_workers = default_num_workers()
     return DataLoader(
         data,
         batch_size,
@@ -147,13 +128,6 @@ def first_batch(data: Dataset | DataLoader, n: int = 4) -> Any:
     return default_collate(items) if items else None
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global streams (CUDA included)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> dict[str, torch.Tensor]:
     """A batch dict (or an (image, mask) pair) on `device`; 4-D tensors optionally channels-last."""
     if isinstance(batch, (list, tuple)):
@@ -187,25 +161,3 @@ def defer_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
         if hits:
             raise KeyboardInterrupt
-
-
-def _replace_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_history(history: Sequence[dict[str, Any]], out: str | os.PathLike) -> None:
-    """Write `history` to out/history.json and out/history.csv (columns: union of keys)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _replace_text(out / "history.json", json.dumps(list(history), indent=1))
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    tmp = out / f".history.csv.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, out / "history.csv")

@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, safe loading, RNG capture and the run folder's file list.
+"""Checkpoints: atomic writes, safe loading, the run folder's file list, rebuilding the model.
 
 A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read:
 tensors, numbers, strings, lists and dicts only (no pickled classes, no numpy
@@ -9,7 +9,7 @@ arrays). Keys written by `pconv.train.Trainer`:
     optimizer  the optimizer's state_dict
     scaler     the AMP GradScaler's state_dict ({} when no scaler is used)
     config     TrainConfig.to_dict() plus "model": {"name", "kwargs"} and "task"
-    rng        {"torch", "numpy", "python", "cuda"}: the RNG streams, as tensors and lists
+    rng        {"torch", "numpy", "python", "cuda"}: the RNG streams (`pconv.rng.capture_rng`)
     best       {"metric", "value", "step"} of the best validation so far
     history    the training history up to `step` (list of plain dicts)
 
@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -39,8 +37,6 @@ __all__ = [
     "list_checkpoints",
     "load_latest",
     "prune_checkpoints",
-    "capture_rng",
-    "restore_rng",
     "model_info",
     "model_from_checkpoint",
 ]
@@ -159,37 +155,6 @@ def prune_checkpoints(folder: str | os.PathLike, keep_last: int) -> list[Path]:
     for p in doomed:
         p.unlink(missing_ok=True)
     return doomed
-
-
-def capture_rng() -> dict[str, Any]:
-    """Snapshot the torch, CUDA, numpy and Python RNG streams as tensors and lists."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    version, py_state, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "name": name,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": [version, list(py_state), gauss_next],
-    }
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Restore RNG streams saved by `capture_rng` (CUDA only when the device count matches)."""
-    torch.set_rng_state(state["torch"].cpu())
-    cuda = state.get("cuda") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
-    n = state["numpy"]
-    keys = n["keys"].numpy().astype(np.uint32)
-    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    version, py_state, gauss_next = state["python"]
-    random.setstate((version, tuple(py_state), gauss_next))
 
 
 def model_info(model: nn.Module) -> dict[str, Any]:

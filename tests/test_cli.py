@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from pconv.checkpoint import load_checkpoint
-from pconv.cli import main
+from pconv.cli import SMOKE, TRAIN_FLAGS, build_parser, main
+from pconv.config import TrainConfig
 
 CPU = ["--device", "cpu", "--num-workers", "0"]
 
@@ -59,6 +60,33 @@ def test_help_lists_every_flag(capsys):
             main([cmd, "--help"])
         text = capsys.readouterr().out
         assert all(f in text for f in flags), cmd
+
+
+def test_defaults_come_from_the_code_they_configure(monkeypatch):
+    import inspect
+
+    from pconv.losses import InpaintingLoss
+    from pconv.masks import make_test_masks
+    from pconv.models import PConvUNet
+
+    args = build_parser().parse_args(["train"])
+    config = TrainConfig()
+    assert all(getattr(args, name) == getattr(config, name) for name in TRAIN_FLAGS)
+    assert (args.out, args.device) == (config.out, config.device)
+    model = inspect.signature(PConvUNet).parameters
+    assert (args.layers, args.base_channels) == (model["layers"].default, model["base_channels"].default)
+    assert args.vgg == inspect.signature(InpaintingLoss).parameters["vgg"].default
+    masks = build_parser().parse_args(["masks", "--out", "m"])
+    signature = inspect.signature(make_test_masks).parameters
+    assert (masks.size, masks.per_bin, masks.seed) == tuple(signature[k].default for k in ("size", "per_bin", "seed"))
+    # one source: change TrainConfig's default and the flag follows
+    monkeypatch.setattr(TrainConfig.__dataclass_fields__["keep_last"], "default", 7)
+    assert build_parser().parse_args(["train"]).keep_last == 7
+    # PCONV_SMOKE=1 applies exactly the SMOKE table on top
+    monkeypatch.setenv("PCONV_SMOKE", "1")
+    smoke = build_parser().parse_args(["train"])
+    assert all(getattr(smoke, k) == v for k, v in SMOKE.items() if hasattr(smoke, k))
+    assert smoke.lr == config.lr and smoke.keep_last == 7
 
 
 def test_train_resume_evaluate_smoke(tmp_path, smoke, capsys):

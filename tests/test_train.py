@@ -301,12 +301,45 @@ def test_validation_rows_keep_the_loss_window(tmp_path):
     assert "loss/total" in history[0] and "val/psnr" in history[0] and "loss/total" in history[1]
 
 
-def test_live_plot_callback_runs_outside_a_notebook(tmp_path, capsys):
+def test_live_plot_draws_the_history_and_shows_each_sample_figure(tmp_path, monkeypatch):
+    import IPython.display
+    from matplotlib.figure import Figure
+
     from pconv.callbacks import LivePlot
 
-    live = LivePlot(min_interval=0)
-    make_trainer(tmp_path, steps=2, val_every=2, sample_every=2, callbacks=[live]).fit(Pairs(), Pairs(n=4))
-    assert "Figure" in capsys.readouterr().out  # IPython's display falls back to printing the repr
+    calls = []  # (handle number, "display" | "update", what was shown)
+
+    class Handle:  # stands in for the notebook's output area
+        def __init__(self):
+            handles.append(self)
+
+        def display(self, obj):
+            calls.append((handles.index(self), "display", obj))
+
+        def update(self, obj):
+            calls.append((handles.index(self), "update", obj))
+
+    handles = []
+    monkeypatch.setattr(IPython.display, "DisplayHandle", Handle)
+    saved = []
+
+    class Samples:
+        def on_samples(self, trainer, step, figure):
+            saved.append(figure)
+
+    t = make_trainer(tmp_path, steps=2, val_every=2, sample_every=2, callbacks=[LivePlot(min_interval=0), Samples()])
+    history = t.fit(Pairs(), Pairs(n=4))
+    plot, grid = 0, 1  # LivePlot makes the loss-plot handle first, then the sample-grid handle
+    # the loss plot: shown at the first row, then updated at the second row and at the end of fit
+    assert [how for n, how, _ in calls if n == plot] == ["display", "update", "update"]
+    # the sample grid: the trainer's own figure of step 2, shown once
+    assert [(how, obj) for n, how, obj in calls if n == grid] == [("display", saved[0])]
+    final = [obj for n, _, obj in calls if n == plot][-1]
+    assert isinstance(final, Figure)
+    lines = {line.get_label(): line for ax in final.axes for line in ax.get_lines()}
+    assert list(lines["loss/total"].get_ydata()) == pytest.approx([r["loss/total"] for r in history])
+    assert list(lines["loss/total"].get_xdata()) == [1, 2]
+    assert any("val/psnr" in (ax.get_title() + ax.get_ylabel()) for ax in final.axes)
 
 
 def test_config_size_accepts_a_pair_as_a_plain_list():
