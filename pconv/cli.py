@@ -10,26 +10,37 @@
 Defaults have one source: `TrainConfig` for the training flags, `PConvUNet` and
 `InpaintingLoss` for the model and loss flags, `make_test_masks` for `masks`; the
 table `SMOKE` holds the deliberate differences of `PCONV_SMOKE=1` (a tiny, CPU-friendly
-configuration, for tests). User errors (missing data, an unreadable checkpoint, Kaggle
-problems) print one line to stderr and exit with status 2. `PCONV_DEBUG_RANK_STATE=DIR`
-makes every rank of a `train` run save its final weights as DIR/rank<r>.pt (for checking DDP).
+configuration, for tests). Every flag is checked before any work starts.
+`PCONV_DEBUG_RANK_STATE=DIR` makes every rank of a `train` run save its final weights
+as DIR/rank<r>.pt (for checking DDP).
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from . import commands
 from .checkpoint import CheckpointError
 from .commands import UsageError
-from .utils import is_smoke
+from .interrupts import exit_status, signal_of, sigterm_interrupts
+from .runfolder import RunFolderError
+from .utils import is_smoke, resolve_device
 
-__all__ = ["main", "build_parser", "defaults", "UsageError", "SMOKE"]
+__all__ = ["main", "build_parser", "defaults", "UsageError", "SMOKE", "EXIT_CODES"]
+
+EXIT_CODES = """exit status:
+  0    finished (or nothing was left to do)
+  1    training diverged: the message names the last good checkpoint
+  2    an error you can fix (a flag, a path, a file, a full disk), said in one line
+  130  stopped by Ctrl-C (SIGINT)   a checkpoint was saved first;
+  143  stopped by SIGTERM           continue with --resume"""
 
 SMOKE = dict(  # PCONV_SMOKE=1: seconds on a CPU
     size=32,
@@ -47,29 +58,83 @@ SMOKE = dict(  # PCONV_SMOKE=1: seconds on a CPU
     methods="model",
 )
 
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise `UsageError` (main prints one line, exit 2) instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def count(low: int) -> Callable[[str], int]:
+    """An argparse type: an int >= `low`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def rate(text: str) -> float:
+    """An argparse type: a finite number > 0 (a learning rate, a clipping norm)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def device(text: str) -> str:
+    """An argparse type: 'auto' or a device this machine has (cpu, cuda, cuda:1, mps)."""
+    try:
+        resolve_device(text)
+    except (RuntimeError, ValueError) as e:  # torch: unknown device strings; pconv: CUDA/MPS missing
+        reason = str(e) if "available" in str(e) else "expected auto, cpu, cuda, cuda:N or mps"
+        raise argparse.ArgumentTypeError(f"{reason}; got {text!r}") from None
+    return text
+
+
+def folder(text: str) -> str:
+    """An argparse type: a path that is a folder or does not exist yet (it is made)."""
+    if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return text
+
+
 # The TrainConfig fields that are `train` flags (--batch-size for batch_size): type and help.
 TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
-    "size": (int, "image side in pixels; a multiple of 2**layers"),
-    "steps": (int, "total training steps, fine-tuning included"),
-    "batch_size": (int, "images per step (per process under torchrun)"),
-    "lr": (float, "Adam learning rate (paper: 2e-4)"),
-    "finetune_steps": (int, "the last N of --steps fine-tune with the encoder's batch norm frozen (paper Sec. 5.1)"),
-    "finetune_lr": (float, "learning rate while fine-tuning (paper: 5e-5)"),
+    "size": (count(1), "image side in pixels; a multiple of 2**layers"),
+    "steps": (count(1), "total training steps, fine-tuning included"),
+    "batch_size": (count(1), "images per step (per process under torchrun)"),
+    "lr": (rate, "Adam learning rate (paper: 2e-4)"),
+    "finetune_steps": (
+        count(0),
+        "the last N of --steps fine-tune with the encoder's batch norm frozen (paper Sec. 5.1)",
+    ),
+    "finetune_lr": (rate, "learning rate while fine-tuning (paper: 5e-5)"),
     "schedule": (("constant", "cosine"), "lr schedule after the warm-up"),
-    "warmup_steps": (int, "linear lr warm-up steps"),
-    "grad_clip": (float, "clip the gradient norm to this value; None: no clipping"),
+    "warmup_steps": (count(0), "linear lr warm-up steps"),
+    "grad_clip": (rate, "clip the gradient norm to this value; None: no clipping"),
     "amp": (bool, "mixed precision; None: on for CUDA, off elsewhere"),
     "channels_last": (bool, "channels-last memory format (faster on GPUs)"),
     "compile": (bool, "torch.compile the model (falls back to eager if it fails)"),
-    "num_workers": (int, "DataLoader worker processes; None: by CPU count"),
-    "seed": (int, "seed of weights, data order and masks"),
-    "log_every": (int, "log every N steps"),
-    "val_every": (int, "validate every N steps"),
-    "sample_every": (int, "save a sample figure every N steps"),
-    "checkpoint_every": (int, "checkpoint every N steps"),
-    "keep_last": (int, "checkpoints to keep (best.pt is kept as well)"),
-    "val_batches": (int, "batches per validation"),
-    "max_bad_steps": (int, "stop after this many non-finite losses in a row"),
+    "num_workers": (count(0), "DataLoader worker processes; None: by CPU count"),
+    "seed": (count(0), "seed of weights, data order and masks"),
+    "log_every": (count(1), "log every N steps"),
+    "val_every": (count(1), "validate every N steps"),
+    "sample_every": (count(1), "save a sample figure every N steps"),
+    "checkpoint_every": (count(1), "checkpoint every N steps"),
+    "keep_last": (count(1), "checkpoints to keep (best.pt is kept as well)"),
+    "val_batches": (count(1), "batches per validation"),
+    "max_bad_steps": (count(1), "stop after this many non-finite losses in a row"),
 }
 
 
@@ -99,6 +164,10 @@ def defaults() -> dict[str, Any]:
     return d
 
 
+class HelpFormat(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help, and the exit-status table as written."""
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -109,7 +178,8 @@ def _add_train_parser(sub: Any, d: dict[str, Any]) -> None:
         help="train PConvUNet for inpainting (DDP under torchrun)",
         description="Train a partial-convolution U-Net (Liu et al. 2018) on images with random "
         "irregular masks. --batch-size is per process under torchrun.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormat,
+        epilog=EXIT_CODES,
     )
     t.add_argument(
         "--data",
@@ -119,15 +189,16 @@ def _add_train_parser(sub: Any, d: dict[str, Any]) -> None:
     )
     t.add_argument(
         "--out",
+        type=folder,
         default=d["out"],
         help="run folder for checkpoints, history and samples; None: $PCONV_OUTPUT_DIR/runs/<date-time>",
     )
     t.add_argument(
         "--resume", action="store_true", default=False, help="continue from the newest good checkpoint in --out"
     )
-    t.add_argument("--device", default=d["device"], help="auto (CUDA, then MPS, then CPU), cpu or cuda")
-    t.add_argument("--layers", type=int, default=d["layers"], help="U-Net depth (paper: 7 for 256 px, 8 for 512)")
-    t.add_argument("--base-channels", type=int, default=d["base_channels"], help="channels of the first layer")
+    t.add_argument("--device", type=device, default=d["device"], help="auto (CUDA, then MPS, then CPU), cpu or cuda")
+    t.add_argument("--layers", type=count(1), default=d["layers"], help="U-Net depth (paper: 7 for 256 px, 8 for 512)")
+    t.add_argument("--base-channels", type=count(1), default=d["base_channels"], help="channels of the first layer")
     t.add_argument(
         "--vgg",
         choices=("auto", "imagenet", "none"),
@@ -140,15 +211,15 @@ def _add_train_parser(sub: Any, d: dict[str, Any]) -> None:
         elif isinstance(kind, tuple):
             t.add_argument(_flag(name), choices=kind, default=d[name], help=text)
         else:
-            t.add_argument(_flag(name), type=kind, default=d[name], help=text, metavar="N" if kind is int else "X")
+            t.add_argument(_flag(name), type=kind, default=d[name], help=text, metavar="X" if kind is rate else "N")
     t.set_defaults(func=commands.train)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all four subcommands (defaults from `defaults()`)."""
     d = defaults()
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(prog="python -m pconv", description=__doc__.split("\n\n")[0])
+    fmt = HelpFormat
+    p = Parser(prog="python -m pconv", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES, formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,masks,download}")
     _add_train_parser(sub, d)
 
@@ -167,15 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="test-mask folder with a manifest.json (default: the shared set under "
         "data_dir()/test_masks/, made once for the checkpoint's image size)",
     )
-    e.add_argument("--per-bin", type=int, default=d["per_bin"], help="masks per bin when the mask set is made")
-    e.add_argument("--num-images", type=int, default=d["num_images"], help="images to evaluate on")
+    e.add_argument("--per-bin", type=count(1), default=d["per_bin"], help="masks per bin when the mask set is made")
+    e.add_argument("--num-images", type=count(1), default=d["num_images"], help="images to evaluate on")
     e.add_argument(
         "--methods",
         default=d["methods"],
         help="comma-separated: model and baselines "
         "(biharmonic, harmonic, telea, navier_stokes, mean_fill); default: all available",
     )
-    e.add_argument("--device", default=d["device"], help="auto, cpu or cuda")
+    e.add_argument("--device", type=device, default=d["device"], help="auto, cpu or cuda")
     e.set_defaults(func=commands.evaluate)
 
     m = sub.add_parser(
@@ -185,10 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reproducibly from --seed.",
         formatter_class=fmt,
     )
-    m.add_argument("--out", required=True, help="folder to write")
-    m.add_argument("--size", type=int, default=d["mask_size"], help="mask side in pixels")
-    m.add_argument("--per-bin", type=int, default=d["mask_per_bin"], help="masks per hole-ratio bin (6 bins)")
-    m.add_argument("--seed", type=int, default=d["mask_seed"], help="seed of the set")
+    m.add_argument("--out", type=folder, required=True, help="folder to write")
+    m.add_argument("--size", type=count(1), default=d["mask_size"], help="mask side in pixels")
+    m.add_argument("--per-bin", type=count(1), default=d["mask_per_bin"], help="masks per hole-ratio bin (6 bins)")
+    m.add_argument("--seed", type=count(0), default=d["mask_seed"], help="seed of the set")
     m.set_defaults(func=commands.masks)
 
     k = sub.add_parser(
@@ -206,17 +277,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 training diverged, 2 user error)."""
+    """Run the CLI; returns the exit status (see `EXIT_CODES`: 0, 1 diverged, 2 user error, 130/143 signals)."""
     from .data import ImageLoadError
     from .kaggle import KaggleError
     from .train import RunExistsError, TrainingDivergedError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
     try:
-        return args.func(args)
-    except (UsageError, CheckpointError, RunExistsError, KaggleError, ImageLoadError) as e:
-        print(f"pconv {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(f"{parser.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    name = f"pconv {args.command}"
+    try:
+        with sigterm_interrupts():  # SIGTERM ends the command as Ctrl-C does, with no traceback
+            return args.func(args)
+    except (UsageError, CheckpointError, RunExistsError, RunFolderError, KaggleError, ImageLoadError) as e:
+        print(f"{name}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except TrainingDivergedError as e:
-        print(f"pconv {args.command}: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{name}: training diverged: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:
+        print(f"{name}: stopped by {signal_of(e).name}", file=sys.stderr)
+        return exit_status(signal_of(e))

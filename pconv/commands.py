@@ -45,7 +45,9 @@ def _image_folder(data: str) -> Path:
 
 
 def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
-    from .data import ImageFolderDataset, InpaintingDataset, find_images, split_files
+    from torch.utils.data import Subset
+
+    from .data import ImageFolderDataset, InpaintingDataset, find_images
     from .masks import MaskGenerator
     from .samples import sample_inpainting_data
 
@@ -55,14 +57,15 @@ def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
             args.size, train_length=64 if smoke else 10_000, val_length=4 if smoke else 32, masks=10_000, seed=args.seed
         )
     root = _image_folder(args.data)
-    train_files, val_files = split_files(find_images(root), 0.1, args.seed)
-    images = ImageFolderDataset(root, args.size, train=True, files=train_files, seed=args.seed)
-    val_images = ImageFolderDataset(root, args.size, train=False, files=val_files[:64]) if val_files else None
     masks = MaskGenerator(args.size, length=10_000, seed=args.seed)
+    if len(find_images(root)) < 2:  # nothing to hold out: train on the one image, no validation
+        images = ImageFolderDataset(root, args.size, seed=args.seed)
+        return InpaintingDataset(images, masks, pairing="random", seed=args.seed), None
+    images, val_images = ImageFolderDataset.split(root, args.size, 0.1, args.seed)
+    images.seed = args.seed  # split's seed is the split's; this one seeds the crops and flips (resumable)
     train = InpaintingDataset(images, masks, pairing="random", seed=args.seed)
-    val = None
-    if val_images is not None:
-        val = InpaintingDataset(val_images, MaskGenerator(args.size, length=len(val_images), seed=args.seed + 1))
+    val_images = Subset(val_images, range(min(64, len(val_images))))  # enough for `val_batches` batches
+    val = InpaintingDataset(val_images, MaskGenerator(args.size, length=len(val_images), seed=args.seed + 1))
     return train, val
 
 
@@ -79,6 +82,8 @@ def _init_distributed(device: str) -> int:
 
 def train(args: argparse.Namespace) -> int:
     """`train`: every TrainConfig field that is a flag goes into the config as given."""
+    from .config import ConfigError
+    from .interrupts import exit_status
     from .losses import InpaintingLoss
     from .models import PConvUNet
     from .train import TrainConfig, Trainer
@@ -90,6 +95,12 @@ def train(args: argparse.Namespace) -> int:
         datefmt="%H:%M:%S",
     )
     try:
+        given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+        try:
+            config = TrainConfig(**{**given, "progress": False})
+        except ConfigError as e:  # settings that only make sense together, e.g. --finetune-steps <= --steps
+            flag = f"--{e.field.replace('_', '-')}"
+            raise UsageError(f"argument {flag}: expected {e.expected}, got {e.value!r} (see --help)") from e
         if args.size % 2**args.layers:
             raise UsageError(
                 f"--size {args.size} must be a multiple of 2**layers = {2**args.layers} (--layers {args.layers})"
@@ -103,10 +114,15 @@ def train(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         model = PConvUNet(in_channels=3, layers=args.layers, base_channels=args.base_channels)
         loss_fn = InpaintingLoss(vgg=None if args.vgg == "none" else args.vgg)
-        given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-        config = TrainConfig(**{**given, "progress": False})
         trainer = Trainer(model, loss_fn, config)
         trainer.fit(train_data, val_data, resume=args.resume)
+        if trainer.interrupted is not None:
+            print(
+                f"pconv train: stopped by {trainer.interrupted.name} at step {trainer.step}/{config.steps}; "
+                f"checkpoint in {trainer.out}; continue with --resume",
+                file=sys.stderr,
+            )
+            return exit_status(trainer.interrupted)
         if rank == 0:
             print(f"run folder: {trainer.out} (step {trainer.step}/{config.steps})")
         debug = os.environ.get("PCONV_DEBUG_RANK_STATE")

@@ -5,7 +5,8 @@ an `Engine` does the work of a single step, whatever the task:
 
 * mixed precision: bf16 where the GPU supports it, else fp16 with a GradScaler;
 * DistributedDataParallel under `torchrun`, `torch.compile` with a fallback to eager;
-* a step whose loss (or gradient norm) is not finite changes nothing and returns None;
+* a step whose loss (or gradient norm) is not finite changes nothing and returns None,
+  and `weights_finite` tells whether the weights themselves are still finite;
 * the paper's two phases (Liu et al. 2018, Sec. 5.1): Adam at `lr`, then fine-tuning
   at `finetune_lr` with the encoder's batch norm frozen.
 """
@@ -13,14 +14,17 @@ an `Engine` does the work of a single step, whatever the task:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from ._loop import defer_interrupt, to_device
+from ._loop import to_device
+from .checkpoint import CheckpointError, describe_model_mismatch, model_info
 from .config import TrainConfig
+from .interrupts import defer_interrupt
 from .utils import resolve_device
 
 __all__ = ["Engine"]
@@ -54,6 +58,7 @@ class Engine:
         self.scaler = torch.amp.GradScaler("cuda" if dev.type == "cuda" else "cpu", enabled=self.amp and fp16)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)  # the paper's optimizer
         self.net, self.compile_pending, self.frozen = self._wrap(), config.compile, False
+        self.model_info = model_info(model)  # {"name", "kwargs"}: lets a checkpoint rebuild the model
 
     def batch(self, batch: Any) -> dict[str, torch.Tensor]:
         """A batch from a loader on this engine's device (and memory format)."""
@@ -149,6 +154,11 @@ class Engine:
         if self.frozen and hasattr(self.model, "freeze_encoder_bn"):
             self.model.freeze_encoder_bn(True)
 
+    def weights_finite(self) -> bool:
+        """True when every floating-point weight and buffer (BN statistics too) is finite."""
+        tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        return not tensors or bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
     def state(self) -> dict[str, Any]:
         """{"model", "optimizer", "scaler"} state dicts, for a checkpoint."""
         return {
@@ -157,12 +167,23 @@ class Engine:
             "scaler": self.scaler.state_dict(),
         }
 
-    def load_state(self, ckpt: dict[str, Any]) -> None:
-        """Load the model, optimizer and (when saved) scaler states of a checkpoint; not frozen yet."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
+    def load_state(self, ckpt: dict[str, Any], path: Path) -> None:
+        """Load the model, optimizer and (when saved) scaler states of checkpoint `path`; not frozen yet.
+
+        Raises:
+            CheckpointError: the states do not fit; names the model settings the checkpoint was built with.
+        """
+        mismatch = describe_model_mismatch((ckpt.get("config") or {}).get("model") or {}, self.model_info)
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            why = mismatch or f"it does not fit this model/optimizer: {' '.join(str(e).split())[:300]}"
+            raise CheckpointError(f"cannot resume from checkpoint {path}: {why}") from e
+        if mismatch:  # the weights fit, but the model is not built the same way
+            log.warning("resume from %s: %s", path.name, mismatch)
         self.frozen = False  # set_phase freezes again at the first step when resuming inside fine-tuning
 
     def _wrap(self) -> Any:

@@ -19,8 +19,10 @@ shard of that permutation (`batch_size` is per rank) and only rank 0 logs and wr
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ._loop import defer_interrupt, endless_batches, first_batch, make_loader
-from .checkpoint import CheckpointError, load_checkpoint, model_info
+from ._loop import endless_batches, first_batch, make_loader
+from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .engine import Engine
-from .history import LossWindow, merge_row, write_history
+from .history import LossWindow, merge_row
+from .interrupts import defer_interrupt, signal_of, sigterm_interrupts
 from .rng import capture_rng, loader_seed, restore_rng, seed_everything
 from .runfolder import RunExistsError, RunFolder
 from .tasks import infer_task
@@ -46,7 +49,7 @@ log = logging.getLogger("pconv.train")
 
 
 class TrainingDivergedError(RuntimeError):
-    """Too many non-finite losses in a row; the last good state was checkpointed."""
+    """Non-finite losses `max_bad_steps` times in a row, or non-finite weights; names the last good checkpoint."""
 
 
 class Trainer:
@@ -72,9 +75,8 @@ class Trainer:
         if cfg.out is None:
             cfg.out = str(output_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S"))
         self.config, self.out = cfg, Path(cfg.out)
-        self.folder = RunFolder(self.out, cfg.keep_last)
+        self.folder = RunFolder(self.out)
         self.task, self.callbacks, self.loss_fn = task or infer_task(model), list(callbacks), loss_fn
-        self._model_info = model_info(model)  # {"name", "kwargs"}: lets a checkpoint rebuild the model
         distributed = dist.is_available() and dist.is_initialized()
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
         self.engine = Engine(model, loss_fn, self.task, cfg, self.world)
@@ -83,6 +85,7 @@ class Trainer:
         self.step, self.history, self.skipped_steps = 0, [], 0
         self.best: dict[str, Any] = {"metric": f"val/{self.task.best_metric}", "value": None, "step": None}
         self._stop, self._saved_step, self._rng = False, -1, (-1, None)
+        self.interrupted = None  # the signal (SIGINT, SIGTERM) that ended the last fit, if one did
 
     # ------------------------------------------------------------------ public
     def stop(self) -> None:
@@ -106,16 +109,66 @@ class Trainer:
             resume: False: start fresh (refuses a folder that holds checkpoints); True: continue
                 from the newest readable `ckpt_<step>.pt` in `out`; a path: from that checkpoint.
 
+        Ctrl-C (SIGINT, Jupyter's stop button), SIGTERM and `stop()` end the run after the
+        current step with a checkpoint; `interrupted` then holds the signal, if one came.
+
         Raises:
             RunExistsError: `out` holds checkpoints and `resume` is False.
-            TrainingDivergedError: `max_bad_steps` non-finite losses in a row (checkpoint saved).
+            RunFolderError: `out` is a file or cannot be written; RunLockedError: another run holds it.
+            TrainingDivergedError: `max_bad_steps` non-finite losses in a row, or non-finite
+                weights; never saved: the message names the last good checkpoint.
+            CheckpointWriteError: a checkpoint could not be written (the earlier ones are intact).
         """
-        cfg, self._stop = self.config, False
-        sample_batch = None  # read before any seeding, so that resuming sees the same RNG streams
+        self._stop, self.interrupted = False, None
+        # the sample batch is read before any seeding, so that resuming sees the same RNG streams
+        sample_batch = first_batch(val_data if val_data is not None else train_data) if self.rank == 0 else None
+        with self.folder.locked() if self.rank == 0 else nullcontext(), sigterm_interrupts():
+            self._start(resume)
+            self._run(train_data, val_data, sample_batch)
+        self._call("on_fit_end", self.history)
+        return self.history
+
+    def save_checkpoint(self, best: bool = False, barrier: bool = True) -> Path:
+        """Write out/ckpt_<step>.pt (and best.pt) atomically on rank 0, then prune to `keep_last`.
+
+        Raises:
+            TrainingDivergedError: the weights are not finite (nothing is written).
+        """
+        if not self.engine.weights_finite():  # the same on every rank: they all stop here
+            raise self._bad_weights()
+        path = self.out / f"ckpt_{self.step}.pt"
+        if barrier and self.world > 1:
+            dist.barrier()
         if self.rank == 0:
-            sample_batch = first_batch(val_data if val_data is not None else train_data)
-        self._start(resume)
-        cuda = self.device.type == "cuda"
+            snap_step, snap = self._rng
+            ckpt = {
+                "step": self.step,
+                **self.engine.state(),
+                "best": dict(self.best),
+                "history": list(self.history),
+                "config": {**self.config.to_dict(), "model": self.engine.model_info, "task": self.task.name},
+                "rng": snap if snap_step == self.step else capture_rng(),
+                "skipped_steps": self.skipped_steps,
+            }
+            with defer_interrupt():  # a signal now is raised once the checkpoint is whole and recorded
+                self.folder.save(ckpt, best, self.config.keep_last)
+                self._saved_step = self.step
+                self.folder.write_history(self.history)
+                log.info("saved %s", path)
+            self._call("on_checkpoint", path)
+        if barrier and self.world > 1:
+            dist.barrier()
+        self._saved_step = self.step
+        return path
+
+    def validate(self, val_loader: Any) -> dict[str, float]:
+        """Mean `task.metrics` over at most `val_batches` batches, as {"val/<name>": value}."""
+        return {f"val/{k}": v for k, v in self.engine.evaluate(val_loader, self.config.val_batches).items()}
+
+    # ------------------------------------------------------------------ the schedule
+    def _run(self, train_data: Any, val_data: Any, sample_batch: Any) -> None:
+        """Steps from `self.step` to `config.steps` (or a stop), then the final checkpoint."""
+        cfg, cuda = self.config, self.device.type == "cuda"
         batches = endless_batches(
             train_data, cfg.batch_size, cfg.seed, self.step, self.rank, self.world, cfg.num_workers, cuda
         )
@@ -137,58 +190,25 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 window.add(terms)
-                if terms is None:
+                if terms is None:  # a skipped step; its cause may be weights gone bad the step before
                     bad_run, self.skipped_steps = bad_run + 1, self.skipped_steps + 1
-                    if bad_run >= cfg.max_bad_steps:
+                    if bad_run >= cfg.max_bad_steps or not self.engine.weights_finite():
                         self._diverged(bad_run)
                 else:
                     bad_run = 0
                     bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items()}, refresh=False)
                 self._periodic(window, val_loader, sample_batch)
                 self._call("on_step_end", self.step, terms)
-        except KeyboardInterrupt:
-            log.warning("interrupted at step %d; saving a checkpoint", self.step)
-            self._stop = True
+        except KeyboardInterrupt as e:
+            self.interrupted, self._stop = signal_of(e), True
+            log.warning("%s at step %d; saving a checkpoint", self.interrupted.name, self.step)
         finally:
             bar.close()
         if window:
             self._record(window.row(self.step, cfg.lr_at(self.step - 1)))
         if self._saved_step != self.step:
             self.save_checkpoint(barrier=self.world > 1 and self.step >= cfg.steps)
-        self._call("on_fit_end", self.history)
-        return self.history
 
-    def save_checkpoint(self, best: bool = False, barrier: bool = True) -> Path:
-        """Write out/ckpt_<step>.pt (and best.pt) atomically on rank 0, then prune to `keep_last`."""
-        path = self.out / f"ckpt_{self.step}.pt"
-        if barrier and self.world > 1:
-            dist.barrier()
-        if self.rank == 0:
-            snap_step, snap = self._rng
-            ckpt = {
-                "step": self.step,
-                **self.engine.state(),
-                "best": dict(self.best),
-                "history": list(self.history),
-                "config": {**self.config.to_dict(), "model": self._model_info, "task": self.task.name},
-                "rng": snap if snap_step == self.step else capture_rng(),
-                "skipped_steps": self.skipped_steps,
-            }
-            with defer_interrupt():
-                self.folder.save(ckpt, best)
-                write_history(self.history, self.out)
-            log.info("saved %s", path)
-            self._call("on_checkpoint", path)
-        if barrier and self.world > 1:
-            dist.barrier()
-        self._saved_step = self.step
-        return path
-
-    def validate(self, val_loader: Any) -> dict[str, float]:
-        """Mean `task.metrics` over at most `val_batches` batches, as {"val/<name>": value}."""
-        return {f"val/{k}": v for k, v in self.engine.evaluate(val_loader, self.config.val_batches).items()}
-
-    # ------------------------------------------------------------------ the schedule
     def _periodic(self, window: LossWindow, val_loader: Any, sample_batch: Any) -> None:
         """Log, validate, draw samples and checkpoint when due."""
         cfg, s = self.config, self.step
@@ -200,7 +220,8 @@ class Trainer:
         if validate:
             row.update(self.validate(val_loader) if self.rank == 0 else {})
             value = row.get(self.best["metric"])
-            improved = value is not None and (self.best["value"] is None or value > self.best["value"])
+            finite = value is not None and math.isfinite(value)  # a NaN score is never "best"
+            improved = finite and (self.best["value"] is None or value > self.best["value"])
             if improved:
                 self.best.update(value=value, step=s)
             if self.world > 1:  # rank 0 decides; all ranks take part in the checkpoint barrier
@@ -215,11 +236,21 @@ class Trainer:
             self.save_checkpoint(best=improved)
 
     def _diverged(self, n: int) -> None:
+        if not self.engine.weights_finite():
+            raise self._bad_weights()
         path = self.save_checkpoint(barrier=False)
         raise TrainingDivergedError(
             f"training stopped at step {self.step}: {n} non-finite losses in a row (max_bad_steps="
             f"{self.config.max_bad_steps}). The last good weights are in {path}; lower the lr, set "
             "grad_clip or turn AMP off, then resume from it."
+        )
+
+    def _bad_weights(self) -> TrainingDivergedError:
+        last = self.folder.newest
+        where = f"The last good weights are in {last}; resume" if last else "no checkpoint was written before; start"
+        return TrainingDivergedError(
+            f"training stopped at step {self.step}: the weights are not finite (inf or NaN), so they were not "
+            f"saved. {where} with a lower lr (it was {self.config.lr:g}), grad_clip set or AMP off."
         )
 
     def _start(self, resume: bool | str | Path) -> None:
@@ -236,18 +267,13 @@ class Trainer:
 
     def _restore(self, path: Path, ckpt: dict[str, Any]) -> None:
         """Load weights, optimizer, scaler, step, history and RNG streams from checkpoint `path`."""
-        try:
-            self.engine.load_state(ckpt)
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointError(f"checkpoint {path} does not fit this model/optimizer: {e}") from e
+        self.engine.load_state(ckpt, path)
         self.step, self.skipped_steps = int(ckpt["step"]), int(ckpt.get("skipped_steps", 0))
         self.history = [r for r in ckpt.get("history", []) if r.get("step", 0) <= self.step]
         self.best = ckpt.get("best") or self.best
         self._saved_step = self.step
-        old, cfg = ckpt.get("config", {}), self.config
-        for key in ("batch_size", "lr", "seed", "size", "finetune_steps", "finetune_lr", "schedule"):
-            if key in old and old[key] != getattr(cfg, key):
-                log.warning("resume: %s is %r now but was %r in %s", key, getattr(cfg, key), old[key], path.name)
+        for key, (now, was) in self.config.changes_since(ckpt.get("config", {})).items():
+            log.warning("resume: %s is %r now but was %r in %s", key, now, was, path.name)
         restore_rng(ckpt["rng"])
         log.info("resumed from %s at step %d", path, self.step)
 
@@ -256,9 +282,7 @@ class Trainer:
         import matplotlib.pyplot as plt
 
         fig = self.engine.samples(batch)
-        path = self.out / "samples" / f"step_{self.step:07d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=80, bbox_inches="tight")
+        self.folder.save_figure(fig, f"samples/step_{self.step:07d}.png")
         self._call("on_samples", self.step, fig)
         plt.close(fig)
 
@@ -267,7 +291,7 @@ class Trainer:
         if self.rank == 0:
             text = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step")
             log.info("step %d/%d  %s", row["step"], self.config.steps, text)
-            write_history(self.history, self.out)
+            self.folder.write_history(self.history)
             self._call("on_log", row)
 
     def _call(self, hook: str, *args: Any) -> None:
