@@ -1,48 +1,44 @@
 """Small pieces of the training loop kept out of `pconv.train` so that it reads top to bottom.
 
 A seeded, shardable, resumable sampler and the endless batch stream built on it;
-seeding; moving a batch to the device;
-deferring Ctrl-C / the notebook's stop button over a critical section; writing
-the history as JSON and CSV.
+DataLoader workers that never fork; moving a batch to the device.
+
+Workers start by "forkserver" on Linux and "spawn" elsewhere (`WORKER_START`), never
+by "fork": forking a process that already runs threads (torch's thread pools) can
+deadlock, Python 3.12+ warns about it, and 3.14 stops forking by default on Linux.
+Fresh worker processes rebuild the dataset by pickling it, so a dataset that cannot
+be rebuilt there (defined in a notebook cell or inside a function, or holding a lock)
+is read in the main process instead, with a warning that says why.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-import random
-import signal
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+import multiprocessing
+import pickle
+import sys
+import types
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from .rng import loader_seed
+
 __all__ = [
     "EpochSampler",
-    "loader_seed",
     "make_loader",
+    "unpicklable_reason",
     "endless_batches",
     "first_batch",
-    "seed_everything",
     "to_device",
-    "defer_interrupt",
-    "write_history",
+    "WORKER_START",
 ]
 
-
-def loader_seed(seed: int, epoch: int, rank: int) -> int:
-    """A 63-bit seed mixed from (seed, epoch, rank): DataLoader worker streams differ per epoch and rank.
-
-    `epoch` and `rank` may be -1 (used for "validation" and "shared by all ranks").
-    """
-    return int(np.random.SeedSequence([seed, epoch + 1, rank + 1]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+WORKER_START = "forkserver" if sys.platform.startswith("linux") else "spawn"
 
 
 class EpochSampler(Sampler[int]):
@@ -67,6 +63,40 @@ class EpochSampler(Sampler[int]):
         return len(self.indices)
 
 
+class _Discard:
+    def write(self, b: bytes) -> int:
+        return len(b)
+
+
+def unpicklable_reason(data: Any) -> str | None:
+    """Why a worker process started by spawn or forkserver could not rebuild `data`; None when it can.
+
+    Pickles `data` the way a DataLoader sends it to a worker (array contents are skipped:
+    only whether it pickles matters), and flags classes and functions of an interactive
+    `__main__` (a notebook), which a fresh process cannot import.
+    """
+    main = sys.modules.get("__main__")
+    interactive = main is not None and not hasattr(main, "__file__")
+    in_notebook: list[str] = []
+
+    class Probe(pickle.Pickler):
+        def persistent_id(self, obj: Any) -> str | None:
+            return "array" if isinstance(obj, (torch.Tensor, np.ndarray)) else None
+
+        def reducer_override(self, obj: Any) -> Any:
+            if interactive and isinstance(obj, (type, types.FunctionType)) and obj.__module__ == "__main__":
+                in_notebook.append(obj.__qualname__)
+            return NotImplemented
+
+    try:
+        Probe(_Discard(), protocol=pickle.HIGHEST_PROTOCOL).dump(data)
+    except Exception as e:  # PicklingError, AttributeError, TypeError: all mean "cannot be sent"
+        return f"it cannot be pickled ({type(e).__name__}: {e})"
+    if in_notebook:
+        return f"{in_notebook[0]} is defined in the notebook (__main__), which worker processes cannot import"
+    return None
+
+
 def make_loader(
     data: Dataset,
     batch_size: int,
@@ -76,13 +106,27 @@ def make_loader(
     sampler: Sampler | None = None,
     drop_last: bool = True,
 ) -> DataLoader:
-    """A DataLoader whose worker seeds come from `seed` (never from the global torch stream)."""
-    if num_workers is None:
-        try:
-            from .data import default_num_workers
+    """A DataLoader whose worker seeds come from `seed` (never from the global torch stream).
 
-            num_workers = default_num_workers()
-        except ImportError:
+    Workers (`num_workers` > 0; None: `pconv.data.default_num_workers()`) start by
+    `WORKER_START`; a dataset they could not rebuild is read in the main process instead.
+    """
+    if num_workers is None:
+        from .data import default_num_workers  # here: importing the trainer does not load the image stack
+
+        num_workers = default_num_workers()
+    context = None
+    if num_workers > 0:
+        reason = unpicklable_reason(data)
+        if reason is None:
+            context = multiprocessing.get_context(WORKER_START)
+        else:
+            warnings.warn(
+                f"DataLoader workers start by {WORKER_START} and could not rebuild this dataset: {reason}. "
+                "Reading it in the main process instead (num_workers=0); define the dataset in a .py "
+                "module (and make it picklable) to use workers.",
+                stacklevel=2,
+            )
             num_workers = 0
     return DataLoader(
         data,
@@ -92,6 +136,7 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(seed),
+        multiprocessing_context=context,
     )
 
 
@@ -147,13 +192,6 @@ def first_batch(data: Dataset | DataLoader, n: int = 4) -> Any:
     return default_collate(items) if items else None
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global streams (CUDA included)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> dict[str, torch.Tensor]:
     """A batch dict (or an (image, mask) pair) on `device`; 4-D tensors optionally channels-last."""
     if isinstance(batch, (list, tuple)):
@@ -171,41 +209,3 @@ def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> 
                 v = v.contiguous(memory_format=torch.channels_last)
         out[k] = v
     return out
-
-
-@contextmanager
-def defer_interrupt() -> Iterator[None]:
-    """Hold SIGINT (Ctrl-C, Jupyter's stop button) until the block ends, then raise KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    hits: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda signum, frame: hits.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
-        if hits:
-            raise KeyboardInterrupt
-
-
-def _replace_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_history(history: Sequence[dict[str, Any]], out: str | os.PathLike) -> None:
-    """Write `history` to out/history.json and out/history.csv (columns: union of keys)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _replace_text(out / "history.json", json.dumps(list(history), indent=1))
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    tmp = out / f".history.csv.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, out / "history.csv")

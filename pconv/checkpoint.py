@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, safe loading, RNG capture and the run folder's file list.
+"""Checkpoints: atomic writes, safe loading, the run folder's file list, rebuilding the model.
 
 A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read:
 tensors, numbers, strings, lists and dicts only (no pickled classes, no numpy
@@ -9,7 +9,7 @@ arrays). Keys written by `pconv.train.Trainer`:
     optimizer  the optimizer's state_dict
     scaler     the AMP GradScaler's state_dict ({} when no scaler is used)
     config     TrainConfig.to_dict() plus "model": {"name", "kwargs"} and "task"
-    rng        {"torch", "numpy", "python", "cuda"}: the RNG streams, as tensors and lists
+    rng        {"torch", "numpy", "python", "cuda"}: the RNG streams (`pconv.rng.capture_rng`)
     best       {"metric", "value", "step"} of the best validation so far
     history    the training history up to `step` (list of plain dicts)
 
@@ -22,26 +22,26 @@ from __future__ import annotations
 
 import logging
 import os
-import random
+import pickle
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 __all__ = [
     "CheckpointError",
+    "CheckpointWriteError",
     "save_checkpoint",
     "load_checkpoint",
+    "checkpoint_step",
     "list_checkpoints",
     "load_latest",
     "prune_checkpoints",
-    "capture_rng",
-    "restore_rng",
     "model_info",
+    "describe_model_mismatch",
     "model_from_checkpoint",
 ]
 
@@ -52,6 +52,10 @@ _REQUIRED = ("step", "model")
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, truncated, corrupt or not a pconv checkpoint."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (full disk, permissions); the earlier ones are intact."""
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -82,6 +86,43 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
+def _not_readable(path: Path, e: Exception) -> CheckpointError:
+    """A message for a failed `torch.load`, without PyTorch's advice to load with weights_only=False."""
+    text = str(e)
+    if isinstance(e, pickle.UnpicklingError):
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:  # a pickle of Python objects: loading it would mean running what it names
+            return CheckpointError(
+                f"{path} is not a checkpoint pconv trusts: it refers to the Python object {found.group(1)}, and "
+                "pconv only loads plain tensors and values (weights_only=True), never code from a file; "
+                "use a ckpt_<step>.pt or best.pt written by `python -m pconv train`"
+            )
+        return CheckpointError(f"checkpoint {path} is not a PyTorch file, or it is corrupt; it cannot be read")
+    first = text.strip().split(". ")[0].splitlines()[0][:200] if text.strip() else ""
+    return CheckpointError(
+        f"checkpoint {path} is corrupt or truncated and cannot be read ({type(e).__name__}: {first}); "
+        "use an earlier ckpt_<step>.pt from the same folder"
+    )
+
+
+def _read(path: Path, map_location: str | torch.device, mmap: bool) -> dict[str, Any]:
+    if path.is_dir():
+        newest = list_checkpoints(path)
+        hint = f"e.g. {newest[-1][1]}" if newest else "it holds no ckpt_<step>.pt files"
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; pass a checkpoint in it ({hint})")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist (expected a ckpt_<step>.pt file from a training run)")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        raise _not_readable(path, e) from None  # PyTorch's message would advise weights_only=False
+    except Exception as e:  # zip errors, EOF, ...: all mean "not readable"
+        raise _not_readable(path, e) from e
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
+        raise CheckpointError(f"{path} is not a pconv checkpoint (expected a dict with keys {list(_REQUIRED)})")
+    return ckpt
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by the trainer with `torch.load(weights_only=True)`.
 
@@ -93,21 +134,24 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         The checkpoint dict: `ckpt["step"]`, `ckpt["model"]`, `ckpt["config"]`, ...
 
     Raises:
-        CheckpointError: the file is missing, truncated or corrupt, or is not a pconv checkpoint.
+        CheckpointError: the file is missing, a folder, truncated or corrupt, or not a pconv
+            checkpoint (a pickle of Python objects is refused, never unpickled).
     """
+    return _read(Path(path), map_location, mmap=False)
+
+
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The step recorded inside a checkpoint, read without loading its tensors; None if it cannot be read."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist (expected a ckpt_<step>.pt file from a training run)")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # zip errors, EOF, unpickling errors all mean "not readable"
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated and cannot be read ({type(e).__name__}: {e}); "
-            "use an earlier ckpt_<step>.pt from the same folder"
-        ) from e
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
-        raise CheckpointError(f"{path} is not a pconv checkpoint (expected a dict with keys {list(_REQUIRED)})")
-    return ckpt
+        try:
+            ckpt = _read(path, "cpu", mmap=True)  # memory-mapped: tensors stay on disk
+        except CheckpointError:
+            ckpt = _read(path, "cpu", mmap=False)  # files in PyTorch's legacy format cannot be mapped
+        step = ckpt["step"]
+    except CheckpointError:
+        return None
+    return int(step) if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -124,7 +168,8 @@ def load_latest(
 ) -> tuple[Path, dict[str, Any]] | None:
     """The newest readable checkpoint in `folder` (or `path`), skipping unreadable ones with a warning.
 
-    Candidates: `path` if given, else `ckpt_<step>.pt` newest first, then `best.pt`.
+    Candidates: `path` if given, else the `ckpt_<step>.pt` files by the step recorded inside
+    them, newest first (a file's name can be stale), then `best.pt`.
 
     Returns:
         (path, checkpoint), or None when there is no candidate at all.
@@ -133,9 +178,14 @@ def load_latest(
         CheckpointError: there are candidates but none can be read (lists each reason).
     """
     folder = Path(folder)
-    candidates = [Path(path)] if path is not None else [p for _, p in reversed(list_checkpoints(folder))]
-    if path is None and (folder / "best.pt").is_file():
-        candidates.append(folder / "best.pt")
+    if path is not None:
+        candidates = [Path(path)]
+    else:
+        steps = {p: checkpoint_step(p) for _, p in list_checkpoints(folder)}
+        readable = sorted((p for p, s in steps.items() if s is not None), key=lambda p: (steps[p], p.name))
+        candidates = [p for p, s in steps.items() if s is None] + readable[::-1]  # unreadable: fail and warn first
+        if (folder / "best.pt").is_file():
+            candidates.append(folder / "best.pt")
     errors = []
     for candidate in candidates:
         try:
@@ -148,48 +198,26 @@ def load_latest(
     return None
 
 
-def prune_checkpoints(folder: str | os.PathLike, keep_last: int) -> list[Path]:
-    """Delete all but the newest `keep_last` (at least 1) `ckpt_<step>.pt` files; `best.pt` is kept.
+def prune_checkpoints(folder: str | os.PathLike, keep_last: int, newest: str | os.PathLike | None = None) -> list[Path]:
+    """Delete old `ckpt_<step>.pt` files, by the step recorded inside them, keeping `keep_last` (at least 1).
+
+    Only files that load are candidates: an unreadable file is never deleted (it may be
+    a user's, and it is not counted). `newest` (default: the highest recorded step) is
+    never deleted, nor any file that records a later step than it. `best.pt` is kept.
 
     Returns:
         The deleted paths.
     """
-    ckpts = list_checkpoints(folder)
-    doomed = [p for _, p in ckpts[: max(0, len(ckpts) - max(1, keep_last))]]
+    steps = {p: s for _, p in list_checkpoints(folder) if (s := checkpoint_step(p)) is not None}
+    if not steps:
+        return []
+    newest = Path(newest) if newest is not None else max(steps, key=lambda p: steps[p])
+    top = steps.get(newest, max(steps.values()))
+    older = sorted((p for p, s in steps.items() if s <= top and p != newest), key=lambda p: steps[p], reverse=True)
+    doomed = older[max(1, keep_last) - 1 :]
     for p in doomed:
         p.unlink(missing_ok=True)
     return doomed
-
-
-def capture_rng() -> dict[str, Any]:
-    """Snapshot the torch, CUDA, numpy and Python RNG streams as tensors and lists."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    version, py_state, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "name": name,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": [version, list(py_state), gauss_next],
-    }
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Restore RNG streams saved by `capture_rng` (CUDA only when the device count matches)."""
-    torch.set_rng_state(state["torch"].cpu())
-    cuda = state.get("cuda") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
-    n = state["numpy"]
-    keys = n["keys"].numpy().astype(np.uint32)
-    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    version, py_state, gauss_next = state["python"]
-    random.setstate((version, tuple(py_state), gauss_next))
 
 
 def model_info(model: nn.Module) -> dict[str, Any]:
@@ -204,6 +232,26 @@ def model_info(model: nn.Module) -> dict[str, Any]:
         kwargs = {}
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
     return {"name": type(model).__name__, "kwargs": kwargs}
+
+
+def describe_model_mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """How a checkpoint's model ({"name", "kwargs"} of `model_info`) differs from `now`'s; None if it does not.
+
+    Names the checkpoint's settings as keyword arguments and as `train` flags
+    (`layers` is `--layers`), so the message says what to pass to use the checkpoint.
+    """
+    if not saved.get("name"):
+        return None  # written without model information: nothing to compare
+    a, b = saved.get("kwargs") or {}, now.get("kwargs") or {}
+    if saved["name"] != now.get("name"):
+        args = ", ".join(f"{k}={v!r}" for k, v in a.items())
+        return f"the checkpoint holds a {saved['name']}({args}), not a {now.get('name')}"
+    diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if not diff:
+        return None
+    was = ", ".join(f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in diff)
+    flags = " ".join(f"--{k.replace('_', '-')} {a[k]}" for k in diff if k in a)
+    return f"the checkpoint was built as {saved['name']}({was}); build the model that way (flags: {flags}) to use it"
 
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:

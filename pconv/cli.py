@@ -7,138 +7,228 @@
     python -m pconv download celeba
     torchrun --standalone --nproc-per-node=2 -m pconv train ...       # DistributedDataParallel
 
-User errors (missing data, an unreadable checkpoint, Kaggle problems) print one line
-to stderr and exit with status 2. `PCONV_SMOKE=1` shrinks every default to a tiny,
-CPU-friendly configuration (for tests). `PCONV_DEBUG_RANK_STATE=DIR` makes every rank
-of a `train` run save its final weights as DIR/rank<r>.pt (for checking DDP).
+Defaults have one source: `TrainConfig` for the training flags, `PConvUNet` and
+`InpaintingLoss` for the model and loss flags, `make_test_masks` for `masks`; the
+table `SMOKE` holds the deliberate differences of `PCONV_SMOKE=1` (a tiny, CPU-friendly
+configuration, for tests). Every flag is checked before any work starts.
+`PCONV_DEBUG_RANK_STATE=DIR` makes every rank of a `train` run save its final weights
+as DIR/rank<r>.pt (for checking DDP).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
+import inspect
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.distributed as dist
-
+from . import commands
 from .checkpoint import CheckpointError
-from .utils import data_dir, is_smoke
+from .commands import UsageError
+from .interrupts import exit_status, signal_of, sigterm_interrupts
+from .runfolder import RunFolderError
+from .utils import is_smoke, resolve_device
 
-__all__ = ["main", "build_parser", "UsageError"]
+__all__ = ["main", "build_parser", "defaults", "UsageError", "SMOKE", "EXIT_CODES"]
 
-log = logging.getLogger("pconv.cli")
+EXIT_CODES = """exit status:
+  0    finished (or nothing was left to do)
+  1    training diverged: the message names the last good checkpoint
+  2    an error you can fix (a flag, a path, a file, a full disk), said in one line
+  130  stopped by Ctrl-C (SIGINT)   a checkpoint was saved first;
+  143  stopped by SIGTERM           continue with --resume"""
 
-
-class UsageError(Exception):
-    """A problem the user can fix (a path, a flag); printed as one line, exit status 2."""
-
-
-def _defaults() -> dict[str, Any]:
-    if is_smoke():  # tiny: seconds on a CPU
-        return dict(
-            size=32,
-            steps=4,
-            batch_size=2,
-            layers=3,
-            base_channels=8,
-            log_every=1,
-            val_every=4,
-            sample_every=4,
-            checkpoint_every=4,
-            num_images=2,
-            per_bin=1,
-            vgg="none",
-            methods="model",
-        )
-    return dict(
-        size=256,
-        steps=1000,
-        batch_size=8,
-        layers=7,
-        base_channels=64,
-        log_every=10,
-        val_every=500,
-        sample_every=500,
-        checkpoint_every=500,
-        num_images=16,
-        per_bin=10,
-        vgg="auto",
-        methods=None,
-    )
+SMOKE = dict(  # PCONV_SMOKE=1: seconds on a CPU
+    size=32,
+    steps=4,
+    batch_size=2,
+    layers=3,
+    base_channels=8,
+    log_every=1,
+    val_every=4,
+    sample_every=4,
+    checkpoint_every=4,
+    num_images=2,
+    per_bin=1,
+    vgg="none",
+    methods="model",
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of all four subcommands (defaults follow PCONV_SMOKE)."""
-    d = _defaults()
-    p = argparse.ArgumentParser(prog="python -m pconv", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,masks,download}")
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise `UsageError` (main prints one line, exit 2) instead of exiting."""
 
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def count(low: int) -> Callable[[str], int]:
+    """An argparse type: an int >= `low`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def rate(text: str) -> float:
+    """An argparse type: a finite number > 0 (a learning rate, a clipping norm)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def device(text: str) -> str:
+    """An argparse type: 'auto' or a device this machine has (cpu, cuda, cuda:1, mps)."""
+    try:
+        resolve_device(text)
+    except (RuntimeError, ValueError) as e:  # torch: unknown device strings; pconv: CUDA/MPS missing
+        reason = str(e) if "available" in str(e) else "expected auto, cpu, cuda, cuda:N or mps"
+        raise argparse.ArgumentTypeError(f"{reason}; got {text!r}") from None
+    return text
+
+
+def folder(text: str) -> str:
+    """An argparse type: a path that is a folder or does not exist yet (it is made)."""
+    if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return text
+
+
+# The TrainConfig fields that are `train` flags (--batch-size for batch_size): type and help.
+TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
+    "size": (count(1), "image side in pixels; a multiple of 2**layers"),
+    "steps": (count(1), "total training steps, fine-tuning included"),
+    "batch_size": (count(1), "images per step (per process under torchrun)"),
+    "lr": (rate, "Adam learning rate (paper: 2e-4)"),
+    "finetune_steps": (
+        count(0),
+        "the last N of --steps fine-tune with the encoder's batch norm frozen (paper Sec. 5.1)",
+    ),
+    "finetune_lr": (rate, "learning rate while fine-tuning (paper: 5e-5)"),
+    "schedule": (("constant", "cosine"), "lr schedule after the warm-up"),
+    "warmup_steps": (count(0), "linear lr warm-up steps"),
+    "grad_clip": (rate, "clip the gradient norm to this value; None: no clipping"),
+    "amp": (bool, "mixed precision; None: on for CUDA, off elsewhere"),
+    "channels_last": (bool, "channels-last memory format (faster on GPUs)"),
+    "compile": (bool, "torch.compile the model (falls back to eager if it fails)"),
+    "num_workers": (count(0), "DataLoader worker processes; None: by CPU count"),
+    "seed": (count(0), "seed of weights, data order and masks"),
+    "log_every": (count(1), "log every N steps"),
+    "val_every": (count(1), "validate every N steps"),
+    "sample_every": (count(1), "save a sample figure every N steps"),
+    "checkpoint_every": (count(1), "checkpoint every N steps"),
+    "keep_last": (count(1), "checkpoints to keep (best.pt is kept as well)"),
+    "val_batches": (count(1), "batches per validation"),
+    "max_bad_steps": (count(1), "stop after this many non-finite losses in a row"),
+}
+
+
+def _signature_defaults(fn: Callable) -> dict[str, Any]:
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+
+
+def defaults() -> dict[str, Any]:
+    """Every flag's default, read from the code it configures (then `SMOKE` under PCONV_SMOKE=1).
+
+    Keys: the TrainConfig fields; `layers`, `base_channels` (PConvUNet); `vgg`
+    (InpaintingLoss; None is "none"); `mask_size`, `mask_per_bin`, `mask_seed`
+    (make_test_masks); and evaluate's own `num_images`, `per_bin` and `methods`.
+    """
+    from .config import TrainConfig
+    from .losses import InpaintingLoss
+    from .masks import make_test_masks
+    from .models import PConvUNet
+
+    d: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig)}
+    model, loss, mask_set = (_signature_defaults(fn) for fn in (PConvUNet, InpaintingLoss, make_test_masks))
+    d.update(layers=model["layers"], base_channels=model["base_channels"], vgg=loss["vgg"] or "none")
+    d.update(mask_size=mask_set["size"], mask_per_bin=mask_set["per_bin"], mask_seed=mask_set["seed"])
+    d.update(num_images=16, per_bin=10, methods=None)  # evaluate: a quick score, not the paper's set
+    if is_smoke():
+        d.update(SMOKE)
+    return d
+
+
+class HelpFormat(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help, and the exit-status table as written."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_train_parser(sub: Any, d: dict[str, Any]) -> None:
     t = sub.add_parser(
         "train",
         help="train PConvUNet for inpainting (DDP under torchrun)",
         description="Train a partial-convolution U-Net (Liu et al. 2018) on images with random "
         "irregular masks. --batch-size is per process under torchrun.",
+        formatter_class=HelpFormat,
+        epilog=EXIT_CODES,
     )
     t.add_argument(
         "--data",
         default="samples",
-        help="'samples' (offline scikit-image photos, default), "
+        help="'samples' (offline scikit-image photos), "
         "'celeba' (data_dir()/celeba, see `download`) or a folder of images",
     )
-    t.add_argument("--size", type=int, default=d["size"], help="image side in pixels; a multiple of 2**layers")
-    t.add_argument("--steps", type=int, default=d["steps"], help="total training steps, fine-tuning included")
-    t.add_argument("--batch-size", type=int, default=d["batch_size"], help="images per step (per process)")
-    t.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (paper: 2e-4)")
     t.add_argument(
         "--out",
-        default=None,
-        help="run folder for checkpoints, history and samples (default: $PCONV_OUTPUT_DIR/runs/<date-time>)",
+        type=folder,
+        default=d["out"],
+        help="run folder for checkpoints, history and samples; None: $PCONV_OUTPUT_DIR/runs/<date-time>",
     )
-    t.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
     t.add_argument(
-        "--amp",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="mixed precision (default: on for CUDA, off on CPU)",
+        "--resume", action="store_true", default=False, help="continue from the newest good checkpoint in --out"
     )
-    t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu or cuda")
-    t.add_argument("--layers", type=int, default=d["layers"], help="U-Net depth (paper: 7 for 256 px, 8 for 512)")
-    t.add_argument("--base-channels", type=int, default=d["base_channels"], help="channels of the first layer")
-    t.add_argument(
-        "--finetune-steps",
-        type=int,
-        default=0,
-        help="last N of --steps fine-tune with the encoder's batch norm frozen (paper Sec. 5.1)",
-    )
-    t.add_argument("--finetune-lr", type=float, default=5e-5, help="learning rate while fine-tuning")
-    t.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="lr schedule")
-    t.add_argument("--warmup-steps", type=int, default=0, help="linear lr warm-up steps")
-    t.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm to this value")
+    t.add_argument("--device", type=device, default=d["device"], help="auto (CUDA, then MPS, then CPU), cpu or cuda")
+    t.add_argument("--layers", type=count(1), default=d["layers"], help="U-Net depth (paper: 7 for 256 px, 8 for 512)")
+    t.add_argument("--base-channels", type=count(1), default=d["base_channels"], help="channels of the first layer")
     t.add_argument(
         "--vgg",
         choices=("auto", "imagenet", "none"),
         default=d["vgg"],
         help="VGG16 for the perceptual and style losses (none: L1 and TV terms only)",
     )
-    t.add_argument("--num-workers", type=int, default=None, help="DataLoader workers (default: by CPU count)")
-    t.add_argument("--seed", type=int, default=0, help="seed of weights, data order and masks")
-    for name in ("log", "val", "sample", "checkpoint"):
-        t.add_argument(f"--{name}-every", type=int, default=d[f"{name}_every"], help=f"{name} every N steps")
-    t.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep (best.pt is kept as well)")
-    t.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster on GPUs)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the model (falls back if it fails)")
-    t.set_defaults(func=_train)
+    for name, (kind, text) in TRAIN_FLAGS.items():
+        if kind is bool:
+            t.add_argument(_flag(name), action=argparse.BooleanOptionalAction, default=d[name], help=text)
+        elif isinstance(kind, tuple):
+            t.add_argument(_flag(name), choices=kind, default=d[name], help=text)
+        else:
+            t.add_argument(_flag(name), type=kind, default=d[name], help=text, metavar="X" if kind is rate else "N")
+    t.set_defaults(func=commands.train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of all four subcommands (defaults from `defaults()`)."""
+    d = defaults()
+    fmt = HelpFormat
+    p = Parser(prog="python -m pconv", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES, formatter_class=fmt)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,masks,download}")
+    _add_train_parser(sub, d)
 
     e = sub.add_parser(
         "evaluate",
         help="score a checkpoint per hole-ratio bin against classical baselines",
         description="PSNR, SSIM and L1 of the composite per hole-ratio bin (paper Table 1) on "
         "held-out images with a fixed set of test masks.",
+        formatter_class=fmt,
     )
     e.add_argument("--checkpoint", required=True, help="a ckpt_<step>.pt or best.pt written by `train`")
     e.add_argument("--data", default="samples", help="'samples' (held-out sample photos), 'celeba' or a folder")
@@ -148,28 +238,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="test-mask folder with a manifest.json (default: the shared set under "
         "data_dir()/test_masks/, made once for the checkpoint's image size)",
     )
-    e.add_argument("--per-bin", type=int, default=d["per_bin"], help="masks per bin when the mask set is made")
-    e.add_argument("--num-images", type=int, default=d["num_images"], help="images to evaluate on")
+    e.add_argument("--per-bin", type=count(1), default=d["per_bin"], help="masks per bin when the mask set is made")
+    e.add_argument("--num-images", type=count(1), default=d["num_images"], help="images to evaluate on")
     e.add_argument(
         "--methods",
         default=d["methods"],
         help="comma-separated: model and baselines "
         "(biharmonic, harmonic, telea, navier_stokes, mean_fill); default: all available",
     )
-    e.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    e.set_defaults(func=_evaluate)
+    e.add_argument("--device", type=device, default=d["device"], help="auto, cpu or cuda")
+    e.set_defaults(func=commands.evaluate)
 
     m = sub.add_parser(
         "masks",
         help="write the fixed binned test-mask set",
-        description="Write per-bin "
-        "irregular test masks (PNG, white = valid) and manifest.json, reproducibly from --seed.",
+        description="Write per-bin irregular test masks (PNG, white = valid) and manifest.json, "
+        "reproducibly from --seed.",
+        formatter_class=fmt,
     )
-    m.add_argument("--out", required=True, help="folder to write")
-    m.add_argument("--size", type=int, default=256, help="mask side in pixels")
-    m.add_argument("--per-bin", type=int, default=100, help="masks per hole-ratio bin (6 bins)")
-    m.add_argument("--seed", type=int, default=0, help="seed of the set")
-    m.set_defaults(func=_masks)
+    m.add_argument("--out", type=folder, required=True, help="folder to write")
+    m.add_argument("--size", type=count(1), default=d["mask_size"], help="mask side in pixels")
+    m.add_argument("--per-bin", type=count(1), default=d["mask_per_bin"], help="masks per hole-ratio bin (6 bins)")
+    m.add_argument("--seed", type=count(0), default=d["mask_seed"], help="seed of the set")
+    m.set_defaults(func=commands.masks)
 
     k = sub.add_parser(
         "download",
@@ -181,201 +272,32 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--dest", default=None, help="destination folder (default: data_dir()/NAME)")
     k.add_argument("--competition", action="store_true", help="NAME is a competition slug")
     k.add_argument("--force", action="store_true", help="download again even if complete")
-    k.set_defaults(func=_download)
+    k.set_defaults(func=commands.download)
     return p
 
 
-def _image_folder(data: str) -> Path:
-    if data == "celeba":
-        root = data_dir() / "celeba"
-        if not root.is_dir():
-            raise UsageError(
-                f"--data celeba: no CelebA at {root}; get it with `python -m pconv download celeba` "
-                "(needs Kaggle credentials, see kaggle.json.example) or pass --data PATH"
-            )
-        return root
-    root = Path(data).expanduser()
-    if not root.is_dir():
-        raise UsageError(f"--data {data}: not 'samples', 'celeba' or an existing folder of images")
-    return root
-
-
-def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
-    from .data import ImageFolderDataset, InpaintingDataset, find_images, split_files
-    from .masks import MaskGenerator
-    from .samples import sample_inpainting_data
-
-    if args.data == "samples":
-        smoke = is_smoke()
-        return sample_inpainting_data(
-            args.size, train_length=64 if smoke else 10_000, val_length=4 if smoke else 32, masks=10_000, seed=args.seed
-        )
-    root = _image_folder(args.data)
-    train_files, val_files = split_files(find_images(root), 0.1, args.seed)
-    images = ImageFolderDataset(root, args.size, train=True, files=train_files, seed=args.seed)
-    val_images = ImageFolderDataset(root, args.size, train=False, files=val_files[:64]) if val_files else None
-    masks = MaskGenerator(args.size, length=10_000, seed=args.seed)
-    train = InpaintingDataset(images, masks, pairing="random", seed=args.seed)
-    val = None
-    if val_images is not None:
-        val = InpaintingDataset(val_images, MaskGenerator(args.size, length=len(val_images), seed=args.seed + 1))
-    return train, val
-
-
-def _init_distributed(device: str) -> int:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns the rank."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0
-    cuda = device != "cpu" and torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if cuda else "gloo")
-    return dist.get_rank()
-
-
-def _train(args: argparse.Namespace) -> int:
-    from .losses import InpaintingLoss
-    from .models import PConvUNet
-    from .train import TrainConfig, Trainer
-
-    rank = _init_distributed(args.device)
-    logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    try:
-        if args.size % 2**args.layers:
-            raise UsageError(
-                f"--size {args.size} must be a multiple of 2**layers = {2**args.layers} (--layers {args.layers})"
-            )
-        try:
-            train, val = _train_data(args)
-        except (FileNotFoundError, ValueError) as e:
-            raise UsageError(str(e)) from e
-        if args.out is None and dist.is_initialized():
-            raise UsageError("under torchrun pass --out, so that every process writes to the same run folder")
-        torch.manual_seed(args.seed)
-        kwargs = dict(in_channels=3, layers=args.layers, base_channels=args.base_channels)
-        model = PConvUNet(**kwargs)
-        loss_fn = InpaintingLoss(vgg=None if args.vgg == "none" else args.vgg)
-        config = TrainConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            size=args.size,
-            device=args.device,
-            amp=args.amp,
-            channels_last=args.channels_last,
-            compile=args.compile,
-            num_workers=args.num_workers,
-            grad_clip=args.grad_clip,
-            log_every=args.log_every,
-            val_every=args.val_every,
-            sample_every=args.sample_every,
-            checkpoint_every=args.checkpoint_every,
-            keep_last=args.keep_last,
-            seed=args.seed,
-            finetune_steps=args.finetune_steps,
-            finetune_lr=args.finetune_lr,
-            schedule=args.schedule,
-            warmup_steps=args.warmup_steps,
-            out=args.out,
-            progress=False,
-        )
-        trainer = Trainer(model, loss_fn, config)
-        trainer.fit(train, val, resume=args.resume)
-        if rank == 0:
-            print(f"run folder: {trainer.out} (step {trainer.step}/{config.steps})")
-        debug = os.environ.get("PCONV_DEBUG_RANK_STATE")
-        if debug:
-            Path(debug).mkdir(parents=True, exist_ok=True)
-            torch.save(trainer.model.state_dict(), Path(debug) / f"rank{rank}.pt")
-        return 0
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    from torch.utils.data import Subset
-
-    from .checkpoint import load_checkpoint, model_from_checkpoint
-    from .data import ImageFolderDataset
-    from .masks import fixed_test_masks
-    from .metrics import evaluate_inpainting
-    from .samples import SampleImageDataset
-    from .utils import resolve_device
-
-    ckpt = load_checkpoint(args.checkpoint)
-    config = ckpt.get("config") or {}
-    if config.get("task", "inpainting") != "inpainting":
-        raise UsageError(f"{args.checkpoint} is a {config['task']} checkpoint; evaluate scores inpainting models")
-    model = model_from_checkpoint(ckpt)
-    size = int(config.get("size", 256))
-    if args.data == "samples":
-        images = SampleImageDataset(size, "val", length=args.num_images)
-    else:
-        try:
-            images = ImageFolderDataset(_image_folder(args.data), size, train=False)
-        except (FileNotFoundError, ValueError) as e:
-            raise UsageError(str(e)) from e
-        images = Subset(images, range(min(args.num_images, len(images))))
-    if args.masks:
-        masks = Path(args.masks)
-        if not (masks / "manifest.json").is_file():
-            raise UsageError(
-                f"--masks {masks}: no manifest.json there; write a set with "
-                "`python -m pconv masks --out DIR`, or leave --masks out for the shared set"
-            )
-    else:
-        masks = fixed_test_masks(size, per_bin=args.per_bin)  # written once, then shared by every run
-    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
-    try:
-        report = evaluate_inpainting(
-            model, images, masks, methods=methods, device=resolve_device(args.device), progress=sys.stderr.isatty()
-        )
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    print(f"checkpoint {args.checkpoint} (step {ckpt['step']}), {len(images)} images, masks {masks}")
-    print(report.to_text())
-    return 0
-
-
-def _masks(args: argparse.Namespace) -> int:
-    from .masks import load_test_masks, make_test_masks
-
-    try:
-        out = make_test_masks(args.out, size=args.size, per_bin=args.per_bin, seed=args.seed)
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    print(f"wrote {len(load_test_masks(out))} test masks to {out}")
-    return 0
-
-
-def _download(args: argparse.Namespace) -> int:
-    from .kaggle import download
-
-    try:
-        path = download(args.name, args.dest, competition=args.competition, force=args.force)
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    print(path)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 training diverged, 2 user error)."""
+    """Run the CLI; returns the exit status (see `EXIT_CODES`: 0, 1 diverged, 2 user error, 130/143 signals)."""
     from .data import ImageLoadError
     from .kaggle import KaggleError
     from .train import RunExistsError, TrainingDivergedError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
     try:
-        return args.func(args)
-    except (UsageError, CheckpointError, RunExistsError, KaggleError, ImageLoadError) as e:
-        print(f"pconv {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(f"{parser.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    name = f"pconv {args.command}"
+    try:
+        with sigterm_interrupts():  # SIGTERM ends the command as Ctrl-C does, with no traceback
+            return args.func(args)
+    except (UsageError, CheckpointError, RunExistsError, RunFolderError, KaggleError, ImageLoadError) as e:
+        print(f"{name}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except TrainingDivergedError as e:
-        print(f"pconv {args.command}: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{name}: training diverged: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:
+        print(f"{name}: stopped by {signal_of(e).name}", file=sys.stderr)
+        return exit_status(signal_of(e))

@@ -8,10 +8,45 @@ batch norm frozen for the last `finetune_steps` of the `steps` in total.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """A TrainConfig setting is out of range; `field` names it (the CLI turns it into its flag)."""
+
+    def __init__(self, field: str, expected: str, value: Any):
+        self.field, self.expected, self.value = field, expected, value
+        super().__init__(f"TrainConfig.{field} must be {expected}, got {value!r}")
+
+
+# What each numeric setting must be: (kind, lowest value); None allowed where the default is None.
+_COUNTS = {
+    "steps": 1,
+    "batch_size": 1,
+    "log_every": 1,
+    "val_every": 1,
+    "sample_every": 1,
+    "checkpoint_every": 1,
+    "keep_last": 1,
+    "val_batches": 1,
+    "max_bad_steps": 1,
+    "num_workers": 0,
+    "warmup_steps": 0,
+    "seed": 0,  # numpy's SeedSequence takes non-negative seeds only
+}
+_RATES = ("lr", "finetune_lr", "grad_clip")  # finite and > 0: an inf or NaN lr fills the weights with NaN
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_rate(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 @dataclass
@@ -51,22 +86,36 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
-        if not 0 <= self.finetune_steps <= self.steps:
-            raise ValueError(f"finetune_steps must be in [0, steps={self.steps}], got {self.finetune_steps}")
+        for name, low in _COUNTS.items():
+            value = getattr(self, name)
+            if not (value is None and name == "num_workers"):
+                if not _is_int(value) or value < low:
+                    raise ConfigError(name, f"an int >= {low}", value)
+                setattr(self, name, int(value))  # numpy ints become plain ints (weights_only-safe)
+        for name in _RATES:
+            value = getattr(self, name)
+            if not (value is None and name == "grad_clip"):
+                if not _is_rate(value):
+                    raise ConfigError(name, "a finite number > 0", value)
+                setattr(self, name, float(value))
+        if not _is_int(self.finetune_steps) or not 0 <= self.finetune_steps <= self.steps:
+            raise ConfigError("finetune_steps", f"an int in [0, steps={self.steps}]", self.finetune_steps)
         if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        for name in ("log_every", "val_every", "sample_every", "checkpoint_every", "keep_last", "max_bad_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            raise ConfigError("schedule", "'constant' or 'cosine'", self.schedule)
+        if self.amp not in (True, False, None):
+            raise ConfigError("amp", "True, False or None (None: on for CUDA)", self.amp)
+        if not isinstance(self.device, str):
+            raise ConfigError("device", "a device name such as 'auto', 'cpu', 'cuda' or 'cuda:1'", self.device)
         if self.out is not None:
             self.out = str(self.out)
-        if not isinstance(self.size, int):  # a (H, W) pair is stored as a plain list (weights_only-safe)
-            size = [int(v) for v in self.size]
-            if len(size) != 2 or min(size) < 1:
-                raise ValueError(f"size must be an int or a pair [H, W] of positive ints, got {self.size!r}")
-            self.size = size
+        if _is_int(self.size):
+            ok = self.size >= 1
+        else:  # a (H, W) pair is stored as a plain list (weights_only-safe)
+            pair = list(self.size) if isinstance(self.size, (list, tuple)) else []
+            ok = len(pair) == 2 and all(_is_int(v) and v >= 1 for v in pair)
+        if not ok:
+            raise ConfigError("size", "an int or a pair [H, W] of ints >= 1", self.size)
+        self.size = int(self.size) if _is_int(self.size) else [int(v) for v in self.size]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python types only, so `torch.load(weights_only=True)` can read it back."""
@@ -77,6 +126,11 @@ class TrainConfig:
         """The inverse of `to_dict`; unknown keys (e.g. "model", "task") are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    def changes_since(self, saved: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """{key: (now, then)} for the settings that shape the run's outcome and differ from a saved config."""
+        keys = ("batch_size", "lr", "seed", "size", "finetune_steps", "finetune_lr", "schedule")
+        return {k: (getattr(self, k), saved[k]) for k in keys if k in saved and saved[k] != getattr(self, k)}
 
     def lr_at(self, step: int) -> float:
         """Learning rate of step `step` (0-based): warm-up, constant or cosine, then fine-tuning."""

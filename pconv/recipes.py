@@ -167,14 +167,42 @@ class Recipe:
         )
 
 
-# Tuned on a shared 2-core CPU (benchmarks/bench_quality.py; the table in benchmarks/RESULTS.md).
-_CPU = dict(
-    size=64,
-    model_kwargs=dict(layers=5, base_channels=16, max_channels=256, stem_channels=16),
-    loss_kwargs=dict(valid=1.0, hole=6.0, perceptual=0.0, style=0.0, tv=0.1, vgg=None),
-    train_kwargs=dict(steps=2000, batch_size=16, lr=2e-3, schedule="cosine", warmup_steps=100, amp=False),
-    hole_range=(0.01, 0.6),
-)
+_LOSS = dict(valid=1.0, hole=6.0, perceptual=0.0, style=0.0, tv=0.1, vgg=None)  # L1 + TV: nothing to download
+_COMMON = dict(schedule="cosine", log_every=25, val_batches=2, keep_last=1, seed=0)
+
+# "cpu" was tuned on a shared 2-core CPU (benchmarks/bench_quality.py; the table in
+# benchmarks/RESULTS.md); "cuda" scales it up for one GPU; "smoke" shrinks it to seconds.
+_RECIPES: dict[str, dict[str, Any]] = {
+    "cpu": dict(
+        size=64,
+        model_kwargs=dict(layers=5, base_channels=16, max_channels=256, stem_channels=16),
+        train_kwargs=dict(steps=2000, batch_size=16, lr=2e-3, warmup_steps=100, amp=False),
+        events=dict(val_every=400, sample_every=666, checkpoint_every=2000),  # 5 validations, 3 sample grids
+        train_length=4096,
+        val_length=32,
+        per_bin=16,
+    ),
+    "cuda": dict(
+        size=128,
+        model_kwargs=dict(layers=6, base_channels=64, max_channels=512),
+        train_kwargs=dict(steps=4000, batch_size=32, lr=1e-3, warmup_steps=200, amp=None),
+        events=dict(val_every=500, sample_every=1000, checkpoint_every=1000),
+        train_length=8192,
+        val_length=64,
+        per_bin=50,
+        notes=["scaled up for one GPU; not tuned like the CPU recipe"],
+    ),
+    "smoke": dict(
+        size=32,
+        model_kwargs=dict(layers=3, base_channels=8, max_channels=32),
+        train_kwargs=dict(steps=4, batch_size=4, lr=2e-3, warmup_steps=1, amp=False, num_workers=0),
+        events=dict(val_every=4, sample_every=4, checkpoint_every=4, log_every=2),
+        train_length=16,
+        val_length=4,
+        per_bin=1,
+        notes=["smoke: a few seconds, to test the plumbing; the numbers mean nothing"],
+    ),
+}
 
 
 def quickstart(device: str | torch.device = "auto", smoke: bool | None = None) -> Recipe:
@@ -191,74 +219,18 @@ def quickstart(device: str | torch.device = "auto", smoke: bool | None = None) -
     """
     smoke = is_smoke() if smoke is None else bool(smoke)
     dev = resolve_device(device)
-    common = dict(log_every=25, val_batches=2, keep_last=1, device=str(dev), seed=0)
-    if smoke:
-        return Recipe(
-            name="quickstart-smoke",
-            size=32,
-            model_kwargs=dict(layers=3, base_channels=8, max_channels=32),
-            loss_kwargs=dict(_CPU["loss_kwargs"]),
-            train_kwargs=dict(
-                steps=4,
-                batch_size=4,
-                lr=2e-3,
-                schedule="cosine",
-                warmup_steps=1,
-                amp=False,
-                size=32,
-                val_every=4,
-                sample_every=4,
-                checkpoint_every=4,
-                num_workers=0,
-                **{**common, "log_every": 2},
-            ),
-            hole_range=_CPU["hole_range"],
-            train_length=16,
-            val_length=4,
-            per_bin=1,
-            notes=["smoke: a few seconds, to test the plumbing; the numbers mean nothing"],
-        )
-    if dev.type == "cuda":
-        return Recipe(
-            name="quickstart-cuda",
-            size=128,
-            model_kwargs=dict(layers=6, base_channels=64, max_channels=512),
-            loss_kwargs=dict(_CPU["loss_kwargs"]),
-            train_kwargs=dict(
-                steps=4000,
-                batch_size=32,
-                lr=1e-3,
-                schedule="cosine",
-                warmup_steps=200,
-                amp=None,
-                size=128,
-                val_every=500,
-                sample_every=1000,
-                checkpoint_every=1000,
-                **common,
-            ),
-            hole_range=_CPU["hole_range"],
-            train_length=8192,
-            val_length=64,
-            per_bin=50,
-            notes=["scaled up for one GPU; not tuned like the CPU recipe"],
-        )
-    steps = _CPU["train_kwargs"]["steps"]
+    kind = "smoke" if smoke else "cuda" if dev.type == "cuda" else "cpu"
+    spec = _RECIPES[kind]
+    train = {**_COMMON, **spec["train_kwargs"], **spec["events"], "size": spec["size"], "device": str(dev)}
     return Recipe(
-        name="quickstart-cpu",
-        size=_CPU["size"],
-        model_kwargs=dict(_CPU["model_kwargs"]),
-        loss_kwargs=dict(_CPU["loss_kwargs"]),
-        train_kwargs=dict(
-            _CPU["train_kwargs"],
-            size=_CPU["size"],
-            val_every=steps // 5,
-            sample_every=steps // 3,
-            checkpoint_every=steps,
-            **common,
-        ),
-        hole_range=_CPU["hole_range"],
-        train_length=4096,
-        val_length=32,
-        per_bin=16,
+        name=f"quickstart-{kind}",
+        size=spec["size"],
+        model_kwargs=dict(spec["model_kwargs"]),
+        loss_kwargs=dict(_LOSS),
+        train_kwargs=train,
+        hole_range=(0.01, 0.6),
+        train_length=spec["train_length"],
+        val_length=spec["val_length"],
+        per_bin=spec["per_bin"],
+        notes=list(spec.get("notes", [])),
     )

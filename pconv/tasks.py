@@ -11,17 +11,21 @@ the model on a batch. Two tasks ship:
   {"image", "mask"} with "mask" the target, the model returns logits,
   `loss_fn(logits, target)` (e.g. `bce_dice_loss`), validation scores Dice and IoU.
 
-A custom task is any object with the same four members (`name`, `best_metric`,
-`loss`, `metrics`, `samples`).
+A custom task is any object with the same five members: `name`, `best_metric`
+(a key of `metrics`, higher is better), `loss`, `metrics` and `samples` (which
+returns a matplotlib Figure).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["InpaintingTask", "SegmentationTask", "infer_task"]
 
@@ -39,16 +43,6 @@ def _as_terms(out: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 def _mean(x: torch.Tensor | float) -> float:
     return float(torch.as_tensor(x, dtype=torch.float32).mean())
-
-
-def _figure_of(result: Any):
-    """Plot helpers return a Figure (or something holding one); hand the trainer the Figure."""
-    import matplotlib.pyplot as plt
-
-    if hasattr(result, "savefig"):
-        return result
-    fig = getattr(result, "figure", None) or getattr(result, "fig", None)
-    return fig if fig is not None else plt.gcf()
 
 
 class InpaintingTask:
@@ -78,13 +72,13 @@ class InpaintingTask:
         }
 
     @torch.no_grad()
-    def samples(self, model: Callable, batch: Batch):
+    def samples(self, model: Callable, batch: Batch) -> Figure:
         """A figure of masked input, output, composite and ground truth for the batch."""
         from .plot import show_inpainting
 
         image, mask = batch["image"].float(), batch["mask"].float()
         output, _ = model(image * mask, mask)
-        return _figure_of(show_inpainting(image.cpu(), mask.cpu(), output.float().clamp(0, 1).cpu()))
+        return show_inpainting(image.cpu(), mask.cpu(), output.float().clamp(0, 1).cpu())
 
 
 class SegmentationTask:
@@ -108,14 +102,13 @@ class SegmentationTask:
         return {"dice": _mean(dice_score(prob, target)), "iou": _mean(iou_score(prob, target))}
 
     @torch.no_grad()
-    def samples(self, model: Callable, batch: Batch):
+    def samples(self, model: Callable, batch: Batch) -> Figure:
         """A figure of image, target and predicted mask for the batch."""
         from .plot import show_segmentation
 
         prob = torch.sigmoid(model(batch["image"]).float())
-        return _figure_of(
-            show_segmentation(batch["image"].float().cpu(), batch["mask"].float().cpu(), (prob > 0.5).float().cpu())
-        )
+        image, target = batch["image"].float().cpu(), batch["mask"].float().cpu()
+        return show_segmentation(image, target, (prob > 0.5).float().cpu())
 
 
 def infer_task(model: nn.Module) -> InpaintingTask | SegmentationTask:

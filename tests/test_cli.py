@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import PurePosixPath
 
 import pytest
 import torch
 
 from pconv.checkpoint import load_checkpoint
-from pconv.cli import main
+from pconv.cli import SMOKE, TRAIN_FLAGS, build_parser, main
+from pconv.config import TrainConfig
 
 CPU = ["--device", "cpu", "--num-workers", "0"]
 
@@ -59,6 +61,33 @@ def test_help_lists_every_flag(capsys):
             main([cmd, "--help"])
         text = capsys.readouterr().out
         assert all(f in text for f in flags), cmd
+
+
+def test_defaults_come_from_the_code_they_configure(monkeypatch):
+    import inspect
+
+    from pconv.losses import InpaintingLoss
+    from pconv.masks import make_test_masks
+    from pconv.models import PConvUNet
+
+    args = build_parser().parse_args(["train"])
+    config = TrainConfig()
+    assert all(getattr(args, name) == getattr(config, name) for name in TRAIN_FLAGS)
+    assert (args.out, args.device) == (config.out, config.device)
+    model = inspect.signature(PConvUNet).parameters
+    assert (args.layers, args.base_channels) == (model["layers"].default, model["base_channels"].default)
+    assert args.vgg == inspect.signature(InpaintingLoss).parameters["vgg"].default
+    masks = build_parser().parse_args(["masks", "--out", "m"])
+    signature = inspect.signature(make_test_masks).parameters
+    assert (masks.size, masks.per_bin, masks.seed) == tuple(signature[k].default for k in ("size", "per_bin", "seed"))
+    # one source: change TrainConfig's default and the flag follows
+    monkeypatch.setattr(TrainConfig.__dataclass_fields__["keep_last"], "default", 7)
+    assert build_parser().parse_args(["train"]).keep_last == 7
+    # PCONV_SMOKE=1 applies exactly the SMOKE table on top
+    monkeypatch.setenv("PCONV_SMOKE", "1")
+    smoke = build_parser().parse_args(["train"])
+    assert all(getattr(smoke, k) == v for k, v in SMOKE.items() if hasattr(smoke, k))
+    assert smoke.lr == config.lr and smoke.keep_last == 7
 
 
 def test_train_resume_evaluate_smoke(tmp_path, smoke, capsys):
@@ -147,3 +176,183 @@ def test_ddp_two_cpu_ranks_stay_in_sync_and_resume(tmp_path, smoke):
             assert torch.equal(v, rank1[k]), k
     assert main(["train", "--out", str(out), "--resume", "--steps", "4", *CPU]) == 0
     assert load_checkpoint(out / "ckpt_4.pt")["step"] == 4
+
+
+def flag_error(capsys, argv):
+    """Run main(argv); return stderr after checking the contract: exit 2, one line, no traceback."""
+    assert main(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+TRAIN_FLAG_ERRORS = [
+    (["--size", "0"], "--size"),
+    (["--size", "-32"], "--size"),
+    (["--steps", "0"], "--steps"),
+    (["--steps", "-5"], "--steps"),
+    (["--steps", "many"], "--steps"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "-1e-4"], "--lr"),
+    (["--lr", "inf"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--finetune-lr", "inf"], "--finetune-lr"),
+    (["--grad-clip", "0"], "--grad-clip"),
+    (["--keep-last", "0"], "--keep-last"),
+    (["--num-workers", "-1"], "--num-workers"),
+    (["--warmup-steps", "-1"], "--warmup-steps"),
+    (["--log-every", "0"], "--log-every"),
+    (["--seed", "-1"], "--seed"),
+    (["--layers", "0"], "--layers"),
+    (["--base-channels", "0"], "--base-channels"),
+    (["--device", "tpu9"], "--device"),
+    (["--finetune-steps", "9", "--steps", "4"], "--finetune-steps"),
+    (["--schedule", "zigzag"], "--schedule"),
+]
+
+
+@pytest.mark.parametrize("flags, flag", TRAIN_FLAG_ERRORS, ids=[" ".join(f) for f, _ in TRAIN_FLAG_ERRORS])
+def test_every_train_flag_error_is_one_line_naming_the_flag(tmp_path, smoke, capsys, flags, flag):
+    err = flag_error(capsys, ["train", "--out", str(tmp_path / "run"), *flags])
+    assert flag in err and "--help" in err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is there")
+def test_cuda_without_cuda_is_a_flag_error(tmp_path, capsys):
+    assert "CUDA is not available" in flag_error(capsys, ["train", "--out", str(tmp_path / "r"), "--device", "cuda"])
+
+
+def test_out_that_is_a_file_or_unwritable_is_a_flag_error(tmp_path, smoke, capsys, monkeypatch):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    err = flag_error(capsys, ["train", "--out", str(notes), *CPU])
+    assert "--out" in err and "is a file" in err and notes.read_text() == "mine"
+    err = flag_error(capsys, ["masks", "--out", str(notes)])
+    assert "--out" in err and "is a file" in err
+
+    from pconv import runfolder
+
+    def refused(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(runfolder, "open", refused, raising=False)
+    err = flag_error(capsys, ["train", "--out", str(tmp_path / "ro"), *CPU])
+    assert "--out" in err and "cannot write" in err and "Permission denied" in err
+
+
+OTHER_FLAG_ERRORS = [
+    (["evaluate", "--checkpoint", "x.pt", "--num-images", "0"], "--num-images"),
+    (["evaluate", "--checkpoint", "x.pt", "--per-bin", "0"], "--per-bin"),
+    (["evaluate", "--checkpoint", "x.pt", "--device", "gpu!"], "--device"),
+    (["evaluate"], "--checkpoint"),
+    (["masks", "--out", "m", "--per-bin", "0"], "--per-bin"),
+    (["masks", "--out", "m", "--seed", "-1"], "--seed"),
+    (["masks", "--out", "m", "--size", "0"], "--size"),
+    (["fly"], "invalid choice"),
+    ([], "required"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, needle", OTHER_FLAG_ERRORS, ids=[" ".join(a) or "nothing" for a, _ in OTHER_FLAG_ERRORS]
+)
+def test_every_other_flag_error_is_one_line(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    assert needle in flag_error(capsys, argv)
+    assert not (tmp_path / "m").exists()
+
+
+def test_help_documents_the_exit_codes(capsys):
+    import re
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for pattern in (r"\b0 finished", r"\b1 training diverged", r"\b2 an error", r"\b130 .*SIGINT", r"\b143 .*SIGTERM"):
+        assert re.search(pattern, text), pattern
+
+
+def test_lr_inf_is_refused_and_a_diverging_run_exits_1(tmp_path, smoke, capsys):
+    assert "--lr" in flag_error(capsys, ["train", "--out", str(tmp_path / "a"), "--lr", "inf", *CPU])
+    out = tmp_path / "b"  # lr 1e30: finite, accepted, and the weights blow up
+    assert main(["train", "--out", str(out), "--lr", "1e30", "--steps", "6", "--checkpoint-every", "1", *CPU]) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err or "not finite" in err
+    for path in out.glob("*.pt"):
+        assert all(torch.isfinite(v.float()).all() for v in load_checkpoint(path)["model"].values()), path
+
+
+def test_a_run_folder_in_use_is_refused_with_the_holder_pid(tmp_path, smoke, capsys):
+    from test_runfolder import hold_lock
+
+    holder = hold_lock(tmp_path / "run")
+    try:
+        err = flag_error(capsys, ["train", "--out", str(tmp_path / "run"), *CPU])
+        assert str(tmp_path / "run") in err and f"PID {holder.pid}" in err
+    finally:
+        holder.stdin.close()
+        holder.wait(60)
+
+
+def test_resume_with_other_layers_says_which_layers_the_checkpoint_has(tmp_path, smoke, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", "--out", out, "--steps", "2", *CPU]) == 0
+    err = flag_error(capsys, ["train", "--out", out, "--resume", "--layers", "4", *CPU])
+    assert "layers=3" in err and "--layers 3" in err
+
+
+def test_evaluate_a_folder_or_an_untrusted_file(tmp_path, capsys):
+    err = flag_error(capsys, ["evaluate", "--checkpoint", str(tmp_path), "--device", "cpu"])
+    assert "is a folder" in err and "does not exist" not in err
+    torch.save({"step": 1, "model": {}, "x": PurePosixPath("a Python object")}, tmp_path / "odd.pt")
+    err = flag_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "odd.pt"), "--device", "cpu"])
+    assert "not a checkpoint pconv trusts" in err and "weights_only=False" not in err
+
+
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_saves_a_checkpoint_and_exits_with_its_code(tmp_path, signame, code):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    many = ["--steps", "100000", "--checkpoint-every", "100000", "--val-every", "100000", "--sample-every", "100000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PCONV_SMOKE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pconv", "train", "--out", str(out), *many, *CPU],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 300
+    while not (out / "history.json").exists():  # training has begun
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, signame))
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == code, stderr[-3000:]
+    assert signame in stderr and "--resume" in stderr and "Traceback" not in stderr
+    (path,) = out.glob("ckpt_*.pt")
+    assert load_checkpoint(path)["step"] >= 1
+
+
+def test_train_on_a_folder_of_images(tmp_path, smoke, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from pconv.data import find_images, split_files
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    train_files, _ = split_files(find_images(photos), 0.1, 0)
+    train_files[0].write_bytes(b"not a png")  # one unreadable file among the training images
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="unreadable"):  # reported, then skipped
+        assert main(["train", "--data", str(photos), "--out", str(out), "--val-every", "2", "--steps", "2", *CPU]) == 0
+    history = load_checkpoint(out / "ckpt_2.pt")["history"]
+    assert "val/psnr" in history[-1]

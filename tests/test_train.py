@@ -1,4 +1,4 @@
-"""Tests for pconv.train, pconv.checkpoint and pconv.tasks with tiny stand-in models (CPU, seconds)."""
+"""Tests for pconv.train (with pconv.engine and pconv.tasks) on tiny stand-in models (CPU, seconds)."""
 
 from __future__ import annotations
 
@@ -8,88 +8,14 @@ import os
 
 import pytest
 import torch
+from tiny_run import Pairs, cfg, l1_terms, make_trainer
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from pconv import checkpoint as ckpt_mod
-from pconv.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from pconv.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from pconv.config import TrainConfig
 from pconv.tasks import InpaintingTask, SegmentationTask
-from pconv.train import RunExistsError, TrainConfig, Trainer, TrainingDivergedError
-
-
-class TinyInpaint(nn.Module):
-    """An inpainting stand-in: conv-BN-dropout-conv, with `inpaint` and `freeze_encoder_bn`."""
-
-    def __init__(self):
-        super().__init__()
-        self.config = {}
-        self.enc = nn.Conv2d(4, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.drop = nn.Dropout(0.2)  # consumes the torch RNG: resume must restore it
-        self.dec = nn.Conv2d(8, 3, 3, padding=1)
-        self.frozen = False
-
-    def forward(self, image, mask):
-        h = self.drop(torch.relu(self.bn(self.enc(torch.cat([image, mask], 1)))))
-        return torch.sigmoid(self.dec(h)), mask
-
-    @torch.no_grad()
-    def inpaint(self, image, mask):
-        return mask * image + (1 - mask) * self(image * mask, mask)[0]
-
-    def freeze_encoder_bn(self, frozen: bool = True):
-        self.frozen = frozen
-        self.bn.requires_grad_(not frozen)
-        self.train(self.training)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.frozen:
-            self.bn.eval()
-        return self
-
-
-class Pairs(Dataset):
-    """Fixed images; masks drawn from the global torch RNG (so data RNG must resume exactly too)."""
-
-    def __init__(self, n=12, size=16):
-        g = torch.Generator().manual_seed(1)
-        self.images = torch.rand(n, 3, size, size, generator=g)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return {"image": self.images[i], "mask": (torch.rand(1, *self.images.shape[2:]) > 0.3).float()}
-
-
-def l1_terms(output, image, mask):
-    hole = ((1 - mask) * (output - image)).abs().mean()
-    valid = (mask * (output - image)).abs().mean()
-    return {"valid": valid, "hole": hole, "total": valid + 6 * hole}
-
-
-def cfg(tmp_path, **kw):
-    base = dict(
-        steps=4,
-        batch_size=4,
-        lr=1e-2,
-        device="cpu",
-        num_workers=0,
-        log_every=1,
-        val_every=100,
-        sample_every=100,
-        checkpoint_every=100,
-        out=str(tmp_path / "run"),
-        progress=False,
-        val_batches=1,
-    )
-    return TrainConfig(**{**base, **kw})
-
-
-def make_trainer(tmp_path, loss=l1_terms, callbacks=(), **kw):
-    torch.manual_seed(0)
-    return Trainer(TinyInpaint(), loss, cfg(tmp_path, **kw), callbacks=callbacks)
+from pconv.train import RunExistsError, Trainer, TrainingDivergedError
 
 
 class InterruptAt:
@@ -208,22 +134,6 @@ def test_nan_steps_are_skipped_then_divergence_stops(tmp_path):
     assert ck["skipped_steps"] == 3
 
 
-def test_atomic_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
-    path = tmp_path / "ckpt_1.pt"
-    save_checkpoint({"step": 1, "model": {"w": torch.ones(3)}}, path)
-
-    def dying_save(obj, f):
-        f.write(b"partial bytes")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(ckpt_mod.torch, "save", dying_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint({"step": 2, "model": {"w": torch.zeros(3)}}, path)
-    monkeypatch.undo()
-    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
-    assert [p.name for p in tmp_path.iterdir()] == ["ckpt_1.pt"]  # no temporary file left
-
-
 def test_keep_last_never_prunes_newest(tmp_path):
     t = make_trainer(tmp_path, steps=5, checkpoint_every=1, keep_last=1)
     t.fit(Pairs())
@@ -243,15 +153,6 @@ def test_two_phases_switch_lr_and_freeze_encoder_bn(tmp_path):
     assert [r["lr"] for r in history] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
     assert t.model.frozen and not t.model.bn.training and t.model.training
     assert not torch.equal(bn_stats[0], bn_stats[1]) and torch.equal(bn_stats[2], bn_stats[3])
-
-
-def test_lr_schedule():
-    c = TrainConfig(steps=10, lr=1.0, warmup_steps=2, schedule="cosine", finetune_steps=2, finetune_lr=0.01)
-    lrs = [c.lr_at(s) for s in range(10)]
-    assert lrs[:2] == [0.5, 1.0] and lrs[-2:] == [0.01, 0.01]
-    assert all(a >= b for a, b in zip(lrs[1:8], lrs[2:8])) and lrs[7] > 0.1
-    with pytest.raises(ValueError, match="finetune_steps"):
-        TrainConfig(steps=3, finetune_steps=4)
 
 
 class Blobs(Dataset):
@@ -289,30 +190,219 @@ def test_compile_failure_falls_back_to_eager(tmp_path, monkeypatch, caplog):
     assert t.step == 2 and "torch.compile failed" in caplog.text
 
 
-def test_config_to_dict_is_plain(tmp_path):
-    d = cfg(tmp_path).to_dict()
-    assert all(v is None or isinstance(v, (int, float, str, bool)) for v in d.values())
-    assert os.fspath(d["out"]).endswith("run")
-
-
 def test_validation_rows_keep_the_loss_window(tmp_path):
     history = make_trainer(tmp_path, steps=4, log_every=4, val_every=3).fit(Pairs(), Pairs(n=4))
     assert [r["step"] for r in history] == [3, 4]
     assert "loss/total" in history[0] and "val/psnr" in history[0] and "loss/total" in history[1]
 
 
-def test_live_plot_callback_runs_outside_a_notebook(tmp_path, capsys):
+def test_live_plot_draws_the_history_and_shows_each_sample_figure(tmp_path, monkeypatch):
+    import IPython.display
+    from matplotlib.figure import Figure
+
     from pconv.callbacks import LivePlot
 
-    live = LivePlot(min_interval=0)
-    make_trainer(tmp_path, steps=2, val_every=2, sample_every=2, callbacks=[live]).fit(Pairs(), Pairs(n=4))
-    assert "Figure" in capsys.readouterr().out  # IPython's display falls back to printing the repr
+    calls = []  # (handle number, "display" | "update", what was shown)
+
+    class Handle:  # stands in for the notebook's output area
+        def __init__(self):
+            handles.append(self)
+
+        def display(self, obj):
+            calls.append((handles.index(self), "display", obj))
+
+        def update(self, obj):
+            calls.append((handles.index(self), "update", obj))
+
+    handles = []
+    monkeypatch.setattr(IPython.display, "DisplayHandle", Handle)
+    saved = []
+
+    class Samples:
+        def on_samples(self, trainer, step, figure):
+            saved.append(figure)
+
+    t = make_trainer(tmp_path, steps=2, val_every=2, sample_every=2, callbacks=[LivePlot(min_interval=0), Samples()])
+    history = t.fit(Pairs(), Pairs(n=4))
+    plot, grid = 0, 1  # LivePlot makes the loss-plot handle first, then the sample-grid handle
+    # the loss plot: shown at the first row, then updated at the second row and at the end of fit
+    assert [how for n, how, _ in calls if n == plot] == ["display", "update", "update"]
+    # the sample grid: the trainer's own figure of step 2, shown once
+    assert [(how, obj) for n, how, obj in calls if n == grid] == [("display", saved[0])]
+    final = [obj for n, _, obj in calls if n == plot][-1]
+    assert isinstance(final, Figure)
+    lines = {line.get_label(): line for ax in final.axes for line in ax.get_lines()}
+    assert list(lines["loss/total"].get_ydata()) == pytest.approx([r["loss/total"] for r in history])
+    assert list(lines["loss/total"].get_xdata()) == [1, 2]
+    assert any("val/psnr" in (ax.get_title() + ax.get_ylabel()) for ax in final.axes)
 
 
-def test_config_size_accepts_a_pair_as_a_plain_list():
-    from pconv.config import TrainConfig
+class PoisonAt:
+    """Make one weight (or a BN statistic) NaN after step `step`, as an overflowing update would."""
 
-    assert TrainConfig(size=(160, 240)).size == [160, 240]
-    assert TrainConfig.from_dict(TrainConfig(size=(160, 240)).to_dict()).size == [160, 240]
-    with pytest.raises(ValueError, match="size must be"):
-        TrainConfig(size=(1, 2, 3))
+    def __init__(self, step, what="dec.weight"):
+        self.step, self.what = step, what
+
+    def on_step_end(self, trainer, step, terms):
+        if step == self.step:
+            with torch.no_grad():
+                trainer.model.state_dict()[self.what].view(-1)[0] = float("nan")
+
+
+def assert_all_finite(path):
+    for k, v in load_checkpoint(path)["model"].items():
+        assert torch.isfinite(v.float()).all(), (path.name, k)
+
+
+def test_non_finite_weights_are_never_saved_and_the_error_names_the_last_good_checkpoint(tmp_path):
+    t = make_trainer(tmp_path, steps=8, checkpoint_every=2, val_every=2, max_bad_steps=10, callbacks=[PoisonAt(3)])
+    with pytest.raises(TrainingDivergedError, match=r"weights .*not finite.*ckpt_2\.pt") as e:
+        t.fit(Pairs(), Pairs(n=4))
+    assert "step 4" in str(e.value)  # found at the first skipped step, not max_bad_steps later
+    out = tmp_path / "run"
+    assert [s for s, _ in list_checkpoints(out)] == [2]
+    for path in out.glob("*.pt"):  # best.pt too
+        assert_all_finite(path)
+    assert load_checkpoint(out / "best.pt")["step"] <= 3
+
+
+def test_a_run_ending_with_non_finite_weights_fails_instead_of_saving_them(tmp_path):
+    poison = PoisonAt(3, "bn.running_mean")  # in training mode BN normalises by the batch: the loss stays finite
+    t = make_trainer(tmp_path, steps=4, checkpoint_every=2, max_bad_steps=10, callbacks=[poison])
+    with pytest.raises(TrainingDivergedError, match=r"ckpt_2\.pt"):
+        t.fit(Pairs())
+    assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [2]
+
+
+def test_with_no_good_checkpoint_yet_the_error_says_so(tmp_path):
+    t = make_trainer(tmp_path, steps=4, max_bad_steps=10, callbacks=[PoisonAt(1)])
+    with pytest.raises(TrainingDivergedError, match="no checkpoint"):
+        t.fit(Pairs())
+    assert not list((tmp_path / "run").glob("*.pt"))
+
+
+class NanPsnr(InpaintingTask):
+    def metrics(self, model, batch):
+        return {**super().metrics(model, batch), "psnr": float("nan")}
+
+
+def test_a_non_finite_validation_score_is_never_best(tmp_path):
+    torch.manual_seed(0)
+    from tiny_run import TinyInpaint
+
+    t = Trainer(TinyInpaint(), l1_terms, cfg(tmp_path, steps=2, val_every=1), task=NanPsnr())
+    history = t.fit(Pairs(), Pairs(n=4))
+    assert all(r["val/psnr"] != r["val/psnr"] for r in history)  # NaN, recorded as it is
+    assert t.best["value"] is None and not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    import signal
+
+    class TermAt2:
+        def on_step_end(self, trainer, step, terms):
+            if step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    t = make_trainer(tmp_path, steps=6, callbacks=[TermAt2()])
+    t.fit(Pairs())
+    assert t.step == 2 and t.interrupted == signal.SIGTERM
+    assert load_checkpoint(tmp_path / "run" / "ckpt_2.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is fit's only
+    t = make_trainer(tmp_path, steps=3)
+    t.fit(Pairs(), resume=True)
+    assert t.step == 3 and t.interrupted is None
+
+
+def test_a_signal_during_a_save_waits_until_the_checkpoint_is_whole(tmp_path, monkeypatch):
+    import signal
+
+    from pconv import checkpoint as ckpt_mod
+
+    real_save = torch.save
+
+    def save_and_get_killed(obj, f):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-write
+        real_save(obj, f)
+
+    t = make_trainer(tmp_path, steps=6, checkpoint_every=2)
+    monkeypatch.setattr(ckpt_mod.torch, "save", save_and_get_killed)
+    t.fit(Pairs())
+    assert t.step == 2 and t.interrupted == signal.SIGTERM
+    assert load_checkpoint(tmp_path / "run" / "ckpt_2.pt")["step"] == 2
+    assert not list((tmp_path / "run").glob(".*tmp*"))
+
+
+def test_a_failed_save_keeps_the_previous_checkpoints_and_says_what_failed(tmp_path, monkeypatch):
+    import errno
+
+    from pconv import checkpoint as ckpt_mod
+    from pconv.checkpoint import CheckpointWriteError
+
+    real_save, calls = torch.save, []
+
+    def full_disk(obj, f):
+        calls.append(1)
+        if len(calls) > 1:
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, f)
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", full_disk)
+    with pytest.raises(CheckpointWriteError) as e:
+        make_trainer(tmp_path, steps=6, checkpoint_every=2, keep_last=1).fit(Pairs())
+    text, out = str(e.value), tmp_path / "run"
+    assert "ckpt_4.pt" in text and "No space left on device" in text and "ckpt_2.pt" in text and "intact" in text
+    monkeypatch.undo()
+    assert load_checkpoint(out / "ckpt_2.pt")["step"] == 2 and not (out / "ckpt_4.pt").exists()
+    assert not list(out.glob(".*tmp*"))
+    t = make_trainer(tmp_path, steps=6, checkpoint_every=2)
+    t.fit(Pairs(), resume=True)  # space again: the run continues from ckpt_2
+    assert t.step == 6
+
+
+@pytest.mark.parametrize("what", ["history", "samples"])
+def test_history_and_sample_write_errors_warn_and_training_goes_on(tmp_path, monkeypatch, caplog, what):
+    import matplotlib.figure
+
+    from pconv import runfolder
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if what == "history":
+        monkeypatch.setattr(runfolder, "write_history", fail)
+    else:
+        monkeypatch.setattr(matplotlib.figure.Figure, "savefig", fail)
+    t = make_trainer(tmp_path, steps=2, val_every=2, sample_every=2)
+    with caplog.at_level(logging.WARNING, logger="pconv.train"):
+        t.fit(Pairs(), Pairs(n=4))
+    assert t.step == 2 and load_checkpoint(tmp_path / "run" / "ckpt_2.pt")["history"] == t.history
+    assert "No space left on device" in caplog.text and ("history" if what == "history" else "sample") in caplog.text
+
+
+def test_resume_with_another_model_configuration_names_the_saved_one(tmp_path):
+    from tiny_run import TinyInpaint
+
+    def tiny(width):
+        model = TinyInpaint()
+        model.config = {"width": width}  # as PConvUNet records its constructor arguments
+        model.enc, model.bn = nn.Conv2d(4, width, 3, padding=1), nn.BatchNorm2d(width)
+        model.dec = nn.Conv2d(width, 3, 3, padding=1)
+        return model
+
+    Trainer(tiny(8), l1_terms, cfg(tmp_path, steps=2)).fit(Pairs())
+    with pytest.raises(CheckpointError, match=r"ckpt_2\.pt.*width=8.*now 16.*--width 8"):
+        Trainer(tiny(16), l1_terms, cfg(tmp_path, steps=3)).fit(Pairs(), resume=True)
+
+
+def test_keep_last_keeps_what_this_run_wrote_despite_a_stale_higher_checkpoint(tmp_path):
+    make_trainer(tmp_path, steps=4, checkpoint_every=2, keep_last=1).fit(Pairs())
+    out = tmp_path / "run"
+    (out / "ckpt_99.pt").write_bytes(b"a stale, corrupt file")
+    t = make_trainer(tmp_path, steps=8, checkpoint_every=2, keep_last=1)
+    t.fit(Pairs(), resume=True)
+    assert t.step == 8
+    assert sorted(p.name for p in out.glob("ckpt_*.pt")) == ["ckpt_8.pt", "ckpt_99.pt"]
+    assert load_checkpoint(out / "ckpt_8.pt")["step"] == 8

@@ -1,0 +1,63 @@
+"""RNG streams of a training run: seeding them, deriving loader seeds, and saving them for an exact resume.
+
+A run is reproducible from its `seed` alone (DESIGN.md: randomness flows from a
+seed, DataLoader workers get distinct streams), and resumable mid-run because a
+checkpoint holds every global stream (torch, CUDA, numpy, Python) as plain tensors
+and lists, which `torch.load(weights_only=True)` reads back.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "loader_seed", "capture_rng", "restore_rng"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global streams (CUDA included)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def loader_seed(seed: int, epoch: int, rank: int) -> int:
+    """A 63-bit seed mixed from (seed, epoch, rank): DataLoader worker streams differ per epoch and rank.
+
+    `epoch` and `rank` may be -1 (used for "validation" and "shared by all ranks").
+    """
+    return int(np.random.SeedSequence([seed, epoch + 1, rank + 1]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def capture_rng() -> dict[str, Any]:
+    """Snapshot the torch, CUDA, numpy and Python RNG streams as tensors and lists."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, py_state, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": [version, list(py_state), gauss_next],
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Restore RNG streams saved by `capture_rng` (CUDA only when the device count matches)."""
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    version, py_state, gauss_next = state["python"]
+    random.setstate((version, tuple(py_state), gauss_next))
