@@ -61,8 +61,11 @@ def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
     if len(find_images(root)) < 2:  # nothing to hold out: train on the one image, no validation
         images = ImageFolderDataset(root, args.size, seed=args.seed)
         return InpaintingDataset(images, masks, pairing="random", seed=args.seed), None
-    images, val_images = ImageFolderDataset.split(root, args.size, 0.1, args.seed)
-    images.seed = args.seed  # split's seed is the split's; this one seeds the crops and flips (resumable)
+    # Unreadable files are skipped before the split, so one can never empty the validation side.
+    try:
+        images, val_images = ImageFolderDataset.split(root, args.size, 0.1, args.seed, augment_seed=args.seed)
+    except ValueError as err:  # e.g. two files of which one is unreadable: nothing left to hold out
+        raise UsageError(f"--data {args.data}: {err}") from None
     train = InpaintingDataset(images, masks, pairing="random", seed=args.seed)
     val_images = Subset(val_images, range(min(64, len(val_images))))  # enough for `val_batches` batches
     val = InpaintingDataset(val_images, MaskGenerator(args.size, length=len(val_images), seed=args.seed + 1))

@@ -17,9 +17,7 @@ Re-exported here, so `from pconv.data import ...` reaches them all: file reading
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -266,20 +264,16 @@ class ImageFolderDataset(Dataset):
 
 
 def default_num_workers() -> int:
-    """A safe DataLoader `num_workers` for notebooks.
+    """A safe DataLoader `num_workers`: 0 with two or fewer CPUs, else min(4, CPUs - 1).
 
-    0 with two or fewer CPUs, and 0 in Jupyter when workers start by spawning (Windows,
-    macOS), where code defined in notebook cells cannot reach them; else min(4, CPUs - 1).
+    Workers never fork: `pconv._loop.make_loader` starts them by forkserver (Linux) or spawn,
+    and reads a dataset they could not rebuild (one defined in a notebook cell) in the main
+    process instead, with a warning, so this number is safe in Jupyter too.
     """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
     if cpus <= 2:
-        return 0
-    method = multiprocessing.get_start_method(allow_none=True) or (
-        "spawn" if sys.platform in ("win32", "darwin") else "fork"
-    )
-    if method != "fork" and "ipykernel" in sys.modules:
         return 0
     return min(4, cpus - 1)

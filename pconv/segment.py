@@ -24,7 +24,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
-from .data import default_num_workers
+from ._loop import make_loader
 from .dataio import ImageLoadError, find_images, load_image, to_tensor
 from .metrics import dice_per_image, iou_per_image
 
@@ -91,7 +91,8 @@ def _loader(data: Dataset | DataLoader, batch_size: int) -> DataLoader:
                 f"with shuffle=False (this one samples with {type(data.sampler).__name__})"
             )
         return data
-    return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=default_num_workers())
+    # In order (no sampler: sequential), every image kept, workers started the safe way (never fork).
+    return make_loader(data, batch_size, None, pin_memory=False, seed=0, drop_last=False)
 
 
 def per_image_scores(
@@ -104,7 +105,8 @@ def per_image_scores(
         data: a Dataset of {"image": (3, H, W), "mask": (1, H, W)} items (e.g. `CarvanaDataset(
             root, split="val")`), or an unshuffled DataLoader of such batches.
         threshold: foreground is `sigmoid(logits) > threshold`; the target's is `mask > 0.5`.
-        batch_size: used when `data` is a Dataset (read with `default_num_workers()` workers).
+        batch_size: used when `data` is a Dataset (read with `default_num_workers()` workers,
+            started by forkserver or spawn).
 
     Returns:
         {"dice": (N,), "iou": (N,)} float32 tensors in [0, 1]; two empty masks score 1.

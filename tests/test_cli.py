@@ -356,3 +356,32 @@ def test_train_on_a_folder_of_images(tmp_path, smoke, capsys):
         assert main(["train", "--data", str(photos), "--out", str(out), "--val-every", "2", "--steps", "2", *CPU]) == 0
     history = load_checkpoint(out / "ckpt_2.pt")["history"]
     assert "val/psnr" in history[-1]
+
+
+def test_train_with_an_unreadable_image_where_validation_would_be(tmp_path, smoke, capsys):
+    """Issue 15.10: the one bad file used to be the whole validation split and aborted the run."""
+    import numpy as np
+    from PIL import Image
+
+    from pconv.data import find_images, split_files
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    _, (val_file,) = split_files(find_images(photos), 0.1, 0)  # the file the old split held out
+    val_file.write_bytes(b"not a png")
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert main(["train", "--data", str(photos), "--out", str(out), "--val-every", "2", "--steps", "2", *CPU]) == 0
+    assert "val/psnr" in load_checkpoint(out / "ckpt_2.pt")["history"][-1]
+
+    two = tmp_path / "two"
+    two.mkdir()
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(two / "good.png")
+    (two / "bad.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="unreadable"):
+        code = main(["train", "--data", str(two), "--out", str(tmp_path / "run2"), "--steps", "2", *CPU])
+    err = capsys.readouterr().err
+    assert code == 2 and "--data" in err and "readable" in err and "Traceback" not in err
