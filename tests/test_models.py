@@ -3,6 +3,8 @@ values under holes, normalisation, the extensions and old checkpoints, inpaint."
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -286,6 +288,9 @@ def test_extension_arguments_build_the_subclass_and_only_they_do():
     for args, kwargs in [((3, 2, 4, 8, "nearest", 4), {}), ((), dict(layers=2, residual=True))]:
         model = PConvUNet(*args, **kwargs)  # positional and keyword extension arguments alike
         assert type(model) is PConvUNetPlus and isinstance(model, PConvUNet)
+        twin = copy.deepcopy(model)  # copies (EMA, DDP helpers) rebuild the class without arguments
+        assert type(twin) is PConvUNetPlus and twin.config == model.config
+    assert type(copy.deepcopy(PConvUNet(layers=2))) is PConvUNet
     assert type(PConvUNet(layers=2, stem_channels=0, residual=False)) is PConvUNet
     assert type(PConvUNetPlus(layers=2)) is PConvUNetPlus  # the subclass without extensions: the paper's network
     with pytest.raises(TypeError):
