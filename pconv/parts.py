@@ -7,8 +7,9 @@
   extensions' stem and head. What this version changes: every block returns features
   that are exactly zero under its output mask (masking before the activation equals
   masking after it, since relu(0) = leaky_relu(0) = 0). The next partial convolution
-  then skips its own masking of `x`, which saves one full-size activation per layer,
-  and its binary-mask check, since the mask is one a partial convolution returned.
+  then skips its own masking of `x`, which saves one full-size activation per layer.
+  Blocks also skip the layer's binary-mask check: their masks are the model's input
+  mask, which the model checks once, or masks that a partial convolution returned.
 - `DoubleConv`, `Down`, `Up`: the segmentation U-Net (Ronneberger et al. 2015,
   arXiv:1505.04597) in its modern form: "same" 3x3 convolutions with BatchNorm,
   and odd sizes handled by padding the upsampled tensor to the skip's size.
@@ -62,7 +63,7 @@ class PConvBlock(nn.Module):
         """Args: x (N, C_in, H, W) (or parts), **already zero under holes**; mask (N, 1, H, W)
         (or one per part). Returns features (N, C_out, H', W'), zero where the new mask
         is 0, and the new mask (N, 1, H', W')."""
-        x, mask = self.conv(x, mask, premasked=True, check_mask=False)  # the model checked its input mask
+        x, mask = self.conv(x, mask, premasked=True, check_mask=False)  # binary: checked by the model, or made here
         if self.bn is not None:
             # BatchNorm does not save its output for backward, so masking it in place is
             # safe; the statistics include hole pixels, as in the reference implementation.
