@@ -1,9 +1,11 @@
 """Benchmark PartialConv2d and PConvUNet (Liu et al. 2018, arXiv:1804.07723) against
 plain convolutions (the limit) and a naive NVIDIA-style multi-channel reference.
 
-(a) each of the network's layer shapes: PartialConv2d fwd+bwd vs nn.Conv2d;
+(a) each of the network's layer shapes: PartialConv2d fwd+bwd vs nn.Conv2d, and the
+    cost of the layer's binary-mask check (the layer with and without `check_mask`);
 (b) a training step (fwd + L1 loss + bwd + Adam) of PConvUNet vs its plain twin vs
     the naive twin, peak memory of each step, and (CPU) a profiler split of the step;
+    also PConvUNet without its entry checks ("unet": the cost of checking the input);
 (c) inference (forward only) of the three.
 Variants alternate within every repeat and medians are reported, so slow drifts of
 a shared machine hit all of them alike.
@@ -22,7 +24,7 @@ from collections.abc import Callable
 import common
 import torch
 import torch.nn.functional as F
-from naive_pconv import Twin
+from naive_pconv import Twin, Unchecked
 from torch import nn
 
 from pconv.layers import PartialConv2d
@@ -113,7 +115,8 @@ def block_mask(n: int, size: int, hole: float, device: torch.device) -> torch.Te
 
 def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> None:
     print(f"\n(a) layer fwd+bwd, batch {args.batch_size}: PartialConv2d (1-channel mask) vs nn.Conv2d")
-    print(f"{'layer':<6}{'shape':<28}{'plain ms':>10}{'pconv ms':>10}{'ratio':>8}{'cpu ratio':>10}")
+    print("    check: PartialConv2d / the same call with check_mask=False (the binary-mask check's cost)")
+    print(f"{'layer':<6}{'shape':<28}{'plain ms':>10}{'pconv ms':>10}{'ratio':>8}{'cpu ratio':>10}{'check':>8}")
     size = args.size
     blocks = [(f"enc{i + 1}", b, size >> i) for i, b in enumerate(model.encoder)]
     blocks += [(f"dec{i + 1}", u.block, size >> (args.layers - 1 - i)) for i, u in enumerate(model.decoder)]
@@ -134,15 +137,16 @@ def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNe
                 out = plain(x)
             out.float().mean().backward()
 
-        def run_pconv(pconv=pconv, x=x, mask=mask):
+        def run_pconv(pconv=pconv, x=x, mask=mask, check_mask=True):
             with common.autocast(args, device):
-                out, _ = pconv(x, mask)
+                out, _ = pconv(x, mask, check_mask=check_mask)
             out.float().mean().backward()
 
-        t = interleaved({"plain": run_plain, "pconv": run_pconv}, args.repeats, device)
-        (tp, cp), (tq, cq) = t["plain"], t["pconv"]
+        fns = {"plain": run_plain, "pconv": run_pconv, "unchecked": lambda fn=run_pconv: fn(check_mask=False)}
+        t = interleaved(fns, args.repeats, device)
+        (tp, cp), (tq, cq), (_, cu) = t["plain"], t["pconv"], t["unchecked"]
         shape = f"{c.in_channels}->{c.out_channels} k{c.kernel_size[0]} s{c.stride[0]} @{s}"
-        print(f"{name:<6}{shape:<28}{tp * 1e3:>10.1f}{tq * 1e3:>10.1f}{tq / tp:>8.2f}{cq / cp:>10.2f}")
+        print(f"{name:<6}{shape:<28}{tp * 1e3:>10.1f}{tq * 1e3:>10.1f}{tq / tp:>8.2f}{cq / cp:>10.2f}{cq / cu:>8.3f}")
 
 
 def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> None:
@@ -152,6 +156,7 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
         "plain": Twin(model, "plain"),
         "pconv": model,
         "naive": Twin(model, "naive"),
+        "unet": Unchecked(model),
     }
     image = torch.rand(args.batch_size, 3, args.size, args.size, device=device).to(memory_format=mf)
     mask = block_mask(args.batch_size, args.size, args.hole, device)
@@ -167,11 +172,11 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
         scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
 
-        def step(net=net, fwd=fwd, opt=opt, scaler=scaler, pconv=name == "pconv"):
+        def step(net=net, fwd=fwd, opt=opt, scaler=scaler):
             opt.zero_grad(set_to_none=True)
             with common.autocast(args, device):
                 out = fwd(image, mask)
-                out = out[0] if pconv else out
+                out = out[0] if isinstance(out, tuple) else out
                 loss = F.l1_loss(out.float(), image)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -187,7 +192,7 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
             f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms/step, cpu {t[name][1] * 1e3:9.1f} ms/step, "
             f"peak {peaks[name] / 2**20:8.1f} MiB"
         )
-    for a, b, target in [("pconv", "plain", "<= 1.05"), ("naive", "pconv", ">= 1.7")]:
+    for a, b, target in [("pconv", "plain", "<= 1.05"), ("naive", "pconv", ">= 1.7"), ("pconv", "unet", "~ 1")]:
         print(f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}   (target {target})")
     print(f"pconv / plain memory {peaks['pconv'] / peaks['plain']:.3f}   (target <= 1.10)")
     print(f"naive / pconv memory {peaks['naive'] / peaks['pconv']:.3f}")
@@ -207,7 +212,7 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
     t = interleaved(infer, args.repeats, device)
     for name in infer:
         print(f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms, cpu {t[name][1] * 1e3:9.1f} ms")
-    for a, b in [("pconv", "plain"), ("naive", "pconv")]:
+    for a, b in [("pconv", "plain"), ("naive", "pconv"), ("pconv", "unet")]:
         print(f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}")
 
 

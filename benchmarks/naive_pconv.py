@@ -6,6 +6,8 @@
 - `Twin`: the same network as a `PConvUNet`, with its weights copied, built either
   from plain `nn.Conv2d` (no mask path at all: the speed and memory limit) or from
   `NaivePartialConv2d` with multi-channel masks concatenated at the skips.
+- `Unchecked`: the same `PConvUNet` (weights copied) without its entry checks: what
+  checking the input costs.
 """
 
 from __future__ import annotations
@@ -95,3 +97,17 @@ class Twin(nn.Module):
                 m = torch.cat([F.interpolate(m, scale_factor=2.0), sm], 1)
             x, m = self._block(i, x, m)
         return x
+
+
+class Unchecked(nn.Module):
+    """A copy of `model` whose forward is its U-Net on the masked image, without the entry checks.
+
+    forward(image, mask) -> (output, output_mask), as `PConvUNet.forward` for a model without `normalize`.
+    """
+
+    def __init__(self, model: PConvUNet) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model)  # its own weights, gradients and optimizer state, like the twins
+
+    def forward(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.unet(image * mask, mask)

@@ -3,15 +3,17 @@
 - `biharmonic`: scikit-image's biharmonic inpainting (Damelin & Hoang 2018), smooth
   fill that solves a biharmonic equation inside the holes.
 - `harmonic`: a smooth membrane fill (pull-push plus multigrid Jacobi smoothing of
-  Laplace's equation, `pconv.layers.harmonic_fill`), in torch on any device, fast.
+  Laplace's equation, `harmonic_fill`), in torch on any device, fast. `harmonic_fill`
+  is the raw fill (no checks, differentiable) that `PConvUNet(residual=True)` builds on.
 - `telea`, `navier_stokes`: OpenCV's fast-marching (Telea 2004) and Navier-Stokes
   (Bertalmio et al. 2001) inpainting, radius 3, on 8-bit images. Only when OpenCV is
   importable (`pip install opencv-python-headless`).
 - `mean_fill`: the holes take the mean colour of the valid pixels (a floor to beat).
 
-Every function takes an image (3, H, W) or (N, 3, H, W) float in [0, 1] and a mask
+Every baseline takes an image (3, H, W) or (N, 3, H, W) float in [0, 1] and a mask
 (1, H, W) or (N, 1, H, W) with 1 = valid, 0 = hole, and returns the composite with
-the same shape, dtype and device as the image: known pixels are kept exactly.
+the same shape, dtype and device as the image: known pixels are kept exactly, and
+values under the holes (NaN and inf included) never reach the fill.
 """
 
 from __future__ import annotations
@@ -20,15 +22,31 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from pconv.utils import check_binary_mask
 
-__all__ = ["biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill", "available_baselines"]
+__all__ = ["harmonic_fill", "biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill", "available_baselines"]
 
 OPENCV_RADIUS = 3  # inpaint radius in pixels for both OpenCV methods
 
 # A per-image filler: image (H, W, 3) float64 in [0, 1], hole (H, W) bool -> filled (H, W, 3).
 _Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# What every baseline's docstring ends with (the shared contract above), appended by `_baseline_doc`.
+_BASELINE_ARGS = """
+    Args:
+        image: (N, 3, H, W) or (3, H, W), float in [0, 1]; values under holes are ignored.
+        mask: (N|1, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
+
+    Returns:
+        The composite, same shape, dtype and device as `image`, in [0, 1]; valid pixels unchanged.
+"""
+
+
+def _baseline_doc(fn: Callable) -> Callable:
+    fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + _BASELINE_ARGS
+    return fn
 
 
 def _import_cv2():
@@ -64,13 +82,12 @@ def _batched(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
 def _apply(image: torch.Tensor, mask: torch.Tensor, fill: _Filler) -> torch.Tensor:
     """Run a numpy filler image by image and return the composite as a tensor."""
     image, mask, single = _batched(image, mask)
-    img_np = image.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
-    hole_np = mask.detach().to("cpu")[:, 0].numpy() == 0  # (N, H, W), True = hole
-    filled = np.stack([fill(img, hole) if hole.any() else img for img, hole in zip(img_np, hole_np)])
+    known = mask > 0  # (N, 1, H, W)
+    img_np = torch.where(known, image, 0.0).detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
+    hole_np = ~known.to("cpu")[:, 0].numpy()  # (N, H, W), True = hole
+    filled = np.stack([fill(img, hole) if hole.any() else img for img, hole in zip(img_np, hole_np)])  # (N, H, W, 3)
     output = torch.from_numpy(filled).permute(0, 3, 1, 2).to(image.device, image.dtype)  # (N, 3, H, W)
-    output = output.clamp(0, 1)
-    m = mask.to(image.dtype)
-    composite = m * image + (1 - m) * output
+    composite = torch.where(known, image, output.clamp(0, 1))
     return composite[0] if single else composite
 
 
@@ -98,88 +115,93 @@ def _mean_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
+_JACOBI = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])  # 4-neighbour mean
+
+
+def harmonic_fill(image: torch.Tensor, mask: torch.Tensor, smoothing: int = 4) -> torch.Tensor:
+    """A smooth, fast classical fill of the holes: an approximate harmonic (membrane) interpolation.
+
+    Pull-push (Gortler et al. 1996) with multigrid-style smoothing: the known pixels are
+    averaged down a pyramid of 2x2 mask-weighted means; then, coarsest first, each level's
+    holes take the bilinear upsampling of the level below and `smoothing` Jacobi steps of
+    Laplace's equation (each hole pixel becomes the mean of its 4 neighbours, borders
+    replicated). With 4 steps per level it comes within ~0.1 dB of the converged harmonic
+    fill at a cost of a few pooling and depthwise 3x3 convolutions per level.
+
+    Args:
+        image: (N, C, H, W) float; values under holes are ignored (NaN and inf too).
+        mask: (N|1, 1, H, W), 1 = valid, 0 = hole.
+        smoothing: Jacobi steps per pyramid level (0: plain pull-push).
+
+    Returns:
+        (N, C, H, W): `image` where mask is 1, the fill elsewhere; an image with no valid
+        pixel at all fills with zeros. No parameters; differentiable in `image`.
+    """
+    n, c = image.shape[:2]
+    mask = mask.to(image.dtype).expand(n, 1, *image.shape[-2:])
+    known = torch.where(mask > 0, image, 0.0)  # select, not multiply: 0 * NaN is NaN
+    levels = [(known, mask)]  # (values, 0/1 coverage) per level, finest first
+    while min(levels[-1][0].shape[-2:]) > 1:
+        x, w = levels[-1]
+        total, count = F.avg_pool2d(x * w, 2, ceil_mode=True), F.avg_pool2d(w, 2, ceil_mode=True)
+        levels.append((total / count.clamp_min(1e-8), (count > 0).to(image.dtype)))
+    kernel = _JACOBI.to(image).expand(c, 1, 3, 3)
+    filled = levels[-1][0]
+    for x, w in reversed(levels[:-1]):
+        filled = F.interpolate(filled, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        for _ in range(smoothing):
+            filled = w * x + (1 - w) * filled
+            filled = F.conv2d(F.pad(filled, (1, 1, 1, 1), mode="replicate"), kernel, groups=c)
+        filled = w * x + (1 - w) * filled
+    return filled
+
+
+@_baseline_doc
 def biharmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Biharmonic inpainting (scikit-image `inpaint_biharmonic`, colour channels jointly).
 
     Slow on large holes (it solves a sparse linear system per image): about a second
     per 256x256 image with half of it missing.
-
-    Args:
-        image: (N, 3, H, W) or (3, H, W), float in [0, 1].
-        mask: (N, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
-
-    Returns:
-        The composite, same shape as `image`, in [0, 1]; valid pixels unchanged.
     """
     return _apply(image, mask, _biharmonic_fill)
 
 
+@_baseline_doc
 def harmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """A smooth harmonic fill (`pconv.layers.harmonic_fill`: pull-push with multigrid smoothing).
+    """A smooth harmonic fill (`harmonic_fill`: pull-push with multigrid smoothing), clamped to [0, 1].
 
     Torch only, on the image's device, batched: milliseconds where biharmonic takes seconds.
     `PConvUNet(residual=True)` learns a correction to this fill.
-
-    Args:
-        image: (N, 3, H, W) or (3, H, W), float in [0, 1].
-        mask: (N, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
-
-    Returns:
-        The composite, same shape as `image`, in [0, 1]; valid pixels unchanged.
     """
-    from pconv.layers import harmonic_fill
-
     batch, m, single = _batched(image, mask)
-    m = m.to(batch.dtype)
     with torch.no_grad():
-        composite = m * batch + (1 - m) * harmonic_fill(batch, m).clamp(0, 1)
+        composite = torch.where(m > 0, batch, harmonic_fill(batch, m).clamp(0, 1))
     return composite[0] if single else composite
 
 
+@_baseline_doc
 def telea(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """OpenCV fast-marching inpainting (Telea 2004), radius 3, on the 8-bit image.
 
-    Args:
-        image: (N, 3, H, W) or (3, H, W), float in [0, 1].
-        mask: (N, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
-
-    Returns:
-        The composite, same shape as `image`, in [0, 1]; valid pixels unchanged.
-
-    Raises:
-        ImportError: OpenCV is not installed (`pip install opencv-python-headless`).
+    Raises ImportError when OpenCV is not installed (`pip install opencv-python-headless`).
     """
     _import_cv2()
     return _apply(image, mask, _opencv_fill("INPAINT_TELEA"))
 
 
+@_baseline_doc
 def navier_stokes(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """OpenCV Navier-Stokes inpainting (Bertalmio et al. 2001), radius 3, on the 8-bit image.
 
-    Args:
-        image: (N, 3, H, W) or (3, H, W), float in [0, 1].
-        mask: (N, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
-
-    Returns:
-        The composite, same shape as `image`, in [0, 1]; valid pixels unchanged.
-
-    Raises:
-        ImportError: OpenCV is not installed (`pip install opencv-python-headless`).
+    Raises ImportError when OpenCV is not installed (`pip install opencv-python-headless`).
     """
     _import_cv2()
     return _apply(image, mask, _opencv_fill("INPAINT_NS"))
 
 
+@_baseline_doc
 def mean_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Fill the holes with the per-channel mean of the valid pixels (grey 0.5 if none).
-
-    Args:
-        image: (N, 3, H, W) or (3, H, W), float in [0, 1].
-        mask: (N, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
-
-    Returns:
-        The composite, same shape as `image`, in [0, 1]; valid pixels unchanged.
-    """
+    """Fill the holes with the per-channel mean of the valid pixels (grey 0.5 if none)."""
     return _apply(image, mask, _mean_fill)
 
 

@@ -17,6 +17,11 @@ and K the window size. What this version changes from NVIDIA/partialconv:
   multi-channel formulation of the concatenated mask, without building it.
 - The mask path runs in fp32 outside autocast and needs no epsilon (S is rounded,
   clamped to 1 and masked), so fp16/bf16 give no inf or NaN. The mask has no grad.
+- Values under holes are selected away (`torch.where`), not multiplied by 0, so NaN
+  or inf under a hole cannot leak into the output (0 * NaN is NaN).
+- Masks must be binary: one cheap check per call (a 1-channel comparison and one
+  host read), skipped with `check_mask=False` by callers that pass masks a partial
+  convolution returned, as the U-Net's blocks do.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .utils import check_binary_mask
 
 __all__ = ["PartialConv2d", "partial_conv2d"]
 
@@ -56,6 +63,14 @@ def _count_map(masks: list[Tensor], channels: list[int]) -> tuple[Tensor, int]:
         part = m * c if m.shape[1] == 1 else m.sum(1, keepdim=True)
         count = part if count is None else count + part
     return count, sum(channels)
+
+
+def _check_binary(masks: list[Tensor]) -> None:
+    """Raise ValueError unless every mask holds only 0 and 1: one host read (one sync on a GPU) for all parts."""
+    ok = [((m == 0) | (m == 1)).all() for m in masks]
+    if not bool(ok[0] if len(ok) == 1 else torch.stack(ok).all()):
+        for i, m in enumerate(masks):  # name the part that is not binary
+            check_binary_mask(m, f"mask part {i}" if len(masks) > 1 else "mask")
 
 
 def _is_zero_padding(padding: str | IntPair) -> bool:
@@ -118,6 +133,7 @@ def partial_conv2d(
     groups: int = 1,
     *,
     premasked: bool = False,
+    check_mask: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Partial convolution, functional form (see `PartialConv2d`).
 
@@ -131,7 +147,9 @@ def partial_conv2d(
         bias: (C_out,) or None.
         stride, padding, dilation, groups: as in `torch.nn.functional.conv2d`.
         premasked: promise that `x` is already zero under holes (as the outputs of
-            a partial convolution are); skips the `x * mask` product.
+            a partial convolution are); skips selecting `x` by the mask.
+        check_mask: check that every mask value is 0 or 1 (ValueError otherwise). False:
+            the caller vouches for it (a mask a partial convolution returned is binary).
 
     Returns:
         out: (N, C_out, H', W') in the dtype of the convolution (autocast applies).
@@ -162,9 +180,11 @@ def partial_conv2d(
                     f"got {tuple(m.shape)}"
                 )
         masks = [m.detach() for m in masks]
+        if check_mask:
+            _check_binary(masks)
         count, total = _count_map(masks, channels)
-        if not premasked:
-            xs = [p * m.to(p.dtype) for p, m in zip(xs, masks)]
+        if not premasked:  # select, not multiply: 0 * NaN would carry a NaN under a hole into the window sum
+            xs = [torch.where(m > 0, p, 0.0) for p, m in zip(xs, masks)]
     else:
         total = 1
     xin = xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)  # (N, C_in, H, W)
@@ -214,7 +234,9 @@ class PartialConv2d(nn.Conv2d):
         )
         self.multi_channel = multi_channel
 
-    def forward(self, x: Parts, mask: Parts | None = None, *, premasked: bool = False) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Parts, mask: Parts | None = None, *, premasked: bool = False, check_mask: bool = True
+    ) -> tuple[Tensor, Tensor]:
         """Apply the partial convolution.
 
         Args:
@@ -222,7 +244,9 @@ class PartialConv2d(nn.Conv2d):
             mask: (N|1, 1, H, W), 1 = valid, 0 = hole (binary); with `multi_channel`
                 also (N|1, C_in, H, W). A list of per-part masks when `x` is a list.
                 None: all valid.
-            premasked: `x` is already zero under holes; skip multiplying by the mask.
+            premasked: `x` is already zero under holes; skip selecting it by the mask.
+            check_mask: False skips the binary-mask check (for masks a partial
+                convolution returned).
 
         Returns:
             out: (N, C_out, H', W'); new_mask: (N, 1, H', W') float32 in {0, 1}.
@@ -244,47 +268,8 @@ class PartialConv2d(nn.Conv2d):
             self.dilation,
             self.groups,
             premasked=premasked,
+            check_mask=check_mask,
         )
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", multi_channel=True" if self.multi_channel else "")
-
-
-_JACOBI = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])  # 4-neighbour mean
-
-
-def harmonic_fill(image: Tensor, mask: Tensor, smoothing: int = 4) -> Tensor:
-    """A smooth, fast classical fill of the holes: an approximate harmonic (membrane) interpolation.
-
-    Pull-push (Gortler et al. 1996) with multigrid-style smoothing: the known pixels are
-    averaged down a pyramid of 2x2 mask-weighted means; then, coarsest first, each level's
-    holes take the bilinear upsampling of the level below and `smoothing` Jacobi steps of
-    Laplace's equation (each hole pixel becomes the mean of its 4 neighbours, borders
-    replicated). With 4 steps per level it comes within ~0.1 dB of the converged harmonic
-    fill at a cost of a few pooling and depthwise 3x3 convolutions per level.
-
-    Args:
-        image: (N, C, H, W) float; values under holes are ignored.
-        mask: (N|1, 1, H, W), 1 = valid, 0 = hole.
-        smoothing: Jacobi steps per pyramid level (0: plain pull-push).
-
-    Returns:
-        (N, C, H, W): `image` where mask is 1, the fill elsewhere; an image with no valid
-        pixel at all fills with zeros. No parameters; differentiable in `image`.
-    """
-    n, c = image.shape[:2]
-    mask = mask.to(image.dtype).expand(n, 1, *image.shape[-2:])
-    levels = [(image * mask, mask)]  # (values, 0/1 coverage) per level, finest first
-    while min(levels[-1][0].shape[-2:]) > 1:
-        x, w = levels[-1]
-        total, count = F.avg_pool2d(x * w, 2, ceil_mode=True), F.avg_pool2d(w, 2, ceil_mode=True)
-        levels.append((total / count.clamp_min(1e-8), (count > 0).to(image.dtype)))
-    kernel = _JACOBI.to(image).expand(c, 1, 3, 3)
-    filled = levels[-1][0]
-    for x, w in reversed(levels[:-1]):
-        filled = F.interpolate(filled, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        for _ in range(smoothing):
-            filled = w * x + (1 - w) * filled
-            filled = F.conv2d(F.pad(filled, (1, 1, 1, 1), mode="replicate"), kernel, groups=c)
-        filled = w * x + (1 - w) * filled
-    return filled

@@ -2,33 +2,34 @@
 
 - `PConvUNet`: the inpainting network of Liu et al. 2018 (arXiv:1804.07723, section
   3.2 and appendix table): a U-Net of partial convolutions whose decoder concatenates
-  features and masks. This version adds entry checks with actionable messages,
-  `freeze_encoder_bn` for the paper's fine-tuning stage, and `inpaint` for images of
-  any size (reflect-pads to the needed multiple, composites, crops back).
+  features and masks. `__init__` and `unet` follow the table. This version adds entry
+  checks with actionable messages (shapes, a binary mask, images in [0, 1]), values
+  under holes that cannot leak (selected away, NaN and inf included),
+  `normalize=(mean, std)` for networks trained on normalised images (converted
+  checkpoints), `freeze_encoder_bn` for the paper's fine-tuning stage, and `inpaint`
+  for images of any size (reflect-pads to the needed multiple, composites, crops back).
+- `PConvUNetPlus`: `PConvUNet` with the extensions that are not in the paper (a
+  full-resolution stem and head, a residual over a classical fill), written in
+  `pconv.extensions`. Why it is built this way is said there.
 - `UNet`: the segmentation U-Net of Ronneberger et al. 2015 (arXiv:1505.04597) in its
   modern form ("same" convs, BatchNorm, transposed-conv or bilinear up); any H, W.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import harmonic_fill
-from .parts import DoubleConv, Down, PConvDown, PConvUp, Up
-from .utils import check_binary_mask
+from .extensions import PConvUNetExtensions
+from .inputs import check_image, check_image_and_mask, check_image_and_mask_values, normalize_config, shape_of
+from .parts import DoubleConv, Down, PConvBlock, PConvUp, Up
 
-__all__ = ["PConvUNet", "UNet"]
-
-
-def _check_image(image: Tensor, channels: int, hint: str) -> None:
-    """Raise ValueError unless `image` is a (N, channels, H, W) tensor; `hint` says what to do."""
-    if not isinstance(image, Tensor) or image.ndim != 4 or image.shape[1] != channels:
-        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
-        raise ValueError(f"image must be (N, {channels}, H, W), got {shape}; {hint}")
+__all__ = ["PConvUNet", "PConvUNetPlus", "UNet"]
 
 
 class PConvUNet(nn.Module):
@@ -42,28 +43,26 @@ class PConvUNet(nn.Module):
     `in_channels`. Defaults give the paper's 256x256 network (~25.8M parameters);
     use layers=8 for 512x512.
 
-    `stem_channels > 0` (not in the paper) wraps that network in two full-resolution
-    3x3 partial convolutions: a stem (ReLU) whose features take the image's place as
-    the U-Net's input and depth-0 skip, and a head that sees the U-Net's output with
-    the input image and predicts the image. The paper's network has only one layer
-    at full resolution, its last; small, short-trained networks gain most from more
-    (benchmarks/RESULTS.md, "Quality": +0.4 to +0.7 dB at 64x64).
-
-    `residual=True` (not in the paper) adds the network's output to a classical fill of
-    the holes, `pconv.layers.harmonic_fill(image, mask)`, and zero-initialises the last
-    layer: the untrained model is that fill, and training learns a correction to it.
-    On a few CPU minutes of training, a network that has to learn smooth interpolation
-    from scratch is still worse at it than the fill (benchmarks/RESULTS.md, "Quality").
-
     Args:
         in_channels: image channels. layers: encoder depth; H and W must be multiples
             of 2**layers. base_channels, max_channels: stage widths.
         upsampling: "nearest" (paper) or "bilinear" for the decoder features.
-        stem_channels: width of the full-resolution stem and head; 0 (default) for
-            the paper's network.
-        residual: predict a correction to `harmonic_fill`; False (default) for the
-            paper's network.
+        stem_channels, residual: the extensions of `pconv.extensions` (not in the paper);
+            setting either builds a `PConvUNetPlus`. 0 and False: the paper's network.
+        normalize: None, or (mean, std), each a float or one per channel: the network
+            works on `(image - mean) / std` (holes zeroed in that space, as the original
+            implementations do) and maps its output back with `output * std + mean`, so a
+            network trained on ImageNet-normalised or [-1, 1] images takes and gives [0, 1].
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PConvUNet:
+        # DESIGN.md's one constructor, also the one checkpoints call with `config`: a call that
+        # asks for an extension gets the subclass that has it, so this class stays the paper's.
+        if cls is PConvUNet:
+            given = inspect.signature(PConvUNet.__init__).bind(None, *args, **kwargs).arguments
+            if given.get("stem_channels", 0) or given.get("residual", False):
+                cls = PConvUNetPlus
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -74,16 +73,17 @@ class PConvUNet(nn.Module):
         upsampling: str = "nearest",
         stem_channels: int = 0,
         residual: bool = False,
+        normalize: tuple[float | Sequence[float], float | Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
-        if stem_channels < 0:
-            raise ValueError(f"stem_channels must be >= 0 (0: the paper's network), got {stem_channels}")
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
+        if stem_channels < 0:
+            raise ValueError(f"stem_channels must be >= 0 (0: the paper's network), got {stem_channels}")
         if upsampling not in ("nearest", "bilinear"):
             raise ValueError(f"upsampling must be 'nearest' (paper) or 'bilinear', got {upsampling!r}")
-        self.in_channels, self.layers, self.upsampling = in_channels, layers, upsampling
-        # The constructor arguments: checkpoints record them so a model can be rebuilt.
+        normalize = normalize_config(normalize, in_channels)
+        # The constructor arguments, as plain values: checkpoints record them so a model can be rebuilt.
         self.config = dict(
             in_channels=in_channels,
             layers=layers,
@@ -92,22 +92,22 @@ class PConvUNet(nn.Module):
             upsampling=upsampling,
             stem_channels=stem_channels,
             residual=residual,
+            normalize=normalize,
         )
-        self.residual = residual
+        self.in_channels, self.layers, self.upsampling = in_channels, layers, upsampling
+        for name, values in zip(("image_mean", "image_std"), normalize or (None, None)):
+            value = None if values is None else torch.tensor(values).view(1, -1, 1, 1)  # (1, C, 1, 1)
+            self.register_buffer(name, value, persistent=False)  # derived from config: not in state_dict
+
+        # Appendix table: PConv1..PConv{layers} encode, the same number decode.
         kernels = [7, 5, 5] + [3] * max(layers - 3, 0)
         widths = [min(base_channels * 2**i, max_channels) for i in range(layers)]
-        top = stem_channels or in_channels  # what enters the U-Net: the image, or stem features
-        skips = [top] + widths[:-1]  # channels of the skip at each depth
-        self.stem = PConvDown(in_channels, stem_channels, 3, stride=1, bn=False) if stem_channels else None
-        self.head = (
-            PConvDown(stem_channels + in_channels, in_channels, 3, stride=1, bn=False, activation=None)
-            if stem_channels
-            else None
-        )
+        skips = [self.unet_channels] + widths[:-1]  # channels of the skip at each depth (the input at 0)
         self.encoder = nn.ModuleList(
-            PConvDown(skips[i], widths[i], kernels[i], stride=2, bn=i > 0, activation="relu") for i in range(layers)
+            PConvBlock(skips[i], widths[i], kernels[i], stride=2, bn=i > 0, activation="relu") for i in range(layers)
         )
-        # decoder[j] is the stage at depth layers-1-j: deepest first, as it runs.
+        # decoder[j] is the stage at depth layers-1-j: deepest first, as it runs. The last one
+        # outputs the input's channels, with a bias and no BatchNorm or activation.
         self.decoder = nn.ModuleList(
             PConvUp(
                 widths[i],
@@ -119,31 +119,30 @@ class PConvUNet(nn.Module):
             )
             for i in reversed(range(layers))
         )
-        if residual:  # start as the classical fill, so the network only ever learns a correction to it
-            last = (self.head if self.head is not None else self.decoder[-1].block).conv
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
         self._encoder_bn_frozen = False
+
+    @property
+    def unet_channels(self) -> int:
+        """Channels of what enters the U-Net (its depth-0 skip) and of what its last layer gives: the image's."""
+        return self.in_channels
 
     @property
     def multiple(self) -> int:
         """H and W of `forward` inputs must be multiples of this (2**layers)."""
         return 2**self.layers
 
-    def _check_inputs(self, image: Tensor, mask: Tensor) -> None:
-        _check_image(
-            image, self.in_channels, "add a batch dimension with image[None], or use model.inpaint() for a single image"
-        )
-        if not image.is_floating_point():
-            raise ValueError(f"image must be a float tensor in [0, 1], got dtype {image.dtype}")
-        if not isinstance(mask, Tensor) or mask.ndim != 4 or mask.shape[1] != 1:
-            shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-            raise ValueError(f"mask must be (N, 1, H, W) with 1 = valid and 0 = hole, got {shape}")
-        if mask.shape[0] not in (1, image.shape[0]) or mask.shape[-2:] != image.shape[-2:]:
-            raise ValueError(
-                f"mask {tuple(mask.shape)} does not match image {tuple(image.shape)}: "
-                "they need the same H and W, and mask batch 1 or N"
-            )
+    def forward(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Run the network.
+
+        Args:
+            image: (N, C, H, W) float in [0, 1]; values under holes are ignored (NaN and inf too).
+            mask: (N|1, 1, H, W), 1 = valid, 0 = hole, binary; H, W multiples of 2**layers.
+
+        Returns:
+            output: (N, C, H, W), the raw prediction in [0, 1] space (not composited, not clamped).
+            output_mask: (N, 1, H, W) float32, 0 only where no valid pixel was reachable.
+        """
+        check_image_and_mask(image, mask, self.in_channels)
         h, w = image.shape[-2:]
         if h % self.multiple or w % self.multiple:
             raise ValueError(
@@ -151,38 +150,34 @@ class PConvUNet(nn.Module):
                 f"(layers={self.layers}), got {h}x{w}; pad or crop to a multiple, "
                 "or call model.inpaint(image, mask), which pads and crops back for you"
             )
-        check_binary_mask(mask, "mask")
+        mask = mask.to(torch.float32)
+        known = mask > 0
+        x = torch.where(known, image, 0.0)  # (N, C, H, W); selected, so NaN or inf under a hole stays out
+        check_image_and_mask_values(x, mask)
+        if self.image_mean is not None:  # the network's space; holes are zero there
+            x = torch.where(known, (x - self.image_mean.to(x.dtype)) / self.image_std.to(x.dtype), 0.0)
+        output, output_mask = self.unet(x, mask)
+        if self.image_mean is not None:  # back to [0, 1] space
+            output = output * self.image_std.to(output.dtype) + self.image_mean.to(output.dtype)
+        return output, output_mask
 
-    def forward(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Run the network.
+    def unet(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The paper's U-Net, on an input that is zero under its holes.
 
         Args:
-            image: (N, C, H, W) float in [0, 1] (values under holes are ignored).
-            mask: (N|1, 1, H, W), 1 = valid, 0 = hole, binary; H, W multiples of 2**layers.
+            x: (N, unet_channels, H, W), zero where `mask` is 0.
+            mask: (N|1, 1, H, W) float32, 1 = valid, 0 = hole.
 
         Returns:
-            output: (N, C, H, W), the raw prediction (not composited, not clamped).
-            output_mask: (N, 1, H, W) float32, 0 only where no valid pixel was reachable.
+            (N, unet_channels, H, W) features and their (N, 1, H, W) mask.
         """
-        self._check_inputs(image, mask)
-        mask = mask.to(torch.float32)
-        x = image * mask.to(image.dtype)  # (N, C, H, W); blocks take inputs already zero under holes
-        image, image_mask = x, mask
-        if self.stem is not None:
-            x, mask = self.stem(x, mask)  # (N, stem_channels, H, W)
         skips = [(x, mask)]  # skips[d]: features and mask at depth d, (N, C_d, H / 2**d, W / 2**d)
         for down in self.encoder:
             x, mask = down(x, mask)
             skips.append((x, mask))
         x, mask = skips.pop()  # bottleneck, (N, C_L, H / 2**L, W / 2**L)
         for up in self.decoder:
-            skip, skip_mask = skips.pop()
-            x, mask = up(x, mask, skip, skip_mask)  # one depth up
-        if self.head is not None:
-            x, mask = self.head((x, image), (mask, image_mask))  # (N, C, H, W)
-        if self.residual:  # the classical fill in float32, also under autocast
-            with torch.autocast(image.device.type, enabled=False):
-                x = x.float() + harmonic_fill(image.float(), image_mask)
+            x, mask = up(x, mask, *skips.pop())  # one depth up, the skip of that depth concatenated
         return x, mask
 
     def _encoder_bns(self) -> list[nn.BatchNorm2d]:
@@ -215,7 +210,7 @@ class PConvUNet(nn.Module):
         holes when the image is too small to reflect, runs in eval mode, crops back.
 
         Args:
-            image: (C, H, W) or (N, C, H, W) float in [0, 1].
+            image: (C, H, W) or (N, C, H, W) float in [0, 1]; values under holes are ignored.
             mask: (1, H, W) or (N|1, 1, H, W) matching `image`'s rank; 1 = valid, 0 = hole.
 
         Returns:
@@ -223,28 +218,18 @@ class PConvUNet(nn.Module):
             to [0, 1] (known pixels are returned exactly); same shape, device and dtype
             as `image`.
         """
-        if not isinstance(image, Tensor) or image.ndim not in (3, 4) or image.shape[-3] != self.in_channels:
-            shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
-            raise ValueError(f"image must be ({self.in_channels}, H, W) or (N, {self.in_channels}, H, W), got {shape}")
-        if not image.is_floating_point():
-            raise ValueError(f"image must be a float tensor in [0, 1], got dtype {image.dtype}")
-        if not isinstance(mask, Tensor) or mask.ndim != image.ndim or mask.shape[-3] != 1:
-            shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-            want = "(1, H, W)" if image.ndim == 3 else "(N, 1, H, W)"
-            raise ValueError(f"mask must be {want} to match image {tuple(image.shape)}, got {shape}")
-        single = image.ndim == 3
-        img, msk = (image[None], mask[None]) if single else (image, mask)
-        if msk.shape[0] not in (1, img.shape[0]) or msk.shape[-2:] != img.shape[-2:]:
-            raise ValueError(
-                f"mask {tuple(mask.shape)} does not match image {tuple(image.shape)} (same H and W needed)"
-            )
-        check_binary_mask(msk, "mask")
+        single = isinstance(image, Tensor) and image.ndim == 3
+        if single:
+            if not isinstance(mask, Tensor) or mask.ndim != 3:
+                raise ValueError(f"mask must be (1, H, W) to match image {tuple(image.shape)}, got {shape_of(mask)}")
+            image, mask = image[None], mask[None]
+        check_image_and_mask(image, mask, self.in_channels)  # forward checks the values, on the padded batch
 
         param = next(self.parameters())
-        h, w = img.shape[-2:]
+        h, w = image.shape[-2:]
         ph, pw = -h % self.multiple, -w % self.multiple
-        x = img.to(param.device, param.dtype)
-        m = msk.to(param.device, torch.float32).expand(x.shape[0], -1, -1, -1)
+        x = image.to(param.device, param.dtype)
+        m = mask.to(param.device, torch.float32).expand(x.shape[0], -1, -1, -1)
         if ph or pw:
             if ph < h and pw < w:
                 x = F.pad(x, (0, pw, 0, ph), mode="reflect")
@@ -259,8 +244,16 @@ class PConvUNet(nn.Module):
         finally:
             self.train(was_training)
         output = output[..., :h, :w].clamp(0, 1).to(image.device, image.dtype)
-        result = torch.where(msk.to(image.device) > 0.5, img, output)  # known pixels exactly
+        result = torch.where(mask.to(image.device) > 0, image, output)  # known pixels exactly
         return result[0] if single else result
+
+
+class PConvUNetPlus(PConvUNetExtensions, PConvUNet):
+    """`PConvUNet` with a full-resolution stem and head and/or a residual over a classical fill.
+
+    Not in the paper; `PConvUNet(..., stem_channels=16)` or `PConvUNet(..., residual=True)`
+    builds one. The arguments and the extensions are described in `pconv.extensions`.
+    """
 
 
 class UNet(nn.Module):
@@ -298,7 +291,7 @@ class UNet(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         """Args: image (N, C, H, W) float, H and W >= 2**len(features). Returns logits (N, K, H, W)."""
-        _check_image(image, self.in_channels, "use image[None] for one image")
+        check_image(image, self.in_channels, "use image[None] for one image")
         if min(image.shape[-2:]) < 2**self.levels:
             raise ValueError(
                 f"image height and width must be at least 2**{self.levels} = {2**self.levels} "

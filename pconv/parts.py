@@ -1,11 +1,15 @@
 """Building blocks for the two U-Nets in `pconv.models`.
 
-- `PConvDown`, `PConvUp`: the encoder and decoder stages of the partial-convolution
-  U-Net (Liu et al. 2018, arXiv:1804.07723, section 3.2 and appendix). What this
-  version changes: every block returns features that are exactly zero under its
-  output mask (masking before the activation equals masking after it, since
-  relu(0) = leaky_relu(0) = 0). The next partial convolution then skips its own
-  `x * mask` product, which saves one full-size activation per layer.
+- `PConvBlock`, `PConvUp`: the partial-convolution U-Net's layers (Liu et al. 2018,
+  arXiv:1804.07723, section 3.2 and appendix). `PConvBlock` is one row of the
+  appendix table (partial convolution, BatchNorm, activation): the stride-2 encoder
+  stage, and at stride 1 the decoder's convolution (inside `PConvUp`) and the
+  extensions' stem and head. What this version changes: every block returns features
+  that are exactly zero under its output mask (masking before the activation equals
+  masking after it, since relu(0) = leaky_relu(0) = 0). The next partial convolution
+  then skips its own masking of `x`, which saves one full-size activation per layer.
+  Blocks also skip the layer's binary-mask check: their masks are the model's input
+  mask, which the model checks once, or masks that a partial convolution returned.
 - `DoubleConv`, `Down`, `Up`: the segmentation U-Net (Ronneberger et al. 2015,
   arXiv:1505.04597) in its modern form: "same" 3x3 convolutions with BatchNorm,
   and odd sizes handled by padding the upsampled tensor to the skip's size.
@@ -19,11 +23,11 @@ from torch import Tensor, nn
 
 from .layers import PartialConv2d
 
-__all__ = ["DoubleConv", "Down", "PConvDown", "PConvUp", "Up"]
+__all__ = ["DoubleConv", "Down", "PConvBlock", "PConvUp", "Up"]
 
 
-class PConvDown(nn.Module):
-    """Partial convolution (stride 2 in the encoder), optional BatchNorm, activation.
+class PConvBlock(nn.Module):
+    """Partial convolution, optional BatchNorm, activation: one row of the paper's table.
 
     Args:
         in_channels, out_channels, kernel_size, stride: of the partial convolution
@@ -37,7 +41,7 @@ class PConvDown(nn.Module):
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        stride: int = 2,
+        stride: int = 1,
         bn: bool = True,
         activation: str | None = "relu",
     ) -> None:
@@ -59,7 +63,7 @@ class PConvDown(nn.Module):
         """Args: x (N, C_in, H, W) (or parts), **already zero under holes**; mask (N, 1, H, W)
         (or one per part). Returns features (N, C_out, H', W'), zero where the new mask
         is 0, and the new mask (N, 1, H', W')."""
-        x, mask = self.conv(x, mask, premasked=True)
+        x, mask = self.conv(x, mask, premasked=True, check_mask=False)  # binary: checked by the model, or made here
         if self.bn is not None:
             # BatchNorm does not save its output for backward, so masking it in place is
             # safe; the statistics include hole pixels, as in the reference implementation.
@@ -72,11 +76,11 @@ class PConvDown(nn.Module):
 
 
 class PConvUp(nn.Module):
-    """Upsample x2 (features and mask), concatenate the skip, `PConvDown` at stride 1.
+    """Upsample x2 (features and mask), concatenate the skip, `PConvBlock` at stride 1.
 
     Args:
         in_channels: channels of the deeper features. skip_channels: of the skip.
-        out_channels: of this stage. bn, activation: as in `PConvDown`.
+        out_channels: of this stage. bn, activation: as in `PConvBlock`.
         upsampling: "nearest" (paper) or "bilinear" for the features; the mask is
             always upsampled by nearest neighbour, and bilinear features are re-masked.
     """
@@ -94,7 +98,7 @@ class PConvUp(nn.Module):
         if upsampling not in ("nearest", "bilinear"):
             raise ValueError(f"upsampling must be 'nearest' or 'bilinear', got {upsampling!r}")
         self.upsampling = upsampling
-        self.block = PConvDown(in_channels + skip_channels, out_channels, 3, 1, bn, activation)
+        self.block = PConvBlock(in_channels + skip_channels, out_channels, 3, 1, bn, activation)
 
     def forward(self, x: Tensor, mask: Tensor, skip: Tensor, skip_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Args: x (N, C_in, h, w) and mask (N, 1, h, w) from below; skip (N, C_skip, 2h, 2w)

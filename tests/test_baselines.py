@@ -1,4 +1,5 @@
-"""Tests for pconv.baselines: known pixels kept exactly, holes filled, shapes, OpenCV errors."""
+"""Tests for pconv.baselines: known pixels kept exactly, holes filled, values under holes ignored (NaN too),
+shapes, OpenCV errors, and harmonic_fill against plain Jacobi sweeps of Laplace's equation."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ def test_keeps_known_pixels_and_fills_holes(name, image, mask):
     marked = image.clone()
     marked[mask.expand_as(image) == 0] = 1.0  # garbage in the holes must not leak through
     out = fn(marked, mask)
+    nan = image.clone()
+    nan[mask.expand_as(image) == 0] = float("nan")  # nor NaN: the fill never sees it
+    assert torch.isfinite(fn(nan, mask)).all()
     assert out.shape == image.shape and out.dtype == image.dtype
     known = mask.expand_as(image) == 1
     assert torch.equal(out[known], image[known])
@@ -90,3 +94,59 @@ def test_opencv_missing_gives_clear_error(monkeypatch, image, mask):
             fn(image, mask)
     assert list(available_baselines()) == ["biharmonic", "harmonic", "mean_fill"]
     assert baselines.mean_fill(image, mask).shape == image.shape
+
+
+def _jacobi_reference(image: np.ndarray, hole: np.ndarray, sweeps: int) -> np.ndarray:
+    """Laplace's equation in the holes by plain Jacobi sweeps from zero, borders replicated (slow, obvious)."""
+    u = np.where(hole, 0.0, image)
+    for _ in range(sweeps):
+        p = np.pad(u, 1, mode="edge")
+        mean = (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]) / 4
+        u = np.where(hole, mean, image)
+    return u
+
+
+def test_harmonic_fill_converges_to_the_discrete_harmonic_interpolation():
+    rng = np.random.default_rng(0)
+    image = rng.random((16, 16))
+    hole = np.zeros((16, 16), bool)
+    hole[4:11, 3:9] = True  # a block
+    hole[13, :] = True  # a full-width stripe
+    hole[0, 0] = True  # a corner pixel
+    reference = _jacobi_reference(image, hole, sweeps=4000)
+    x = torch.from_numpy(image).float()[None, None].repeat(1, 3, 1, 1)
+    mask = torch.from_numpy(~hole).float()[None, None]
+    converged = baselines.harmonic_fill(x, mask, smoothing=300)[0]
+    assert np.abs(converged.numpy() - reference).max() < 1e-4
+    quick = baselines.harmonic_fill(x, mask)[0]  # default: 4 steps per level, close but not converged
+    pull_push = baselines.harmonic_fill(x, mask, smoothing=0)[0]
+    error = {k: np.abs(v.numpy() - reference)[:, hole].mean() for k, v in (("quick", quick), ("pp", pull_push))}
+    assert error["quick"] < 0.02 and error["quick"] < 0.5 * error["pp"]
+    assert torch.equal(quick[:, ~torch.from_numpy(hole)], x[0][:, ~torch.from_numpy(hole)])  # known pixels exact
+
+
+def test_harmonic_fill_single_pixel_constant_and_empty_images():
+    x = torch.rand(2, 3, 8, 8)
+    mask = torch.ones(1, 1, 8, 8)
+    mask[..., 3, 4] = 0
+    out = baselines.harmonic_fill(x, mask, smoothing=1)
+    neighbours = (x[..., 2, 4] + x[..., 4, 4] + x[..., 3, 3] + x[..., 3, 5]) / 4
+    assert torch.allclose(out[..., 3, 4], neighbours, atol=1e-6)
+    holes = (torch.rand(2, 1, 8, 8) > 0.3).float()
+    assert torch.allclose(
+        baselines.harmonic_fill(torch.full((2, 3, 8, 8), 0.25), holes), torch.full((2, 3, 8, 8), 0.25)
+    )
+    assert torch.equal(baselines.harmonic_fill(x, torch.zeros(2, 1, 8, 8)), torch.zeros_like(x))  # nothing known: zeros
+    odd = baselines.harmonic_fill(
+        torch.rand(1, 3, 7, 5), (torch.rand(1, 1, 7, 5) > 0.5).float()
+    )  # odd sizes: ceil pooling
+    assert odd.shape == (1, 3, 7, 5) and torch.isfinite(odd).all()
+
+
+@pytest.mark.parametrize("junk", [float("nan"), float("inf"), -float("inf")])
+def test_harmonic_fill_ignores_nan_and_inf_under_holes(junk):
+    x = torch.rand(2, 3, 16, 12)
+    mask = (torch.rand(2, 1, 16, 12) > 0.4).float()
+    clean = baselines.harmonic_fill(x, mask)
+    dirty = baselines.harmonic_fill(torch.where(mask > 0, x, junk), mask)
+    assert torch.isfinite(dirty).all() and torch.equal(dirty, clean)

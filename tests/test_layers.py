@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pconv.layers import PartialConv2d, harmonic_fill, partial_conv2d
+from pconv.layers import PartialConv2d, partial_conv2d
 
 
 def reference(x, mask, weight, bias, stride, padding, dilation, groups):
@@ -226,44 +226,46 @@ def test_errors_name_the_argument():
         layer([])
 
 
-def _jacobi_reference(image: np.ndarray, hole: np.ndarray, sweeps: int) -> np.ndarray:
-    """Laplace's equation in the holes by plain Jacobi sweeps from zero, borders replicated (slow, obvious)."""
-    u = np.where(hole, 0.0, image)
-    for _ in range(sweeps):
-        p = np.pad(u, 1, mode="edge")
-        mean = (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]) / 4
-        u = np.where(hole, mean, image)
-    return u
+@pytest.mark.parametrize("junk", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_inf_under_holes_do_not_leak(junk):
+    gen = torch.Generator().manual_seed(3)
+    layer = PartialConv2d(3, 4, 3, stride=2, padding=1)
+    x = torch.rand(2, 3, 12, 12, generator=gen)
+    mask = torch.ones(2, 1, 12, 12)
+    mask[:, :, 3:9, 2:10] = 0
+    dirty = torch.where(mask > 0, x, junk)
+    out, new_mask = layer(dirty, mask)
+    assert torch.isfinite(out).all()
+    assert torch.equal(out, layer(x, mask)[0]) and torch.equal(new_mask, layer(x, mask)[1])
+    parts = layer((dirty[:, :1], dirty[:, 1:]), (mask, mask))[0]  # the parts path selects too
+    torch.testing.assert_close(parts, out)
+    dirty.requires_grad_()
+    layer(dirty, mask)[0].sum().backward()
+    assert torch.isfinite(dirty.grad).all() and (dirty.grad[mask.expand_as(x) == 0] == 0).all()
 
 
-def test_harmonic_fill_converges_to_the_discrete_harmonic_interpolation():
-    rng = np.random.default_rng(0)
-    image = rng.random((16, 16))
-    hole = np.zeros((16, 16), bool)
-    hole[4:11, 3:9] = True  # a block
-    hole[13, :] = True  # a full-width stripe
-    hole[0, 0] = True  # a corner pixel
-    reference = _jacobi_reference(image, hole, sweeps=4000)
-    x = torch.from_numpy(image).float()[None, None].repeat(1, 3, 1, 1)
-    mask = torch.from_numpy(~hole).float()[None, None]
-    converged = harmonic_fill(x, mask, smoothing=300)[0]
-    assert np.abs(converged.numpy() - reference).max() < 1e-4
-    quick = harmonic_fill(x, mask)[0]  # default: 4 steps per level, close but not converged
-    pull_push = harmonic_fill(x, mask, smoothing=0)[0]
-    error = {k: np.abs(v.numpy() - reference)[:, hole].mean() for k, v in (("quick", quick), ("pp", pull_push))}
-    assert error["quick"] < 0.02 and error["quick"] < 0.5 * error["pp"]
-    assert torch.equal(quick[:, ~torch.from_numpy(hole)], x[0][:, ~torch.from_numpy(hole)])  # known pixels exact
+@pytest.mark.parametrize("bad", [0.5, -1.0, 2.0, float("nan"), float("inf")])
+def test_non_binary_masks_are_rejected(bad):
+    layer = PartialConv2d(2, 2, 3, padding=1, multi_channel=True)
+    x = torch.rand(1, 2, 6, 6)
+    mask = torch.ones(1, 1, 6, 6)
+    mask[..., 2, 3] = bad
+    with pytest.raises(ValueError, match="mask must be binary"):
+        layer(x, mask)
+    with pytest.raises(ValueError, match="mask must be binary"):
+        partial_conv2d(x, mask, layer.weight, layer.bias, padding=1)
+    with pytest.raises(ValueError, match="mask part 1 must be binary"):
+        layer((x[:, :1], x[:, 1:]), (torch.ones(1, 1, 6, 6), mask))
+    with pytest.raises(ValueError, match="mask must be binary"):
+        layer(x, mask.expand(1, 2, 6, 6))  # a multi-channel mask
+    layer(x, mask, check_mask=False)  # the caller vouches for the mask: no check, no error
 
 
-def test_harmonic_fill_single_pixel_constant_and_empty_images():
-    x = torch.rand(2, 3, 8, 8)
-    mask = torch.ones(1, 1, 8, 8)
-    mask[..., 3, 4] = 0
-    out = harmonic_fill(x, mask, smoothing=1)
-    neighbours = (x[..., 2, 4] + x[..., 4, 4] + x[..., 3, 3] + x[..., 3, 5]) / 4
-    assert torch.allclose(out[..., 3, 4], neighbours, atol=1e-6)
-    holes = (torch.rand(2, 1, 8, 8) > 0.3).float()
-    assert torch.allclose(harmonic_fill(torch.full((2, 3, 8, 8), 0.25), holes), torch.full((2, 3, 8, 8), 0.25))
-    assert torch.equal(harmonic_fill(x, torch.zeros(2, 1, 8, 8)), torch.zeros_like(x))  # nothing known: zeros
-    odd = harmonic_fill(torch.rand(1, 3, 7, 5), (torch.rand(1, 1, 7, 5) > 0.5).float())  # odd sizes: ceil pooling
-    assert odd.shape == (1, 3, 7, 5) and torch.isfinite(odd).all()
+def test_binary_masks_of_any_dtype_pass_the_check():
+    layer = PartialConv2d(2, 2, 3, padding=1)
+    x = torch.rand(1, 2, 6, 6)
+    mask = (torch.rand(1, 1, 6, 6) > 0.5).float()
+    want = layer(x, mask)[0]
+    for m in (mask.double(), mask.half(), mask.bool(), torch.zeros(1, 1, 6, 6), torch.ones(1, 1, 6, 6)):
+        layer(x, m)
+    assert torch.equal(layer(x, mask.bool())[0], want)

@@ -1,13 +1,17 @@
-"""PConvUNet and UNet: shapes, parameter counts, the paper's wiring, entry errors, inpaint."""
+"""PConvUNet and UNet: shapes, parameter counts per the paper's table, the paper's wiring, entry errors,
+values under holes, normalisation, the extensions and old checkpoints, inpaint."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from pconv.layers import harmonic_fill
-from pconv.models import PConvUNet, UNet
+from pconv.baselines import harmonic_fill
+from pconv.checkpoint import model_from_checkpoint, model_info
+from pconv.models import PConvUNet, PConvUNetPlus, UNet
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -24,9 +28,45 @@ def masks(n: int, h: int, w: int, hole: float = 0.3, seed: int = 0) -> torch.Ten
     return (torch.rand(n, 1, h, w, generator=gen) > hole).float()
 
 
-def test_paper_parameter_counts():
-    assert abs(n_params(PConvUNet()) - 25.8e6) < 0.05e6  # paper-size network at 256x256
-    assert n_params(PConvUNet(layers=8)) > n_params(PConvUNet())
+# The paper's appendix table (512x512 input), as (kernel, input channels, output channels, BatchNorm).
+# The input channels of a decoder layer are its upsampled input plus the concatenated skip.
+PAPER_TABLE = [
+    (7, 3, 64, False),  # PConv1, stride 2, ReLU
+    (5, 64, 128, True),  # PConv2
+    (5, 128, 256, True),  # PConv3
+    (3, 256, 512, True),  # PConv4
+    (3, 512, 512, True),  # PConv5
+    (3, 512, 512, True),  # PConv6
+    (3, 512, 512, True),  # PConv7
+    (3, 512, 512, True),  # PConv8
+    (3, 512 + 512, 512, True),  # PConv9, LeakyReLU(0.2) from here on
+    (3, 512 + 512, 512, True),  # PConv10
+    (3, 512 + 512, 512, True),  # PConv11
+    (3, 512 + 512, 512, True),  # PConv12
+    (3, 512 + 256, 256, True),  # PConv13
+    (3, 256 + 128, 128, True),  # PConv14
+    (3, 128 + 64, 64, True),  # PConv15
+    (3, 64 + 3, 3, False),  # PConv16, no activation
+]
+
+
+def table_params(kernel: int, c_in: int, c_out: int, bn: bool) -> int:
+    # weights, then BatchNorm's scale and shift, or the convolution's bias where there is no BatchNorm
+    return kernel * kernel * c_in * c_out + (2 * c_out if bn else c_out)
+
+
+@pytest.mark.parametrize("layers", [8, 7])
+def test_paper_parameter_counts(layers):
+    # layers=7 (256x256) is the table without PConv8 and the decoder layer that mirrors it, PConv9.
+    table = PAPER_TABLE if layers == 8 else PAPER_TABLE[:7] + PAPER_TABLE[9:]
+    model = PConvUNet(layers=layers)
+    blocks = list(model.encoder) + [up.block for up in model.decoder]
+    assert len(blocks) == len(table) == 2 * layers
+    for i, (block, row) in enumerate(zip(blocks, table)):
+        assert n_params(block) == table_params(*row), f"PConv{i + 1}: {row}"
+    assert n_params(model) == sum(table_params(*row) for row in table)
+    if layers == 7:
+        assert abs(n_params(model) - 25.8e6) < 0.05e6  # paper-size network at 256x256
     assert abs(n_params(UNet()) - 31.04e6) < 0.01e6
 
 
@@ -202,7 +242,8 @@ def test_config_rebuilds_the_same_network(cls, kwargs):
 def test_stem_wraps_the_paper_network_at_full_resolution():
     plain = PConvUNet(layers=3, base_channels=8)
     stem = PConvUNet(layers=3, base_channels=8, stem_channels=4)
-    assert plain.stem is None and plain.head is None
+    assert type(plain) is PConvUNet and not hasattr(plain, "stem") and not hasattr(plain, "head")
+    assert type(stem) is PConvUNetPlus and isinstance(stem, PConvUNet)
     assert stem.stem.conv.stride == (1, 1) and stem.head.conv.out_channels == 3
     assert stem.encoder[0].conv.in_channels == 4 and stem.decoder[-1].block.conv.out_channels == 4
     torch.manual_seed(0)
@@ -241,3 +282,134 @@ def test_residual_starts_as_the_harmonic_fill_and_learns_a_correction(stem_chann
     assert correction.abs().max() > 1e-3  # the zero-initialised last layer does learn
     noisy = image + (1 - mask) * torch.rand_like(image)  # values under the holes are still ignored
     assert torch.allclose(model(noisy, mask)[0], model(image, mask)[0], atol=1e-6)
+
+
+def test_extension_arguments_build_the_subclass_and_only_they_do():
+    for args, kwargs in [((3, 2, 4, 8, "nearest", 4), {}), ((), dict(layers=2, residual=True))]:
+        model = PConvUNet(*args, **kwargs)  # positional and keyword extension arguments alike
+        assert type(model) is PConvUNetPlus and isinstance(model, PConvUNet)
+        twin = copy.deepcopy(model)  # copies (EMA, DDP helpers) rebuild the class without arguments
+        assert type(twin) is PConvUNetPlus and twin.config == model.config
+    assert type(copy.deepcopy(PConvUNet(layers=2))) is PConvUNet
+    assert type(PConvUNet(layers=2, stem_channels=0, residual=False)) is PConvUNet
+    assert type(PConvUNetPlus(layers=2)) is PConvUNetPlus  # the subclass without extensions: the paper's network
+    with pytest.raises(TypeError):
+        PConvUNet(layers=2, depth=3)  # an unknown argument is still a TypeError
+
+
+# What checkpoints written before the extensions moved out of PConvUNet hold, in order: keys and shapes.
+OLD_STEM_STATE = [
+    ("stem.conv.weight", (2, 3, 3, 3)), ("stem.conv.bias", (2,)),
+    ("head.conv.weight", (3, 5, 3, 3)), ("head.conv.bias", (3,)),
+    ("encoder.0.conv.weight", (4, 2, 7, 7)), ("encoder.0.conv.bias", (4,)),
+    ("encoder.1.conv.weight", (8, 4, 5, 5)), ("encoder.1.bn.weight", (8,)), ("encoder.1.bn.bias", (8,)),
+    ("encoder.1.bn.running_mean", (8,)), ("encoder.1.bn.running_var", (8,)), ("encoder.1.bn.num_batches_tracked", ()),
+    ("decoder.0.block.conv.weight", (4, 12, 3, 3)), ("decoder.0.block.bn.weight", (4,)),
+    ("decoder.0.block.bn.bias", (4,)), ("decoder.0.block.bn.running_mean", (4,)),
+    ("decoder.0.block.bn.running_var", (4,)), ("decoder.0.block.bn.num_batches_tracked", ()),
+    ("decoder.1.block.conv.weight", (2, 6, 3, 3)), ("decoder.1.block.conv.bias", (2,)),
+]  # fmt: skip
+
+
+def test_old_checkpoints_load_and_keep_their_parameter_order():
+    model = PConvUNet(layers=2, base_channels=4, max_channels=8, stem_channels=2)
+    assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == OLD_STEM_STATE
+    # Saved optimizer state is matched to parameters by position: the order must not change either.
+    assert [k for k, _ in model.named_parameters()] == [
+        k for k, _ in OLD_STEM_STATE if "running" not in k and "num" not in k
+    ]
+    old = {k: torch.randn(shape) if shape else torch.tensor(3) for k, shape in OLD_STEM_STATE}
+    old = {k: v.abs() if "running_var" in k else v for k, v in old.items()}
+    model.load_state_dict(old)  # strict
+    old_config = dict(in_channels=3, layers=2, base_channels=4, max_channels=8, upsampling="nearest", stem_channels=2)
+    ckpt = {"step": 1, "model": old, "config": {"model": {"name": "PConvUNet", "kwargs": old_config}}}
+    rebuilt = model_from_checkpoint(ckpt)  # a checkpoint from before `normalize` existed
+    assert type(rebuilt) is PConvUNetPlus and rebuilt.config == {**old_config, "residual": False, "normalize": None}
+    image, mask = torch.rand(1, 3, 8, 8), masks(1, 8, 8)
+    assert torch.equal(rebuilt(image, mask)[0], model.eval()(image, mask)[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(stem_channels=4, residual=True), dict(normalize=((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))), {}],
+)
+def test_checkpoints_rebuild_every_model(kwargs):
+    model = tiny(**kwargs).eval()
+    ckpt = {"step": 1, "model": model.state_dict(), "config": {"model": model_info(model)}}
+    rebuilt = model_from_checkpoint(ckpt)
+    assert type(rebuilt) is type(model) and rebuilt.config == model.config
+    image, mask = torch.rand(2, 3, 16, 16), masks(2, 16, 16)
+    assert torch.equal(rebuilt(image, mask)[0], model(image, mask)[0])
+
+
+def test_normalize_is_the_plain_network_on_normalised_images():
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # ImageNet's
+    plain = tiny().double().eval()  # eval: inpaint below runs in eval mode too
+    normed = tiny(normalize=(mean, std)).double().eval()
+    normed.load_state_dict(plain.state_dict())
+    assert set(normed.state_dict()) == set(plain.state_dict())  # the constants are not saved
+    assert normed.config["normalize"] == [mean, std]
+    image, mask = torch.rand(2, 3, 16, 16, dtype=torch.float64), masks(2, 16, 16)
+    # the model keeps its constants as float32 buffers (then .double()): round them the same way here
+    m, s = (torch.tensor(v).double().view(1, 3, 1, 1) for v in (mean, std))
+    with torch.no_grad():
+        # The plain network's U-Net on what the original implementations feed in (forward itself
+        # refuses images outside [0, 1]).
+        want, want_mask = plain.unet((image - m) / s * mask, mask)
+        got, got_mask = normed(image, mask)
+    torch.testing.assert_close(got, want * s + m, rtol=1e-12, atol=1e-12)
+    assert torch.equal(got_mask, want_mask)
+    result = normed.inpaint(image, mask)  # the composite is in [0, 1] space: known pixels are the image's
+    known = mask.expand_as(image) > 0
+    assert torch.equal(result[known], image[known]) and result.min() >= 0 and result.max() <= 1
+    torch.testing.assert_close(result[~known], (want * s + m).clamp(0, 1)[~known], rtol=1e-12, atol=1e-12)
+    half = tiny(normalize=(0.5, 0.5))  # one float for every channel: the [-1, 1] convention
+    assert half.config["normalize"] == [[0.5] * 3, [0.5] * 3]
+
+
+def test_a_bad_normalize_argument_is_refused_at_construction():
+    with pytest.raises(ValueError, match="normalize must be None or"):
+        tiny(normalize="imagenet")
+
+
+@pytest.mark.parametrize("junk", [float("nan"), float("inf"), -float("inf"), 1e30])
+@pytest.mark.parametrize("kwargs", [{}, dict(stem_channels=4, residual=True), dict(normalize=(0.5, 0.5))])
+def test_values_under_holes_cannot_leak(junk, kwargs):
+    model = tiny(**kwargs).eval()
+    image = torch.rand(2, 3, 16, 16)
+    mask = torch.ones(2, 1, 16, 16)
+    mask[:, :, 3:12, 4:13] = 0  # one big hole: a single NaN pixel used to spread over most of it
+    dirty = torch.where(mask > 0, image, junk)
+    with torch.no_grad():
+        output, _ = model(dirty, mask)
+        assert torch.isfinite(output).all() and torch.equal(output, model(image, mask)[0])
+    result = model.inpaint(dirty[:, :, :13, :11], mask[:, :, :13, :11])  # padded by reflection
+    assert torch.isfinite(result).all()
+    assert torch.equal(result, model.inpaint(image[:, :, :13, :11], mask[:, :, :13, :11]))
+
+
+@pytest.mark.parametrize(
+    "scale, shift, match",
+    [
+        (255.0, 0.0, r"span \[0, 255\].*255"),  # 8-bit values as floats
+        (2.0, -1.0, r"span \[-1, 1\].*\(image \+ 1\) / 2"),  # the [-1, 1] convention
+    ],
+)
+def test_images_outside_0_1_are_refused(scale, shift, match):
+    model = tiny()
+    image, mask = torch.rand(1, 3, 16, 16), masks(1, 16, 16)
+    image[..., 0, 0], image[..., 0, 1] = 0.0, 1.0
+    mask[..., 0, :2] = 1
+    wrong = image * scale + shift
+    with pytest.raises(ValueError, match=match):
+        model(wrong, mask)
+    with pytest.raises(ValueError, match=match):
+        model.inpaint(wrong[0, :, :13], mask[0, :, :13])
+    slightly = image * 1.2 - 0.1  # resampling overshoot stays accepted
+    model(slightly, mask)
+    hole_only = torch.where(mask > 0, image, 255.0)  # values under holes are not looked at
+    model(hole_only, mask)
+    nan_known = image.clone()
+    nan_known[..., 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf at known pixels"):
+        model(nan_known, mask)
