@@ -248,6 +248,13 @@ class PConvUNet(nn.Module):
         return result[0] if single else result
 
 
+# `inspect.signature(PConvUNet)` would otherwise show `__new__`'s (*args, **kwargs); the CLI
+# and the training panel read their defaults from the constructor's signature.
+PConvUNet.__signature__ = inspect.signature(PConvUNet.__init__).replace(
+    parameters=list(inspect.signature(PConvUNet.__init__).parameters.values())[1:]
+)
+
+
 class PConvUNetPlus(PConvUNetExtensions, PConvUNet):
     """`PConvUNet` with a full-resolution stem and head and/or a residual over a classical fill.
 

@@ -413,3 +413,12 @@ def test_images_outside_0_1_are_refused(scale, shift, match):
     nan_known[..., 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or inf at known pixels"):
         model(nan_known, mask)
+
+
+def test_the_constructor_signature_is_the_documented_one():
+    """The CLI and the training panel read their defaults from it; `__new__` must not hide it."""
+    import inspect
+
+    params = inspect.signature(PConvUNet).parameters
+    assert list(params)[:3] == ["in_channels", "layers", "base_channels"]
+    assert (params["layers"].default, params["base_channels"].default, params["normalize"].default) == (7, 64, None)

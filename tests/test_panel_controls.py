@@ -71,7 +71,7 @@ def test_make_config_routes_the_train_controls_into_a_train_config():
     base = TrainConfig(val_every=7, seed=3)
     cfg = make_config({**values, "out": "runs/y"}, base)
     assert (cfg.val_every, cfg.seed, cfg.out, cfg.steps) == (7, 3, "runs/y", 40)  # the rest from the base
-    with pytest.raises(ValueError, match="finetune_steps must be in"):
+    with pytest.raises(ValueError, match=r"finetune_steps must be an int in \[0, steps=40\]"):
         make_config({**values, "finetune_steps": 41})
 
 
