@@ -11,7 +11,10 @@ Variants alternate within every repeat and medians are reported, so slow drifts 
 a shared machine hit all of them alike.
 
     python benchmarks/bench_pconv.py                      # CPU, 256x256, batch 2
-    python benchmarks/bench_pconv.py --device cuda --amp --size 512 --layers 8
+    python benchmarks/bench_pconv.py --device cuda --amp bf16 --size 512 --layers 8 --batch-size 8
+    python benchmarks/bench_pconv.py ... --json figures.jsonl   # also append the figures as one JSON line
+
+The last line printed, "summary: ...", holds the key figures (benchmarks/gpu_check.sh shows it).
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ def block_mask(n: int, size: int, hole: float, device: torch.device) -> torch.Te
     return mask.to(device)
 
 
-def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> None:
+def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> list[dict]:
     print(f"\n(a) layer fwd+bwd, batch {args.batch_size}: PartialConv2d (1-channel mask) vs nn.Conv2d")
     print("    check: PartialConv2d / the same call with check_mask=False (the binary-mask check's cost)")
     print(f"{'layer':<6}{'shape':<28}{'plain ms':>10}{'pconv ms':>10}{'ratio':>8}{'cpu ratio':>10}{'check':>8}")
@@ -121,6 +124,7 @@ def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNe
     blocks = [(f"enc{i + 1}", b, size >> i) for i, b in enumerate(model.encoder)]
     blocks += [(f"dec{i + 1}", u.block, size >> (args.layers - 1 - i)) for i, u in enumerate(model.decoder)]
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
+    rows = []
     for name, b, s in blocks:
         c = b.conv
         pconv = PartialConv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding).to(
@@ -147,9 +151,14 @@ def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNe
         (tp, cp), (tq, cq), (_, cu) = t["plain"], t["pconv"], t["unchecked"]
         shape = f"{c.in_channels}->{c.out_channels} k{c.kernel_size[0]} s{c.stride[0]} @{s}"
         print(f"{name:<6}{shape:<28}{tp * 1e3:>10.1f}{tq * 1e3:>10.1f}{tq / tp:>8.2f}{cq / cp:>10.2f}{cq / cu:>8.3f}")
+        rows.append(
+            {"layer": name, "shape": shape, "plain_ms": tp * 1e3, "pconv_ms": tq * 1e3, "ratio": tq / tp, "check": cq / cu}
+        )
+    return rows
 
 
-def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> None:
+def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> dict:
+    """(b) and (c); returns their figures (ms, images/s, peak MiB and the ratios) for `--json`."""
     print(f"\n(b) training step (fwd + L1 + bwd + Adam), {args.size}x{args.size}, batch {args.batch_size}")
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
     nets = {
@@ -170,7 +179,7 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
         net.to(device, memory_format=mf).train()
         fwd = torch.compile(net) if args.compile else net
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
+        scaler = common.grad_scaler(args, device)
 
         def step(net=net, fwd=fwd, opt=opt, scaler=scaler):
             opt.zero_grad(set_to_none=True)
@@ -187,15 +196,21 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
         fn()  # allocate Adam state first: it is not activation memory
         peaks[name] = peak_bytes(fn, device)
     t = interleaved(fns, args.repeats, device)
+    n = args.batch_size
+    fig = {"step": {}, "infer": {}, "ratios": {}}
     for name in fns:
         print(
             f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms/step, cpu {t[name][1] * 1e3:9.1f} ms/step, "
-            f"peak {peaks[name] / 2**20:8.1f} MiB"
+            f"{n / t[name][0]:8.1f} img/s, peak {peaks[name] / 2**20:8.1f} MiB"
         )
+        fig["step"][name] = {"ms": t[name][0] * 1e3, "img_s": n / t[name][0], "peak_mib": peaks[name] / 2**20}
     for a, b, target in [("pconv", "plain", "<= 1.05"), ("naive", "pconv", ">= 1.7"), ("pconv", "unet", "~ 1")]:
         print(f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}   (target {target})")
+        fig["ratios"][f"step {a}/{b} time"] = t[a][0] / t[b][0]
     print(f"pconv / plain memory {peaks['pconv'] / peaks['plain']:.3f}   (target <= 1.10)")
     print(f"naive / pconv memory {peaks['naive'] / peaks['pconv']:.3f}")
+    fig["ratios"]["step pconv/plain memory"] = peaks["pconv"] / peaks["plain"]
+    fig["ratios"]["step naive/pconv memory"] = peaks["naive"] / peaks["pconv"]
     if device.type == "cpu":
         op_accounting(fns)
 
@@ -211,9 +226,12 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
         infer[name] = run
     t = interleaved(infer, args.repeats, device)
     for name in infer:
-        print(f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms, cpu {t[name][1] * 1e3:9.1f} ms")
+        print(f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms, cpu {t[name][1] * 1e3:9.1f} ms, {n / t[name][0]:8.1f} img/s")
+        fig["infer"][name] = {"ms": t[name][0] * 1e3, "img_s": n / t[name][0]}
     for a, b in [("pconv", "plain"), ("naive", "pconv"), ("pconv", "unet")]:
         print(f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}")
+        fig["ratios"][f"infer {a}/{b} time"] = t[a][0] / t[b][0]
+    return fig
 
 
 def op_accounting(fns: dict[str, Callable[[], None]]) -> None:
@@ -253,13 +271,22 @@ def main() -> None:
     model = PConvUNet(layers=args.layers, base_channels=args.base_channels).to(device)
     n = sum(p.numel() for p in model.parameters())
     print(
-        f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, amp {args.amp}, "
-        f"channels_last {args.channels_last}, compile {args.compile}; PConvUNet {n / 1e6:.2f}M params, "
-        f"{args.repeats} repeats, medians"
+        f"torch {torch.__version__}, device {device} ({common.device_name(device)}), "
+        f"threads {torch.get_num_threads()}, {common.precision(args, device)}, channels_last {args.channels_last}, "
+        f"compile {args.compile}; "
+        f"PConvUNet {n / 1e6:.2f}M params, {args.repeats} repeats, medians"
     )
-    if not args.skip_layers:
-        bench_layers(args, device, model)
-    bench_step(args, device, model)
+    layers = None if args.skip_layers else bench_layers(args, device, model)
+    fig = bench_step(args, device, model)
+    common.write_json(args, device, {"bench": "bench_pconv", "layers_table": layers, **fig})
+    r, step = fig["ratios"], fig["step"]["pconv"]
+    print(
+        f"summary: {args.size}px {common.precision(args, device).split()[0]}"
+        f"{' channels_last' if args.channels_last else ''}: PConvUNet step {step['img_s']:.1f} img/s, "
+        f"peak {step['peak_mib']:.1f} MiB; pconv/plain time {r['step pconv/plain time']:.2f}, "
+        f"memory {r['step pconv/plain memory']:.2f}; naive/pconv time {r['step naive/pconv time']:.2f} "
+        f"(inference {r['infer naive/pconv time']:.2f})"
+    )
 
 
 if __name__ == "__main__":

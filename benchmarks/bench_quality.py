@@ -1,8 +1,8 @@
 """Quality of the quickstart recipe: train for a fixed budget, then beat Telea and biharmonic?
 
     python benchmarks/bench_quality.py [--steps N | --minutes M] [--device auto] [--size 64]
-                                       [--per-bin 16] [--threads T] [--set KEY=VALUE ...]
-                                       [--record] [--smoke]
+                                       [--per-bin 16] [--eval-size 64] [--threads T]
+                                       [--set KEY=VALUE ...] [--record [--results FILE]] [--smoke]
 
 Trains `pconv.recipes.quickstart()` (the configuration of notebooks/00_quickstart.ipynb)
 on random crops of the six training sample photos, then scores it with
@@ -18,8 +18,11 @@ schedule is then planned for that count; a hard stop at M minutes guards it).
 (`TrainConfig`), `hole_range=[lo,hi]` or `train_length=N`; VALUE is JSON (`true`,
 `0.5`, `[0.01,0.4]`) or else a string. For example
 `--set model.residual=true --set loss.hole=3`.
+`--eval-size S` scores on S x S crops instead of the training size: the GPU recipe
+(128 x 128 crops) trained with `--device cuda --eval-size 64 --per-bin 16` is scored on
+exactly the held-out crops and test masks of the CPU figures (benchmarks/gpu_check.sh).
 `--record` appends the run (machine, date, command, time, table) to the "Quality"
-section of benchmarks/RESULTS.md.
+section of benchmarks/RESULTS.md, or of the file named by `--results`.
 """
 
 from __future__ import annotations
@@ -114,7 +117,8 @@ def goal_margins(report) -> dict[str, float]:
     return {b: r["model"][b]["psnr"] - max(r[m][b]["psnr"] for m in BASELINES if m in r) for b in GOAL_BINS}
 
 
-def machine() -> str:
+def machine(device: str | torch.device = "cpu") -> str:
+    """The GPU (on CUDA), the CPU, its visible cores, and torch's version and threads."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -127,14 +131,15 @@ def machine() -> str:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count()
-    return f"{cpu}, {cores} cores visible, torch {torch.__version__} with {torch.get_num_threads()} threads"
+    gpu = f"{torch.cuda.get_device_name(device)}; " if torch.device(device).type == "cuda" else ""
+    return f"{gpu}{cpu}, {cores} cores visible, torch {torch.__version__} with {torch.get_num_threads()} threads"
 
 
-def record(text: str) -> None:
-    """Append `text` at the end of the Quality section of RESULTS.md (creating either if absent)."""
+def record(text: str, results: Path = RESULTS) -> None:
+    """Append `text` at the end of the Quality section of `results` (creating either if absent)."""
     body = (
-        RESULTS.read_text()
-        if RESULTS.exists()
+        results.read_text()
+        if results.exists()
         else ("# Benchmark results\n\nFigures from `benchmarks/bench_*.py`, each with its machine, date and command.\n")
     )
     if SECTION not in body:
@@ -146,7 +151,7 @@ def record(text: str) -> None:
     nxt = body.find("\n## ", start)
     end = len(body) if nxt < 0 else nxt
     body = body[:end].rstrip("\n") + "\n\n" + text.strip("\n") + "\n" + body[end:]
-    RESULTS.write_text(body)
+    results.write_text(body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     parser.add_argument("--size", type=int, help="crop side for training and evaluation (default: the recipe's)")
     parser.add_argument("--per-bin", type=int, help="test masks per hole bin (default: the recipe's)")
+    parser.add_argument("--eval-size", type=int, help="crop side for the evaluation only (default: the training size)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument(
         "--set",
@@ -168,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="keep the run (checkpoints, history) here instead of a temporary folder")
     parser.add_argument("--record", action="store_true", help="append the result to benchmarks/RESULTS.md")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the file --record appends to")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run (for tests)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -179,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_bin:
         recipe = replace(recipe, per_bin=args.per_bin)
     recipe = apply_settings(recipe, args.settings)
+    scoring = recipe
+    if args.eval_size:
+        try:
+            scoring = recipe.with_size(args.eval_size)
+        except ValueError as err:
+            raise SystemExit(f"--eval-size {args.eval_size}: {err}") from None
     stop_after = None
     if args.minutes:
         sec = seconds_per_step(recipe)
@@ -188,8 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.steps:
         recipe = recipe.with_steps(args.steps)
     command = "python benchmarks/bench_quality.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
-    print(f"# bench_quality  {time.strftime('%Y-%m-%d %H:%M')}  {machine()}")
+    device = recipe.train_kwargs["device"]
+    print(f"# bench_quality  {time.strftime('%Y-%m-%d %H:%M')}  {machine(device)}")
     print(recipe.describe())
+    evaluation = f"{scoring.size}x{scoring.size} held-out crops, {scoring.per_bin} test masks per bin"
+    print(f"evaluation: {evaluation}")
 
     model, loss_fn = recipe.model(), recipe.loss()
     train, val = recipe.datasets()
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     steps = history[-1]["step"] if history else 0
     t1 = time.perf_counter()
-    report = recipe.evaluate(copy.deepcopy(model), progress=False)
+    report = scoring.evaluate(copy.deepcopy(model), progress=False)
     eval_s = time.perf_counter() - t1
     margins = goal_margins(report)
     won = all(m > 0 for m in margins.values())
@@ -221,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         record(
             f"### {time.strftime('%Y-%m-%d')}: {recipe.name}, {steps} steps\n\n"
-            f"- machine: {machine()}\n- command: `{command.strip()}`\n- recipe: {recipe.describe()}\n"
-            f"- time: {timing}\n- {verdict}\n\n{report.to_markdown()}\n"
+            f"- machine: {machine(device)}\n- command: `{command.strip()}`\n- recipe: {recipe.describe()}\n"
+            f"- evaluation: {evaluation}\n- time: {timing}\n- {verdict}\n\n{report.to_markdown()}\n",
+            args.results,
         )
-        print(f"recorded in {RESULTS}")
+        print(f"recorded in {args.results}")
     return 0
 
 

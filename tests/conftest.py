@@ -1,12 +1,43 @@
-"""Test-wide isolation: nothing a test does touches the user's data, outputs, caches or credentials."""
+"""Test-wide isolation: nothing a test does touches the user's data, outputs, caches or credentials.
+
+Also the `cuda` marker: such tests are skipped (with the reason shown by `-ra`) where
+CUDA is missing, unless `PCONV_GPU_DRY_RUN=1` asks to run them on the CPU, as the
+rehearsal `benchmarks/gpu_check.sh --dry-run` does. They take their device from the
+`cuda_device` fixture.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+GPU_DRY_RUN = "PCONV_GPU_DRY_RUN"
+
+
+def gpu_dry_run() -> bool:
+    """True when the `cuda` tests should run on the CPU (`PCONV_GPU_DRY_RUN=1`)."""
+    return os.environ.get(GPU_DRY_RUN) == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    if gpu_dry_run() or torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs CUDA, none here: benchmarks/gpu_check.sh runs it on a GPU; {GPU_DRY_RUN}=1 runs it on the CPU"
+    )
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def cuda_device() -> torch.device:
+    """The device of a `cuda` test: CUDA, or the CPU under `PCONV_GPU_DRY_RUN=1`."""
+    return torch.device("cpu") if gpu_dry_run() else torch.device("cuda")
 
 
 @pytest.fixture(autouse=True)
