@@ -152,7 +152,14 @@ def bench_layers(args: argparse.Namespace, device: torch.device, model: PConvUNe
         shape = f"{c.in_channels}->{c.out_channels} k{c.kernel_size[0]} s{c.stride[0]} @{s}"
         print(f"{name:<6}{shape:<28}{tp * 1e3:>10.1f}{tq * 1e3:>10.1f}{tq / tp:>8.2f}{cq / cp:>10.2f}{cq / cu:>8.3f}")
         rows.append(
-            {"layer": name, "shape": shape, "plain_ms": tp * 1e3, "pconv_ms": tq * 1e3, "ratio": tq / tp, "check": cq / cu}
+            {
+                "layer": name,
+                "shape": shape,
+                "plain_ms": tp * 1e3,
+                "pconv_ms": tq * 1e3,
+                "ratio": tq / tp,
+                "check": cq / cu,
+            }
         )
     return rows
 
