@@ -219,8 +219,8 @@ def test_trainer_amp_resumes_exactly(cuda_device, dtype, tmp_path, monkeypatch):
         torch.use_deterministic_algorithms(was_deterministic)
     nondeterministic = sorted({str(w.message).splitlines()[0] for w in caught if "deterministic" in str(w.message)})
 
-    assert straight.amp and straight.amp_dtype == (dtype if cuda_device.type == "cuda" else torch.bfloat16)
-    assert straight.scaler.is_enabled() == (straight.amp_dtype == torch.float16)
+    assert straight.amp and straight.engine.amp_dtype == (dtype if cuda_device.type == "cuda" else torch.bfloat16)
+    assert straight.scaler.is_enabled() == (straight.engine.amp_dtype == torch.float16)
     assert first.step == 2 and second.step == 4
     assert [r["step"] for r in history] == [1, 2, 3, 4] and history == straight.history
     ckpt = torch.load(tmp_path / "resumed" / "ckpt_2.pt", map_location="cpu", weights_only=True)
@@ -253,7 +253,7 @@ def test_compiled_training_step(cuda_device, tmp_path, monkeypatch):
     model, loss_fn, train, config = train_setup(cuda_device, tmp_path, "compiled", 2, compile=True)
     compiled = Trainer(model, loss_fn, config)
     compiled.fit(train)
-    assert compiled.config.compile and hasattr(compiled.net, "_orig_mod"), "torch.compile failed: eager fallback"
+    assert compiled.config.compile and hasattr(compiled.engine.net, "_orig_mod"), "torch.compile failed: eager fallback"
     want = [r["loss/total"] for r in eager.history]
     got = [r["loss/total"] for r in compiled.history]
     assert len(got) == 2 and all(torch.isfinite(torch.tensor(got)))
