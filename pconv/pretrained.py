@@ -273,7 +273,11 @@ def load_pretrained(name_or_path: str | os.PathLike, *, source: str | None = Non
     name = str(name_or_path)
     if name in PRETRAINED:
         path = download_pretrained(name)
-        model = _model_from(read_weights(path), source or PRETRAINED[name].source, path)
+        try:
+            weights = read_weights(path)
+        except PretrainedError as e:  # no hash to catch it earlier (naoto's): a cached file that went bad
+            raise PretrainedError(f"{e}: delete that cached file and run `pconv pretrained download {name}`") from None
+        model = _model_from(weights, source or PRETRAINED[name].source, path)
         if model.layers != PRETRAINED[name].layers:
             raise PretrainedError(
                 f"{path} holds a layers={model.layers} network, but {name} is layers={PRETRAINED[name].layers}: "

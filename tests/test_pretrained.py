@@ -107,6 +107,14 @@ def test_a_wrong_file_in_the_cache_is_deleted_and_said_so(monkeypatch, tmp_path)
     assert load_pretrained("test-naoto").layers == 4
 
 
+def test_a_broken_cached_file_without_a_hash_says_to_delete_it(monkeypatch, tmp_path):
+    register(monkeypatch, "test-naoto", naoto_file(tmp_path / "1000000.pth"))  # no hash, as naoto's
+    cache_path("test-naoto").parent.mkdir(parents=True)
+    cache_path("test-naoto").write_bytes(b"\x80\x02}q\x00")  # a pickle cut short
+    with pytest.raises(PretrainedError, match="truncated or corrupt.*delete that cached file.*download test-naoto"):
+        load_pretrained("test-naoto")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
