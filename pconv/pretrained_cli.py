@@ -17,7 +17,7 @@ from typing import Any
 
 from .commands import UsageError
 
-__all__ = ["add_pretrained_parser", "pretrained_list", "pretrained_download", "pretrained_convert"]
+__all__ = ["add_pretrained_parser", "pretrained_list", "pretrained_download", "pretrained_convert", "pretrained_model"]
 
 
 def add_pretrained_parser(sub: Any) -> None:
