@@ -1,8 +1,9 @@
-"""Command line: `python -m pconv {train,evaluate,masks,download}` (also installed as `pconv`).
+"""Command line: `python -m pconv {train,evaluate,masks,download,pretrained}` (also installed as `pconv`).
 
     python -m pconv train --data samples --size 256 --steps 1000 --batch-size 8 --out runs/a
     python -m pconv train --out runs/a --steps 2000 --resume          # continue up to 2000 steps
     python -m pconv evaluate --checkpoint runs/a/best.pt
+    python -m pconv evaluate --pretrained mmagic-places2             # a public checkpoint (`pretrained list`)
     python -m pconv masks --out data/test_masks --per-bin 100
     python -m pconv download celeba
     torchrun --standalone --nproc-per-node=2 -m pconv train ...       # DistributedDataParallel
@@ -30,6 +31,7 @@ from . import commands
 from .checkpoint import CheckpointError
 from .commands import UsageError
 from .interrupts import exit_status, signal_of, sigterm_interrupts
+from .pretrained_cli import add_pretrained_parser
 from .runfolder import RunFolderError
 from .utils import is_smoke, resolve_device
 
@@ -216,21 +218,25 @@ def _add_train_parser(sub: Any, d: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of all four subcommands (defaults from `defaults()`)."""
+    """The argument parser of all five subcommands (defaults from `defaults()`)."""
     d = defaults()
     fmt = HelpFormat
     p = Parser(prog="python -m pconv", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES, formatter_class=fmt)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,masks,download}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,masks,download,pretrained}")
     _add_train_parser(sub, d)
 
     e = sub.add_parser(
         "evaluate",
-        help="score a checkpoint per hole-ratio bin against classical baselines",
+        help="score a checkpoint or a pretrained model per hole-ratio bin against classical baselines",
         description="PSNR, SSIM and L1 of the composite per hole-ratio bin (paper Table 1) on "
         "held-out images with a fixed set of test masks.",
         formatter_class=fmt,
     )
-    e.add_argument("--checkpoint", required=True, help="a ckpt_<step>.pt or best.pt written by `train`")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="a ckpt_<step>.pt or best.pt written by `train` (or `pretrained convert`)")
+    which.add_argument(
+        "--pretrained", metavar="NAME", help="a name from `pretrained list` (downloaded once), or its file"
+    )
     e.add_argument("--data", default="samples", help="'samples' (held-out sample photos), 'celeba' or a folder")
     e.add_argument(
         "--masks",
@@ -273,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--competition", action="store_true", help="NAME is a competition slug")
     k.add_argument("--force", action="store_true", help="download again even if complete")
     k.set_defaults(func=commands.download)
+    add_pretrained_parser(sub)
     return p
 
 
@@ -280,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (see `EXIT_CODES`: 0, 1 diverged, 2 user error, 130/143 signals)."""
     from .data import ImageLoadError
     from .kaggle import KaggleError
+    from .pretrained import PretrainedError
     from .train import RunExistsError, TrainingDivergedError
 
     parser = build_parser()
@@ -289,10 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     name = f"pconv {args.command}"
+    user_errors = (UsageError, CheckpointError, RunExistsError, RunFolderError, KaggleError, ImageLoadError)
     try:
         with sigterm_interrupts():  # SIGTERM ends the command as Ctrl-C does, with no traceback
             return args.func(args)
-    except (UsageError, CheckpointError, RunExistsError, RunFolderError, KaggleError, ImageLoadError) as e:
+    except (*user_errors, PretrainedError) as e:
         print(f"{name}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except TrainingDivergedError as e:

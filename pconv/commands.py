@@ -2,9 +2,10 @@
 
 `train` builds a partial-convolution U-Net (Liu et al. 2018) with `InpaintingLoss` and
 runs `pconv.train.Trainer` on the offline sample photos or a folder of images;
-`evaluate` scores a checkpoint per hole-ratio bin (the paper's Table 1) against the
-classical baselines; `masks` writes the fixed binned test-mask set; `download` fetches
-a Kaggle dataset. A problem the user can fix is raised as `UsageError` (one line, exit 2).
+`evaluate` scores a checkpoint or a public pretrained model (`pconv.pretrained`) per
+hole-ratio bin (the paper's Table 1) against the classical baselines; `masks` writes the
+fixed binned test-mask set; `download` fetches a Kaggle dataset (`pretrained`: `pconv.pretrained_cli`).
+A problem the user can fix is raised as `UsageError` (one line, exit 2).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """`evaluate`: PSNR, SSIM and L1 per hole-ratio bin of a checkpoint and the baselines."""
+    """`evaluate`: PSNR, SSIM and L1 per hole-ratio bin of a checkpoint (or a pretrained model) and the baselines."""
     from torch.utils.data import Subset
 
     from .checkpoint import load_checkpoint, model_from_checkpoint
@@ -149,12 +150,19 @@ def evaluate(args: argparse.Namespace) -> int:
     from .samples import SampleImageDataset
     from .utils import resolve_device
 
-    ckpt = load_checkpoint(args.checkpoint)
-    config = ckpt.get("config") or {}
-    if config.get("task", "inpainting") != "inpainting":
-        raise UsageError(f"{args.checkpoint} is a {config['task']} checkpoint; evaluate scores inpainting models")
-    model = model_from_checkpoint(ckpt)
-    size = int(config.get("size", 256))
+    if args.pretrained:
+        from .pretrained_cli import pretrained_model
+
+        model, size = pretrained_model(args.pretrained)
+        what = f"pretrained {args.pretrained}"
+    else:
+        ckpt = load_checkpoint(args.checkpoint)
+        config = ckpt.get("config") or {}
+        if config.get("task", "inpainting") != "inpainting":
+            raise UsageError(f"{args.checkpoint} is a {config['task']} checkpoint; evaluate scores inpainting models")
+        model = model_from_checkpoint(ckpt)
+        size = int(config.get("size", 256))
+        what = f"checkpoint {args.checkpoint} (step {ckpt['step']})"
     if args.data == "samples":
         images = SampleImageDataset(size, "val", length=args.num_images)
     else:
@@ -179,7 +187,7 @@ def evaluate(args: argparse.Namespace) -> int:
         )
     except ValueError as e:
         raise UsageError(str(e)) from e
-    print(f"checkpoint {args.checkpoint} (step {ckpt['step']}), {len(images)} images, masks {masks}")
+    print(f"{what}, {len(images)} images, masks {masks}")
     print(report.to_text())
     return 0
 

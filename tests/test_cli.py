@@ -385,3 +385,66 @@ def test_train_with_an_unreadable_image_where_validation_would_be(tmp_path, smok
         code = main(["train", "--data", str(two), "--out", str(tmp_path / "run2"), "--steps", "2", *CPU])
     err = capsys.readouterr().err
     assert code == 2 and "--data" in err and "readable" in err and "Traceback" not in err
+
+
+def test_pretrained_list_download_convert_and_evaluate(tmp_path, smoke, capsys, monkeypatch):
+    from source_nets import naoto_file, register
+
+    from pconv.fetch import sha256_of
+    from pconv.pretrained import cache_path
+
+    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "data"))  # this test's own cache
+    src = naoto_file(tmp_path / "1000000.pth")  # layers=4: scored at the entry's resolution, 32 px
+    register(monkeypatch, "test-naoto", src, sha256=sha256_of(src))
+    assert main(["pretrained", "list"]) == 0
+    text = capsys.readouterr().out
+    assert "mmagic-celeba" in text and "25.404" in text and "0.853" in text
+    assert [line.split()[-1] for line in text.splitlines() if line.startswith("test-naoto")] == ["no"]
+
+    assert main(["pretrained", "download", "test-naoto"]) == 0
+    assert capsys.readouterr().out.strip() == str(cache_path("test-naoto"))
+    assert main(["pretrained", "list"]) == 0
+    assert [line.split()[-1] for line in capsys.readouterr().out.splitlines() if "test-naoto" in line] == ["yes"]
+
+    assert main(["evaluate", "--pretrained", "test-naoto", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("pretrained test-naoto, 2 images") and "PSNR (dB)" in text and "model" in text
+
+    out = tmp_path / "naoto.pt"
+    assert main(["pretrained", "convert", "test-naoto", str(out)]) == 0
+    assert f"evaluate --checkpoint {out}" in capsys.readouterr().out
+    ckpt = load_checkpoint(out)
+    assert ckpt["config"]["size"] == 32 and ckpt["config"]["pretrained"]["sha256"] == sha256_of(src)
+    assert ckpt["config"]["model"]["kwargs"]["normalize"][0] == [0.485, 0.456, 0.406]
+    assert main(["evaluate", "--checkpoint", str(out), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith(f"checkpoint {out} (step 0), 2 images")
+    assert main(["pretrained", "convert", str(src), str(tmp_path / "file.pt"), "--source", "naoto"]) == 0
+    assert load_checkpoint(tmp_path / "file.pt")["config"]["size"] == 256  # a file: the public checkpoints' size
+
+
+def test_pretrained_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from source_nets import register
+
+    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "data"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/1000000.pth"
+    register(monkeypatch, "test-offline", None, url=url)
+    (tmp_path / "garbage.pth").write_bytes(os.urandom(500))
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(b"a checkpoint of the user's")
+    cases = [
+        (["pretrained", "download", "nope"], "no pretrained model named 'nope'; known: naoto-places2"),
+        (["pretrained", "download", "test-offline"], f"cannot download test-offline from {url}"),
+        (["evaluate", "--pretrained", "test-offline"], "put it at " + str(tmp_path / "data" / "pretrained")),
+        (["pretrained", "convert", str(tmp_path / "garbage.pth"), str(tmp_path / "g.pt")], "garbage.pth is not a"),
+        (["pretrained", "convert", "mmagic-celeba", str(mine)], "mine.pt exists; pconv does not overwrite it"),
+        (["pretrained", "convert", "x.pth", "y.pt", "--source", "nvidia"], "--source"),
+        (["evaluate", "--pretrained", "a", "--checkpoint", "b.pt"], "not allowed with argument"),
+        (["pretrained"], "required"),
+    ]
+    for argv, needle in cases:
+        assert needle in flag_error(capsys, argv), argv
+    assert mine.read_bytes() == b"a checkpoint of the user's" and not (tmp_path / "g.pt").exists()
