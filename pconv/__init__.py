@@ -34,6 +34,7 @@ _EXPORTS = {
     "train": ["TrainConfig", "Trainer", "load_checkpoint"],
     "metrics": ["psnr", "ssim", "l1_error", "dice_score", "iou_score"],
     "evaluate": ["evaluate_inpainting"],
+    "pretrained": ["PRETRAINED", "from_state_dict", "load_pretrained"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
