@@ -4,11 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pconv-installed
 
-.PHONY: setup test demo lab bench lint format clean help
+.PHONY: setup test test-browser demo lab bench lint format clean help
 
 help:
 	@echo "make demo   set up, then run notebooks/00_quickstart.ipynb headless (offline) into outputs/"
 	@echo "make test   set up, then run every test (notebooks included, smoke mode)"
+	@echo "make test-browser  the notebooks' widgets in Chromium through JupyterLab (needs Debian's chromium)"
 	@echo "make lab    JupyterLab on notebooks/"
 	@echo "make lint   ruff check and ruff format --check (configured in pyproject.toml)"
 	@echo "make bench  the benchmarks in benchmarks/ (small CPU configurations)"
@@ -25,6 +26,14 @@ setup: $(STAMP)
 
 test: setup
 	$(PY) -m pytest
+
+# Playwright drives Debian's /usr/bin/chromium (apt-get install chromium); its own browser download is not used.
+$(VENV)/.pconv-browser: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[browser]'
+	@touch $@
+
+test-browser: $(VENV)/.pconv-browser
+	$(PY) -m pytest -m browser tests/test_browser.py
 
 demo: setup
 	$(PY) -m pconv.nbrun notebooks/00_quickstart.ipynb

@@ -11,7 +11,9 @@ Speed: the photo is sent to the canvas once per image, a stroke is previewed wit
 canvas commands and redrawn exactly once when it ends, networks stay loaded on their
 device, and results are cached by (image, mask, method), so a rerun computes only what
 changed. Runs happen in a background thread: the kernel keeps taking strokes meanwhile.
-The widgets and the run thread live in `pconv.studio_ui`, the pixels in `pconv.studio_image`.
+The widgets and the run thread live in `pconv.studio_ui`, the pixels in `pconv.studio_image`,
+the fills in `pconv.studio_methods`, the saved folder and the figure in `pconv.studio_report`;
+this module is longer than ~300 lines because it is one class, the studio's documented API.
 """
 
 from __future__ import annotations
@@ -301,9 +303,9 @@ class InpaintStudio(widgets.VBox):
         self.status.value = f"<span style='color:#b00'>the run failed: {type(error).__name__}: {error}</span>"
 
     def _mask_changed(self, stroke: bool = False, delay: float = LIVE_DEBOUNCE) -> None:
-        self._view.mask_changed(self._hole, stroke)
         if not stroke and self._view.live:
-            self._runner.request(delay)
+            self._runner.request(delay)  # first: the run starts while the hole layer is redrawn
+        self._view.mask_changed(self._hole, stroke)
 
     def raw_output(self, method: str) -> torch.Tensor:
         """A network's prediction everywhere, before compositing, for the current image and mask.

@@ -214,6 +214,7 @@ class StudioView:
     # ------------------------------------------------------------------ drawing what the studio holds
     def image_changed(self, rgb: np.ndarray, note: str, sample: str | None) -> None:
         h, w = rgb.shape[:2]
+        self._last = None  # a stroke in progress belonged to the old image
         self.photo.value = encode(rgb, "png")
         self.canvas.width, self.canvas.height = w, h
         self.canvas.layout.width = f"{w}px"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,6 +267,21 @@ def test_a_failing_method_shows_its_error_and_the_others_still_run(photo):
     assert "1 failed: broken" in studio.status.value
 
 
+def test_a_corrupt_checkpoint_fails_in_its_tile_only(photo):
+    from pconv.utils import output_dir
+
+    run = output_dir() / "runs" / "crashed"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"half a checkpoint")
+    studio = InpaintStudio(photo)
+    assert studio.selected[0] == "crashed/best"
+    studio.paint([(10, 10)], 5)
+    with pytest.warns(RuntimeWarning, match="crashed/best failed: CheckpointError"):
+        results = studio.run()
+    assert "crashed/best" not in results and set(results) == set(studio.selected) - {"crashed/best"}
+    assert "corrupt or truncated" in studio._view.tile("crashed/best")[3].value
+
+
 def test_unknown_methods_are_named(studio):
     with pytest.raises(ValueError, match="unknown method 'nope'; the studio offers: tiny, "):
         studio.run(["nope"])
@@ -380,3 +398,11 @@ def test_outside_a_notebook_nothing_is_displayed(photo):
     assert studio.image.shape == (3, 21, 32)  # 45 * 32 / 67 = 21.5, rounded to even
     with pytest.raises(ValueError, match="size must be a positive int"):
         inpaint_studio(photo, size=0)
+
+
+def test_the_latency_benchmark_runs_end_to_end():
+    bench = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_studio.py"
+    args = ["--size", "64", "--layers", "3", "--base-channels", "8", "--strokes", "2", "--threads", "1"]
+    done = subprocess.run([sys.executable, str(bench), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "release -> tile: median" in done.stdout and "stroke 2:" in done.stdout
