@@ -34,9 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-HOW_TO_RUN = (
-    "run the browser tests with `make test-browser` (needs `apt-get install chromium` and `pip install -e .[browser]`)"
-)
+INSTALL = "needs Debian's chromium (`apt-get install chromium`) and Playwright (`pip install -e .[browser]`)"
 LAB_SETTINGS = {  # quiet and predictable: no news or update checks, every cell in the DOM
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_util import HOW_TO_RUN, chromium_page, jupyter_lab, missing, notebook, run_all_cells
+from browser_util import INSTALL, chromium_page, jupyter_lab, missing, notebook, run_all_cells
 
 pytestmark = pytest.mark.browser
 
@@ -32,10 +32,10 @@ PANEL_STEPS = 5000  # the training panel's run in 03: long enough to press Stop 
 def lab(request, tmp_path_factory):
     """One JupyterLab for the module, serving copies of the notebooks, in smoke mode."""
     if "browser" not in (request.config.option.markexpr or "") or "not browser" in request.config.option.markexpr:
-        pytest.skip(f"the browser tests are left out of `make test`: {HOW_TO_RUN}")
+        pytest.skip(f"the browser tests are left out of `make test`: run them with `make test-browser` ({INSTALL})")
     why = missing()
     if why:
-        pytest.fail(f"cannot run the browser tests: {why}; {HOW_TO_RUN}")
+        pytest.fail(f"cannot run the browser tests: {why}; `make test-browser` {INSTALL}")
     base = tmp_path_factory.mktemp("browser")
     root = base / "notebooks"
     root.mkdir()
