@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pconv-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup check-python test demo lab bench lint format clean help
+.PHONY: setup check-python test test-browser demo lab bench lint format clean help
 
 help:
 	@echo "make demo   set up, then run notebooks/00_quickstart.ipynb headless (offline) into outputs/"
 	@echo "make test   set up, then run every test (notebooks included, smoke mode)"
+	@echo "make test-browser  the notebooks' widgets in Chromium through JupyterLab (needs Debian's chromium)"
 	@echo "make lab    JupyterLab on notebooks/"
 	@echo "make lint   ruff check and ruff format --check (configured in pyproject.toml)"
 	@echo "make bench  the benchmarks in benchmarks/ (small CPU configurations)"
@@ -50,6 +51,14 @@ setup: $(STAMP)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Playwright drives Debian's /usr/bin/chromium (apt-get install chromium); its own browser download is not used.
+$(VENV)/.pconv-browser: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[browser]'
+	@touch $@
+
+test-browser: $(VENV)/.pconv-browser
+	$(PY) -m pytest -m browser tests/test_browser.py
 
 demo: setup
 	$(PY) -m pconv.nbrun notebooks/00_quickstart.ipynb

@@ -17,6 +17,7 @@ EXPECTED = [
     "03_train_inpainting",
     "04_evaluate",
     "05_unet_segmentation",
+    "06_inpaint_your_photo",
 ]
 
 

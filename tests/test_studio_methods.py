@@ -1,0 +1,179 @@
+"""pconv.studio_methods: which fills the studio finds, how they load, run and are cached."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pconv.baselines import available_baselines
+from pconv.checkpoint import model_info, save_checkpoint
+from pconv.models import PConvUNet
+from pconv.studio_methods import Method, ResultCache, discover_methods, network_output
+from pconv.utils import output_dir
+
+CLASSICAL = list(available_baselines())
+
+
+def _tiny(seed: int = 0) -> PConvUNet:
+    torch.manual_seed(seed)
+    return PConvUNet(layers=3, base_channels=8)
+
+
+def _run_folder(name: str, steps: list[int], best: bool, mtime: float) -> list:
+    """A run folder under outputs/runs/ as the trainer leaves it: ckpt_<step>.pt files and maybe best.pt."""
+    folder = output_dir() / "runs" / name
+    model = _tiny()
+    paths = []
+    for step in steps:
+        ckpt = {"step": step, "model": model.state_dict(), "config": {"model": model_info(model)}}
+        paths.append(save_checkpoint(ckpt, folder / f"ckpt_{step}.pt"))
+    if best:
+        paths.append(
+            save_checkpoint(
+                {"step": steps[0], "model": model.state_dict(), "config": {"model": model_info(model)}},
+                folder / "best.pt",
+            )
+        )
+    for p in paths:
+        os.utime(p, (mtime, mtime))
+    return paths
+
+
+def test_nothing_trained_gives_the_classical_fills_with_the_fast_ones_ticked():
+    methods = discover_methods()
+    assert [m.name for m in methods] == CLASSICAL
+    assert {m.name for m in methods if m.default} == {"harmonic", "telea"} & set(CLASSICAL)
+    assert all(m.kind == "classical" and not m.is_network for m in methods)
+
+
+def test_each_run_offers_its_best_and_its_newest_checkpoint_newest_run_first():
+    _run_folder("old", [2, 4], best=True, mtime=1_000_000)
+    _run_folder("new", [10, 30, 20], best=False, mtime=2_000_000)
+    (output_dir() / "runs" / "empty").mkdir()
+    methods = discover_methods()
+    networks = [m for m in methods if m.is_network]
+    assert [m.name for m in networks] == ["new/step 30", "old/best", "old/step 4"]
+    assert [m.default for m in networks] == [True, False, False]  # the newest checkpoint is ticked
+    assert networks[0].source.endswith("ckpt_30.pt") and networks[0].kind == "checkpoint"
+
+
+def test_a_checkpoint_loads_once_in_eval_mode_and_fills_like_its_model():
+    _run_folder("run", [4], best=True, mtime=1_000_000)
+    best = discover_methods()[0]
+    image, mask = torch.rand(3, 20, 28), torch.ones(1, 20, 28)
+    mask[:, 5:12, 8:20] = 0
+    out = best.fill(image, mask)
+    model = best.get()
+    assert best.get() is model and not model.training and best.load_seconds > 0
+    assert torch.equal(out, _tiny().inpaint(image, mask))
+
+
+def test_models_passed_in_come_first_and_are_named():
+    net, fn = _tiny(), lambda image, mask: image
+    assert [m.name for m in discover_methods(net)][:1] == ["model"]
+    assert [m.name for m in discover_methods([net, fn])][:2] == ["model 1", "model 2"]
+    methods = discover_methods({"mine": net, "harmonic": fn})
+    assert [m.name for m in methods][:2] == ["mine", "harmonic"] and "harmonic (2)" in [m.name for m in methods]
+    assert all(m.default for m in methods[:2])
+    with pytest.raises(TypeError, match=r"models\['x'\] is a int"):
+        discover_methods({"x": 3})
+
+
+def test_a_checkpoint_path_passed_in_is_a_method(tmp_path):
+    (path,) = _run_folder("elsewhere", [3], best=False, mtime=1_000_000)
+    moved = tmp_path / "mine.pt"
+    path.rename(moved)
+    (method,) = [m for m in discover_methods({"mine": moved}) if m.name == "mine"]
+    assert method.kind == "checkpoint" and method.get().layers == 3
+
+
+def _fake_pretrained(monkeypatch, **attrs):
+    module = types.ModuleType("pconv.pretrained")
+    module.__dict__.update(attrs)
+    monkeypatch.setitem(sys.modules, "pconv.pretrained", module)
+
+
+def test_cached_pretrained_models_are_offered_and_ticked_when_there_is_no_checkpoint(monkeypatch):
+    loaded = []
+
+    def load_pretrained(name):
+        loaded.append(name)
+        return _tiny()
+
+    _fake_pretrained(monkeypatch, cached=lambda: ["naoto-places2", "mmagic-celeba"], load_pretrained=load_pretrained)
+    methods = discover_methods()
+    networks = [m for m in methods if m.is_network]
+    assert [(m.name, m.kind, m.default) for m in networks] == [
+        ("pretrained/naoto-places2", "pretrained", True),
+        ("pretrained/mmagic-celeba", "pretrained", False),
+    ]
+    assert loaded == []  # listing loads nothing
+    model = networks[1].get()
+    assert loaded == ["mmagic-celeba"] and not model.training
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        None,  # the module is not there yet
+        {"load_pretrained": lambda name: None},  # no `cached`
+        {"cached": lambda: ["x"]},  # no `load_pretrained`
+        {"cached": lambda: 1 / 0, "load_pretrained": lambda name: None},  # a broken cache
+    ],
+)
+def test_no_usable_pretrained_module_means_none_cached(monkeypatch, attrs):
+    if attrs is None:
+        monkeypatch.setitem(sys.modules, "pconv.pretrained", None)  # import raises ImportError
+    else:
+        _fake_pretrained(monkeypatch, **attrs)
+    assert [m.name for m in discover_methods()] == CLASSICAL
+
+
+def test_a_plain_callable_is_composited_and_its_output_is_the_raw_output():
+    method = Method("plain", "model", "fn", lambda: lambda image, mask: (torch.full_like(image, 2.0), mask))
+    image, mask = torch.rand(3, 6, 9), torch.ones(1, 6, 9)
+    mask[:, 2:4, 3:7] = 0
+    out = method.fill(image, mask)
+    assert torch.equal(out, torch.where(mask > 0.5, image, torch.ones(3, 6, 9)))  # clamped to [0, 1]
+    assert torch.equal(method.raw(image, mask), torch.ones(3, 6, 9))
+    wrong = Method("wrong", "model", "fn", lambda: lambda image, mask: image[:, :, :2])
+    with pytest.raises(ValueError, match="returned shape"):
+        wrong.fill(image, mask)
+
+
+@pytest.mark.parametrize("hw", [(37, 53), (8, 8), (3, 5)])
+def test_network_output_is_the_forward_at_any_size(hw):
+    model = _tiny().eval()
+    h, w = hw
+    image, mask = torch.rand(3, h, w), (torch.rand(1, h, w) > 0.3).float()
+    got = network_output(model, image, mask)
+    # reference: pad to a multiple of 8 as model.inpaint does, run forward, crop, clamp
+    ph, pw = -h % 8, -w % 8
+    mode = "reflect" if ph < h and pw < w else "constant"
+    x, m = F.pad(image[None], (0, pw, 0, ph), mode=mode), F.pad(mask[None], (0, pw, 0, ph), mode=mode)
+    with torch.no_grad():
+        want = model(x, m)[0][0, :, :h, :w].clamp(0, 1)
+    assert got.shape == (3, h, w) and torch.allclose(got, want)
+    composite = Method("net", "model", "PConvUNet", lambda: model).fill(image, mask)
+    assert torch.equal(composite, torch.where(mask > 0.5, image, got))
+
+
+def test_the_cache_computes_once_per_key_and_forgets_the_oldest():
+    calls = []
+
+    def fill(image, mask):
+        calls.append(1)
+        return image
+
+    method = Method("count", "classical", "fill", lambda: fill)
+    cache, image, mask = ResultCache(2), torch.rand(3, 4, 4), torch.zeros(1, 4, 4)
+    assert cache.get(method, image, mask, "a")[2] is False
+    assert cache.get(method, image, mask, "a")[2] is True and len(calls) == 1
+    cache.get(method, image, mask, "b")
+    cache.get(method, image, mask, "c")  # evicts "a"
+    assert cache.get(method, image, mask, "a")[2] is False and len(calls) == 4
