@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .utils import fsync_folder
+
 __all__ = [
     "CheckpointError",
     "CheckpointWriteError",
@@ -75,14 +77,7 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    try:  # make the rename itself durable; not possible on every platform
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    fsync_folder(path.parent)  # make the rename itself durable
     return path
 
 

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .utils import fsync_folder
+
 __all__ = ["CONNECT_TIMEOUT", "DownloadError", "sha256_of", "fetch"]
 
 CONNECT_TIMEOUT = 10.0  # seconds to connect, and to wait for each chunk: offline fails in seconds
@@ -34,17 +36,6 @@ def sha256_of(path: str | os.PathLike) -> str:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:  # make a rename durable; not possible on every platform
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 def _clean_stale_parts(dest: Path) -> None:
@@ -120,7 +111,7 @@ def fetch(
                 f"{'one' if sha256 else 'prefix'} {want}; the download was deleted"
             )
         os.replace(tmp, dest)
-        _fsync_folder(dest.parent)
+        fsync_folder(dest.parent)
         return got
     finally:
         tmp.unlink(missing_ok=True)  # after a failure; a success renamed it away already

@@ -202,21 +202,21 @@ class PConvUNet(nn.Module):
                 bn.eval()
         return self
 
-    def inpaint(self, image: Tensor, mask: Tensor) -> Tensor:
-        """Fill the holes of images of any size; no gradient; model mode restored after.
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The network's output for images of any size, before compositing; no gradient.
 
         Pads H and W up to multiples of 2**layers by reflection of both image and mask
         (reflected known pixels are real pixels, reflected holes stay holes), or with
-        holes when the image is too small to reflect, runs in eval mode, crops back.
+        holes when the image is too small to reflect, runs in eval mode (the model's mode
+        is restored after), crops back.
 
         Args:
             image: (C, H, W) or (N, C, H, W) float in [0, 1]; values under holes are ignored.
             mask: (1, H, W) or (N|1, 1, H, W) matching `image`'s rank; 1 = valid, 0 = hole.
 
         Returns:
-            The composite `mask * image + (1 - mask) * output` with the output clamped
-            to [0, 1] (known pixels are returned exactly); same shape, device and dtype
-            as `image`.
+            The output clamped to [0, 1], known pixels included; same shape, device and
+            dtype as `image`.
         """
         single = isinstance(image, Tensor) and image.ndim == 3
         if single:
@@ -244,8 +244,21 @@ class PConvUNet(nn.Module):
         finally:
             self.train(was_training)
         output = output[..., :h, :w].clamp(0, 1).to(image.device, image.dtype)
-        result = torch.where(mask.to(image.device) > 0, image, output)  # known pixels exactly
-        return result[0] if single else result
+        return output[0] if single else output
+
+    def inpaint(self, image: Tensor, mask: Tensor) -> Tensor:
+        """Fill the holes of images of any size: the composite of `predict`'s output.
+
+        Args:
+            image: (C, H, W) or (N, C, H, W) float in [0, 1]; values under holes are ignored.
+            mask: (1, H, W) or (N|1, 1, H, W) matching `image`'s rank; 1 = valid, 0 = hole.
+
+        Returns:
+            `mask * image + (1 - mask) * output` with the output clamped to [0, 1] (known
+            pixels are returned exactly); same shape, device and dtype as `image`.
+        """
+        output = self.predict(image, mask)
+        return torch.where(mask.to(image.device) > 0, image, output)  # known pixels exactly
 
 
 # `inspect.signature(PConvUNet)` would otherwise show `__new__`'s (*args, **kwargs); the CLI

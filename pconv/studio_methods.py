@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-__all__ = ["Method", "ResultCache", "discover_methods", "network_output"]
+__all__ = ["Method", "ResultCache", "discover_methods"]
 
 log = logging.getLogger("pconv.studio")
 DEFAULT_CLASSICAL = ("harmonic", "telea")  # ticked at start: milliseconds each (biharmonic takes seconds)
@@ -93,8 +92,8 @@ class Method:
         fn = self.get()
         if self.kind == "classical":
             return self.fill(image, mask)
-        if hasattr(fn, "inpaint") and isinstance(getattr(fn, "layers", None), int):
-            return network_output(fn, image, mask)
+        if hasattr(fn, "predict"):  # a PConvUNet: its output at any size, padded and cropped as inpaint does
+            return fn.predict(image, mask).detach().to("cpu", torch.float32)
         if hasattr(fn, "inpaint"):
             return self.fill(image, mask)  # a network that exposes only its composite
         return _call_forward(fn, image, mask).detach().cpu().float().clamp(0, 1)
@@ -147,38 +146,6 @@ def _call_forward(fn: Callable, image: torch.Tensor, mask: torch.Tensor) -> torc
         out = fn(image[None], mask[None])
     out = out[0] if isinstance(out, (tuple, list)) else out  # (output, output_mask) as PConvUNet's forward
     return out[0] if out.ndim == 4 else out  # (3, H, W)
-
-
-def network_output(model: torch.nn.Module, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """A PConvUNet's raw prediction at any size: padded as `model.inpaint` pads, cropped back, clamped.
-
-    Args:
-        model: a network whose forward takes (N, 3, H, W), (N, 1, H, W) with H, W multiples of
-            2**model.layers and returns (output, output_mask).
-        image: (3, H, W) float in [0, 1].
-        mask: (1, H, W) float, 1 = valid, 0 = hole.
-
-    Returns:
-        (3, H, W) float in [0, 1] on the CPU: the output before compositing.
-    """
-    param = next(model.parameters())
-    multiple = 2 ** int(model.layers)
-    h, w = image.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    x, m = image[None].to(param.device, param.dtype), mask[None].to(param.device, torch.float32)
-    if ph or pw:
-        if ph < h and pw < w:  # reflected known pixels are real pixels, reflected holes stay holes
-            x, m = F.pad(x, (0, pw, 0, ph), mode="reflect"), F.pad(m, (0, pw, 0, ph), mode="reflect")
-        else:  # too small to reflect: the padding is hole
-            x, m = F.pad(x, (0, pw, 0, ph)), F.pad(m, (0, pw, 0, ph))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            output, _ = model(x, m)
-    finally:
-        model.train(was_training)
-    return output[0, :, :h, :w].float().clamp(0, 1).cpu()
 
 
 def _passed_models(models: Any) -> list[tuple[str, Any]]:

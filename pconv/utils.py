@@ -22,6 +22,7 @@ __all__ = [
     "check_binary_mask",
     "check_size",
     "check_hw",
+    "fsync_folder",
 ]
 
 
@@ -110,3 +111,15 @@ def check_hw(size: object, name: str = "size") -> tuple[int, int]:
         return check_size(h, name), check_size(w, name)
     except ValueError:
         raise ValueError(f"{name} must be a positive int or a pair (H, W) of positive ints, got {size!r}") from None
+
+
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Make a rename inside `folder` durable (fsync the directory); a no-op where that is impossible."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass

@@ -422,3 +422,21 @@ def test_the_constructor_signature_is_the_documented_one():
     params = inspect.signature(PConvUNet).parameters
     assert list(params)[:3] == ["in_channels", "layers", "base_channels"]
     assert (params["layers"].default, params["base_channels"].default, params["normalize"].default) == (7, 64, None)
+
+
+@pytest.mark.parametrize("hw", [(37, 53), (8, 8), (3, 5)])
+def test_predict_is_the_forward_at_any_size_and_inpaint_its_composite(hw):
+    import torch.nn.functional as F
+
+    model = PConvUNet(layers=3, base_channels=4).eval()
+    h, w = hw
+    image, mask = torch.rand(3, h, w), (torch.rand(1, h, w) > 0.3).float()
+    got = model.predict(image, mask)
+    # reference: pad to a multiple of 2**3 (reflect when the image is large enough, else holes), forward, crop
+    ph, pw = -h % 8, -w % 8
+    mode = "reflect" if ph < h and pw < w else "constant"
+    x, m = F.pad(image[None], (0, pw, 0, ph), mode=mode), F.pad(mask[None], (0, pw, 0, ph), mode=mode)
+    with torch.no_grad():
+        want = model(x, m)[0][0, :, :h, :w].clamp(0, 1)
+    assert got.shape == (3, h, w) and torch.allclose(got, want)
+    assert torch.equal(model.inpaint(image, mask), torch.where(mask > 0, image, got))
