@@ -432,7 +432,7 @@ def test_pretrained_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch):
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/1000000.pth"
     register(monkeypatch, "test-offline", None, url=url)
-    (tmp_path / "garbage.pth").write_bytes(os.urandom(500))
+    (tmp_path / "garbage.pth").write_bytes(b"GIF89a, not a torch file " * 20)  # fixed bytes: random ones may parse
     mine = tmp_path / "mine.pt"
     mine.write_bytes(b"a checkpoint of the user's")
     cases = [
