@@ -71,7 +71,7 @@ def _model(model: torch.nn.Module, info: dict[str, Any]) -> str:
 
 def _device(device: torch.device) -> str:
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        return f"cpu ({_many(torch.get_num_threads(), 'thread')})"
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
@@ -89,12 +89,12 @@ def describe_run(trainer: Any, size: tuple[int, int] | None = None) -> str:
     steps = f"{todo} steps" if step == 0 else f"{todo} steps ({step + 1}-{cfg.steps}, resumed at step {step})"
     if todo == 0:
         steps = f"nothing to train (at step {step} of {cfg.steps})"
-    if cfg.finetune_steps:
-        steps += f", the last {cfg.finetune_steps} of {cfg.steps} fine-tuning"
     h, w = size or ((cfg.size, cfg.size) if isinstance(cfg.size, int) else tuple(cfg.size))
     batch = f"batch {cfg.batch_size}" + (f" per process x {trainer.world} processes" if trainer.world > 1 else "")
     amp = f"AMP {'bf16' if engine.amp_dtype == torch.bfloat16 else 'fp16'}" if engine.amp else "AMP off"
     extras = "".join([", compiled" if cfg.compile else "", ", channels-last" if cfg.channels_last else ""])
+    if cfg.finetune_steps:
+        extras += f"; fine-tuning from step {cfg.steps - cfg.finetune_steps + 1}"
     model = _model(trainer.model, engine.model_info)
     return f"Training {model} on {_device(trainer.device)}: {steps} of {batch} at {h}x{w}, {amp}{extras}"
 

@@ -73,8 +73,9 @@ def test_start_line_names_the_model_the_steps_and_the_device_and_the_estimate_fo
     t.fit(Pairs(), Pairs(n=4))
     start, estimate = printed_lines(capsys)
     threads = torch.get_num_threads()
+    threads = f"{threads} thread{'s' if threads > 1 else ''}"
     params = sum(p.numel() for p in t.model.parameters())
-    expected_start = f"Training TinyInpaint({params} parameters) on cpu ({threads} threads): 20 steps of batch 4"
+    expected_start = f"Training TinyInpaint({params} parameters) on cpu ({threads}): 20 steps of batch 4"
     assert start == expected_start + " at 16x16, AMP off"
     # step 1 is not timed; steps 2-6 are: 0.5 s each, the validation at step 5 (3 s) timed apart.
     # Still due after step 6: 14 steps, validations at 10, 15, 20 (3 s each, as the one timed),
@@ -123,7 +124,7 @@ def test_resumed_runs_count_from_the_step_they_resume_at(tmp_path, fake_clock, c
     t = make_trainer(tmp_path, steps=20, progress=True, finetune_steps=5, checkpoint_every=100, callbacks=[fake_clock])
     t.fit(Pairs(), resume=True)
     start, estimate = printed_lines(capsys)
-    assert ": 16 steps (5-20, resumed at step 4), the last 5 of 20 fine-tuning of batch 4 at 16x16" in start
+    assert start.endswith(": 16 steps (5-20, resumed at step 4) of batch 4 at 16x16, AMP off; fine-tuning from step 16")
     # 10 steps, the last sample grid (of the training data: there is no validation data) and the last checkpoint
     assert estimate.startswith(
         "~0.5 s/step measured on steps 6-10: about 6 s for the remaining 10 steps, with 1 sample"
