@@ -113,7 +113,8 @@ class PanelCallback:
         if now - self._last_status >= 0.5:
             self._last_status = now
             loss = f", loss {terms['total']:.4g}" if terms and "total" in terms else ""
-            self.panel.say(f"step {step}/{trainer.config.steps}{loss} ({now - self._t0:.0f} s)")
+            left = f", {trainer.estimate.left()}" if getattr(trainer, "estimate", None) else ""  # pconv.estimate
+            self.panel.say(f"step {step}/{trainer.config.steps}{loss} ({now - self._t0:.0f} s{left})")
 
     def on_log(self, trainer: Any, row: dict[str, Any]) -> None:
         if time.monotonic() - self._last_plot >= self.min_interval:

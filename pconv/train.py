@@ -36,6 +36,7 @@ from ._loop import endless_batches, first_batch, make_loader
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .engine import Engine
+from .estimate import StepTimer
 from .history import LossWindow, merge_row
 from .interrupts import defer_interrupt, signal_of, sigterm_interrupts
 from .rng import capture_rng, loader_seed, restore_rng, seed_everything
@@ -86,6 +87,7 @@ class Trainer:
         self.best: dict[str, Any] = {"metric": f"val/{self.task.best_metric}", "value": None, "step": None}
         self._stop, self._saved_step, self._rng = False, -1, (-1, None)
         self.interrupted = None  # the signal (SIGINT, SIGTERM) that ended the last fit, if one did
+        self.estimate = None  # the last fit's `pconv.estimate.Estimate`, once its first steps were timed
 
     # ------------------------------------------------------------------ public
     def stop(self) -> None:
@@ -109,6 +111,8 @@ class Trainer:
             resume: False: start fresh (refuses a folder that holds checkpoints); True: continue
                 from the newest readable `ckpt_<step>.pt` in `out`; a path: from that checkpoint.
 
+        It says what it trains and, once its first steps are timed, how long the rest takes (`estimate`).
+
         Ctrl-C (SIGINT, Jupyter's stop button), SIGTERM and `stop()` end the run after the
         current step with a checkpoint; `interrupted` then holds the signal, if one came.
 
@@ -119,7 +123,7 @@ class Trainer:
                 weights; never saved: the message names the last good checkpoint.
             CheckpointWriteError: a checkpoint could not be written (the earlier ones are intact).
         """
-        self._stop, self.interrupted = False, None
+        self._stop, self.interrupted, self.estimate = False, None, None
         # the sample batch is read before any seeding, so that resuming sees the same RNG streams
         sample_batch = first_batch(val_data if val_data is not None else train_data) if self.rank == 0 else None
         with self.folder.locked() if self.rank == 0 else nullcontext(), sigterm_interrupts():
@@ -180,6 +184,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         show = cfg.progress and self.rank == 0
+        timer = StepTimer(self, val_loader, sample_batch, show)
+        timer.start()  # says what is trained
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not show, desc=self.task.name, dynamic_ncols=True)
         self._call("on_fit_start")
         try:
@@ -197,8 +203,9 @@ class Trainer:
                 else:
                     bad_run = 0
                     bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items()}, refresh=False)
-                self._periodic(window, val_loader, sample_batch)
+                self._periodic(window, val_loader, sample_batch, timer)
                 self._call("on_step_end", self.step, terms)
+                self.estimate = timer.step_done(self.step) or self.estimate  # says how long the rest takes
         except KeyboardInterrupt as e:
             self.interrupted, self._stop = signal_of(e), True
             log.warning("%s at step %d; saving a checkpoint", self.interrupted.name, self.step)
@@ -209,7 +216,7 @@ class Trainer:
         if self._saved_step != self.step:
             self.save_checkpoint(barrier=self.world > 1 and self.step >= cfg.steps)
 
-    def _periodic(self, window: LossWindow, val_loader: Any, sample_batch: Any) -> None:
+    def _periodic(self, window: LossWindow, val_loader: Any, sample_batch: Any, timer: StepTimer) -> None:
         """Log, validate, draw samples and checkpoint when due."""
         cfg, s = self.config, self.step
         last = s >= cfg.steps
@@ -218,7 +225,8 @@ class Trainer:
         if s % cfg.log_every == 0 or last or validate:
             row = window.row(s, cfg.lr_at(s - 1))
         if validate:
-            row.update(self.validate(val_loader) if self.rank == 0 else {})
+            with timer.event("validation"):
+                row.update(self.validate(val_loader) if self.rank == 0 else {})
             value = row.get(self.best["metric"])
             finite = value is not None and math.isfinite(value)  # a NaN score is never "best"
             improved = finite and (self.best["value"] is None or value > self.best["value"])
@@ -231,9 +239,11 @@ class Trainer:
         if row is not None:
             self._record(row)
         if sample_batch is not None and self.rank == 0 and (s % cfg.sample_every == 0 or last):
-            self._samples(sample_batch)
+            with timer.event("samples"):
+                self._samples(sample_batch)
         if s % cfg.checkpoint_every == 0 or last or improved:
-            self.save_checkpoint(best=improved)
+            with timer.event("checkpoint"):
+                self.save_checkpoint(best=improved)
 
     def _diverged(self, n: int) -> None:
         if not self.engine.weights_finite():

@@ -1,0 +1,213 @@
+"""Tests for pconv.estimate: the trainer's start line and its time estimate, on a fake clock (not timing-sensitive)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+from tiny_run import Pairs, make_trainer
+
+import pconv.estimate
+from pconv.config import TrainConfig
+from pconv.estimate import StepTimer, describe_run, image_size
+from pconv.losses import InpaintingLoss
+from pconv.models import PConvUNet
+from pconv.train import Trainer
+
+STEP_S, VALIDATION_S = 0.5, 3.0  # what a step and a validation "take" on the fake clock
+
+
+class FakeClock:
+    """`pconv.estimate.clock` that only moves when told to: each step takes STEP_S, each validation VALIDATION_S."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def on_step_end(self, trainer, step, terms):  # a callback: the step's time passes
+        self.now += STEP_S
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(pconv.estimate, "clock", clock)
+    return clock
+
+
+def slow_validation(trainer, clock):
+    """Make each validation of `trainer` take VALIDATION_S on the fake clock (and count them)."""
+    validate, calls = trainer.validate, []
+
+    def timed(loader):
+        clock.now += VALIDATION_S
+        calls.append(trainer.step)
+        return validate(loader)
+
+    trainer.validate = timed
+    return calls
+
+
+def printed_lines(capsys):
+    return [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_start_line_names_the_model_the_steps_and_the_device_and_the_estimate_follows(tmp_path, fake_clock, capsys):
+    t = make_trainer(
+        tmp_path,
+        steps=20,
+        log_every=100,
+        val_every=5,
+        sample_every=10,
+        checkpoint_every=100,
+        progress=True,
+        callbacks=[fake_clock],
+    )
+    validations = slow_validation(t, fake_clock)
+    t.fit(Pairs(), Pairs(n=4))
+    start, estimate = printed_lines(capsys)
+    threads = torch.get_num_threads()
+    threads = f"{threads} thread{'s' if threads > 1 else ''}"
+    params = sum(p.numel() for p in t.model.parameters())
+    expected_start = f"Training TinyInpaint({params} parameters) on cpu ({threads}): 20 steps of batch 4"
+    assert start == expected_start + " at 16x16, AMP off"
+    # step 1 is not timed; steps 2-6 are: 0.5 s each, the validation at step 5 (3 s) timed apart.
+    # Still due after step 6: 14 steps, validations at 10, 15, 20 (3 s each, as the one timed),
+    # sample grids at 10 and 20 (none timed yet: guessed 1 s + 0.4 of a step each), and
+    # checkpoints on a new best at 10, 15, 20 (the one at step 5 took no time on this clock).
+    guess_samples = pconv.estimate.GUESS["samples_s"] + pconv.estimate.GUESS["validation_batch"] * STEP_S
+    expected = 14 * STEP_S + 3 * VALIDATION_S + 2 * guess_samples + 3 * 0.0
+    e = t.estimate
+    assert validations == [5, 10, 15, 20]
+    assert e.seconds_per_step == pytest.approx(STEP_S) and e.measured == (2, 6) and e.remaining_steps == 14
+    assert e.events == {"validation": 3, "sample grid": 2, "checkpoint": 3}
+    assert e.seconds == pytest.approx(expected)
+    assert e.finish == pytest.approx(1000.0 + 6 * STEP_S + VALIDATION_S + expected)
+    assert re.fullmatch(
+        rf"~0\.5 s/step measured on steps 2-6: about {expected:.0f} s for the remaining 14 steps, "
+        r"with 3 validations and 2 sample grids \(finishing around \d\d:\d\d\)",
+        estimate,
+    )
+
+
+def test_an_hour_long_run_is_told_in_minutes_and_counts_down(tmp_path, fake_clock, capsys):
+    class StopAfterEstimate:
+        def on_step_end(self, trainer, step, terms):
+            if trainer.estimate is not None:
+                trainer.stop()
+
+    big = dict(log_every=10_000, sample_every=10_000, checkpoint_every=10_000)
+    t = make_trainer(tmp_path, steps=7206, progress=True, callbacks=[fake_clock, StopAfterEstimate()], **big)
+    t.fit(Pairs())
+    assert t.step == 7  # stopped right after the estimate
+    # 7200 steps of 0.5 s, the last sample grid (guessed 1.2 s) and the final checkpoint (guessed 0.2 s)
+    assert t.estimate.seconds == pytest.approx(3600 + 1.2 + 0.2)
+    assert printed_lines(capsys)[1].startswith(
+        "~0.5 s/step measured on steps 2-6: about 60 min for the remaining 7200 steps, with 1 sample grid (finishing"
+    )
+    assert t.estimate.left() == "about 60 min left"
+    fake_clock.now = t.estimate.finish - 30
+    assert t.estimate.left() == "about 30 s left"
+    fake_clock.now = t.estimate.finish + 5
+    assert t.estimate.left() == "about 0 s left"
+
+
+def test_resumed_runs_count_from_the_step_they_resume_at(tmp_path, fake_clock, capsys):
+    make_trainer(tmp_path, steps=4).fit(Pairs())
+    capsys.readouterr()
+    t = make_trainer(tmp_path, steps=20, progress=True, finetune_steps=5, checkpoint_every=100, callbacks=[fake_clock])
+    t.fit(Pairs(), resume=True)
+    start, estimate = printed_lines(capsys)
+    assert start.endswith(": 16 steps (5-20, resumed at step 4) of batch 4 at 16x16, AMP off; fine-tuning from step 16")
+    # 10 steps, the last sample grid (of the training data: there is no validation data) and the last checkpoint
+    assert estimate.startswith(
+        "~0.5 s/step measured on steps 6-10: about 6 s for the remaining 10 steps, with 1 sample"
+    )
+    assert t.estimate.remaining_steps == 10 and t.estimate.seconds == pytest.approx(10 * STEP_S + 1.2 + 0.2)
+
+
+@pytest.mark.parametrize("steps, estimated", [(6, False), (7, True)])
+def test_no_estimate_when_nothing_is_left_after_the_measured_steps(tmp_path, fake_clock, capsys, steps, estimated):
+    t = make_trainer(tmp_path, steps=steps, progress=True, callbacks=[fake_clock])
+    t.fit(Pairs())
+    lines = printed_lines(capsys)
+    assert lines[0].startswith("Training TinyInpaint(") and f": {steps} steps of batch 4" in lines[0]
+    assert len(lines) == 1 + estimated and (t.estimate is not None) == estimated
+    if estimated:
+        assert "for the remaining 1 step, " in lines[1]
+
+
+def test_a_run_already_at_its_total_says_there_is_nothing_to_train(tmp_path, capsys):
+    make_trainer(tmp_path, steps=3).fit(Pairs())
+    t = make_trainer(tmp_path, steps=3, progress=True)
+    t.fit(Pairs(), resume=True)
+    (line,) = printed_lines(capsys)
+    assert "nothing to train (at step 3 of 3) of batch 4" in line and t.estimate is None
+
+
+def test_with_logging_on_the_lines_go_to_the_log_not_to_stdout(tmp_path, fake_clock, caplog, capsys):
+    t = make_trainer(
+        tmp_path, steps=8, progress=True, callbacks=[fake_clock]
+    )  # the CLI: logging configured (and no bar)
+    with caplog.at_level(logging.INFO, logger="pconv.train"):
+        t.fit(Pairs())
+    assert printed_lines(capsys) == []
+    assert "Training TinyInpaint(" in caplog.text and "s/step measured on steps 2-6" in caplog.text
+
+
+def test_without_a_progress_bar_and_logging_nothing_is_printed_but_the_estimate_is_kept(tmp_path, fake_clock, capsys):
+    t = make_trainer(
+        tmp_path, steps=8, progress=False, callbacks=[fake_clock]
+    )  # the training panel: it shows `estimate` itself
+    t.fit(Pairs())
+    assert printed_lines(capsys) == [] and t.estimate.remaining_steps == 2
+
+
+def test_describe_run_names_the_constructor_arguments_that_differ_from_the_defaults(tmp_path):
+    model = PConvUNet(layers=4, base_channels=8)
+    config = TrainConfig(steps=30, batch_size=2, size=64, device="cpu", out=str(tmp_path / "run"), compile=True)
+    t = Trainer(model, InpaintingLoss(vgg=None), config)
+    n = sum(p.numel() for p in model.parameters())
+    assert 1e3 < n < 1e6  # shown in thousands
+    line = describe_run(t)
+    assert line.startswith(f"Training PConvUNet(layers=4, base_channels=8; {n / 1e3:.0f}k parameters) on cpu (")
+    assert line.endswith(": 30 steps of batch 2 at 64x64, AMP off, compiled")
+    assert describe_run(t, (48, 80)).endswith("at 48x80, AMP off, compiled")  # the images' size, when known
+
+
+def test_torch_compile_leaves_two_steps_untimed():
+    config = TrainConfig(steps=100, compile=True)
+    timer = StepTimer(SimpleNamespace(config=config, step=10, rank=0), None, None, progress=False)
+    assert (timer.first, timer.last) == (13, 17)
+    config.compile = False
+    timer = StepTimer(SimpleNamespace(config=config, step=10, rank=0), None, None, progress=False)
+    assert (timer.first, timer.last) == (12, 16)
+
+
+def test_image_size_of_a_batch():
+    image = torch.zeros(2, 3, 24, 40)
+    assert image_size({"image": image}) == (24, 40) == image_size((image, image[:, :1]))
+    assert image_size(None) is None and image_size({"mask": image}) is None
+
+
+def test_the_training_panel_status_line_counts_down_the_estimate(fake_clock):
+    from pconv.panel_plot import PanelCallback
+
+    said = []
+    panel = SimpleNamespace(stop_requested=False, say=said.append)
+    trainer = SimpleNamespace(config=TrainConfig(steps=300), estimate=None)
+    callback = PanelCallback(panel)
+    callback.on_fit_start(trainer)
+    callback.on_step_end(trainer, 5, {"total": 0.25})
+    trainer.estimate = pconv.estimate.Estimate(0.5, (2, 6), 294, {}, 147.0, fake_clock.now + 147.0, 0.0)
+    fake_clock.now += 27.0
+    time.sleep(0.6)  # the panel updates its status at most every 0.5 s (of real time)
+    callback.on_step_end(trainer, 6, {"total": 0.25})
+    assert said[0].startswith("step 5/300, loss 0.25 (") and "left" not in said[0]
+    assert said[1].startswith("step 6/300, loss 0.25 (") and said[1].endswith(" s, about 2 min left)")
