@@ -202,7 +202,7 @@ def run_notebook(
     out_dir: str | os.PathLike | None = None,
     *,
     smoke: bool = False,
-    timeout: int = 1200,
+    timeout: int = 3600,
     env: dict[str, str] | None = None,
     parameters: Mapping[str, Any] | None = None,
     echo: TextIO | None = None,
@@ -213,7 +213,8 @@ def run_notebook(
         path: the .ipynb file.
         out_dir: where the executed copy goes (default `output_dir()`).
         smoke: set `PCONV_SMOKE=1` in the kernel (tiny configuration).
-        timeout: seconds allowed per cell.
+        timeout: seconds allowed per cell (a guard against a hung cell: the quickstart's
+            training cell takes about 8 minutes on two idle cores, far longer on a busy machine).
         env: extra environment variables for the kernel.
         parameters: values for names of the `parameters`-tagged cell (see `inject_parameters`).
         echo: a text stream (e.g. `sys.stderr`) that is told the cell under way, the
@@ -227,7 +228,7 @@ def run_notebook(
         ValueError: a parameter the notebook does not have, or not a literal.
     """
     import nbformat
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from traitlets.config import Config
 
     path = Path(path).resolve()
@@ -262,6 +263,17 @@ def run_notebook(
     except CellExecutionError as err:
         nbformat.write(nb, out_path)
         raise NotebookError(f"{path.name} failed; executed copy at {out_path}\n{err}") from None
+    except CellTimeoutError:
+        nbformat.write(nb, out_path)
+        raise NotebookError(
+            f"{path.name}: a cell ran longer than {timeout} s and was stopped; executed copy at {out_path}. "
+            "A slow or busy machine may need more: pass a larger timeout (--timeout S)."
+        ) from None
+    except DeadKernelError as err:
+        nbformat.write(nb, out_path)
+        raise NotebookError(
+            f"{path.name}: the kernel died ({err}); out of memory is the usual cause. Executed copy at {out_path}"
+        ) from None
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -296,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="folder for the executed copy (default: outputs/)")
     parser.add_argument("--smoke", action="store_true", help="run with PCONV_SMOKE=1 (tiny configuration)")
-    parser.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
     parser.add_argument(
         "-p",
         "--parameter",

@@ -25,11 +25,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from pconv.plot import HOLE_GREY, PANEL_INCHES, as_batch, panel_grid
+from pconv.report import METRICS
 
 __all__ = ["plot_report", "show_fills", "show_errors", "show_worst", "sample_slider"]
 
-_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "L1 (%)"}
-_SCALE = {"psnr": 1.0, "ssim": 1.0, "l1": 100.0}  # L1 in percent, as in the paper's Table 1
+_TITLES = {key: title for key, title, _, _, _ in METRICS}  # "PSNR (dB)", "SSIM", "L1 (%)": the tables' headings
+_SCALE = {key: scale for key, _, _, scale, _ in METRICS}  # L1 in percent, as in the paper's Table 1
 
 
 def plot_report(report: Any, metrics: Sequence[str] = ("psnr", "ssim"), methods: Sequence[str] | None = None) -> Figure:

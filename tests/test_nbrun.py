@@ -160,3 +160,13 @@ def test_progress_echo_throttles_bars_and_joins_partial_lines(monkeypatch):
         "    next",
         "    (20 s)",
     ]
+
+
+def test_a_cell_past_the_timeout_and_a_dead_kernel_say_what_to_do(tmp_path):
+    slow = _notebook(tmp_path, ["import time\ntime.sleep(60)"])
+    with pytest.raises(nbrun.NotebookError, match=r"ran longer than 2 s .* \(--timeout S\)"):
+        nbrun.run_notebook(slow, tmp_path / "out", timeout=2)
+    assert (tmp_path / "out" / "probe.ipynb").exists()
+    dead = _notebook(tmp_path, ["import os\nos._exit(1)"])
+    with pytest.raises(nbrun.NotebookError, match="the kernel died"):
+        nbrun.run_notebook(dead, tmp_path / "out", timeout=60)
