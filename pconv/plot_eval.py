@@ -112,14 +112,14 @@ def show_fills(
         titles: optional per-row labels (e.g. hole bins) put before the input's title.
 
     Returns:
-        The Figure, 2 + len(fills) axes per row.
+        The Figure, 2 + len(fills) axes per row; a method's panel is titled "<name>\n<PSNR> dB".
     """
     img, valid, comps = _fill_stack(image, mask, fills)
     rows = min(len(img), max_rows)
     fig, axes = panel_grid(rows, len(comps) + 2, size=min(PANEL_INCHES, 16 / (len(comps) + 2)))
     for r in range(rows):
         panels = [(np.where(valid[r], img[r], HOLE_GREY), f"{_label(titles, r)}input ({1 - valid[r].mean():.0%} hole)")]
-        panels += [(c[r], f"{name} {_psnr(c[r], img[r]):.2f} dB") for name, c in comps.items()]
+        panels += [(c[r], f"{name}\n{_psnr(c[r], img[r]):.2f} dB") for name, c in comps.items()]
         panels.append((img[r], "ground truth"))
         for ax, (pic, title) in zip(axes[r], panels):
             ax.imshow(pic, interpolation="nearest")
@@ -180,8 +180,8 @@ def show_worst(
         titles: optional per-image labels (e.g. hole bins), indexed like `image`.
 
     Returns:
-        The Figure, one row of min(n, N) axes per method; the holes are outlined and each
-        title gives the image's index, label and PSNR.
+        The Figure, one row of min(n, N) axes per method, the method's name at its left; the
+        holes are outlined and each title gives the image's index, label and PSNR.
     """
     img, valid, comps = _fill_stack(image, mask, fills)
     cols = min(n, len(img))
@@ -196,7 +196,9 @@ def show_worst(
             if hole.any() and not hole.all():
                 ax.contour(hole.astype(float), levels=[0.5], colors="red", linewidths=0.5)
             label = f" {titles[k]}" if titles is not None and k < len(titles) else ""
-            ax.set_title(f"{name}: #{k}{label}, {scores[k]:.2f} dB", fontsize=8)
+            ax.set_title(f"#{k}{label}, {scores[k]:.2f} dB", fontsize=8)
+        # the method names the row, written up the left edge (a run's name is too long for a title)
+        row[0].text(-0.04, 0.5, name, transform=row[0].transAxes, rotation=90, ha="right", va="center", fontsize=9)
     return fig
 
 

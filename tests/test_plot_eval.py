@@ -80,10 +80,10 @@ def test_show_fills_puts_every_method_between_input_and_truth():
     fig = show_fills(image, mask, fills, max_rows=2, titles=["a", "b", "c"])
     assert len(fig.axes) == 2 * 4  # input, perfect, noisy, truth: telea (None) is left out
     titles = [ax.get_title() for ax in fig.axes[:4]]
-    assert titles[0] == "a: input (23% hole)" and titles[1] == "perfect 100.00 dB" and titles[3] == "ground truth"
+    assert titles[0] == "a: input (23% hole)" and titles[1] == "perfect\n100.00 dB" and titles[3] == "ground truth"
     valid = mask[0].permute(1, 2, 0).numpy() > 0.5
     composite = np.where(valid, image[0].permute(1, 2, 0).numpy(), fills["noisy"][0].permute(1, 2, 0).numpy())
-    assert titles[2] == f"noisy {plain_psnr(composite, image[0].permute(1, 2, 0).numpy()):.2f} dB"
+    assert titles[2] == f"noisy\n{plain_psnr(composite, image[0].permute(1, 2, 0).numpy()):.2f} dB"
     np.testing.assert_allclose(np.asarray(fig.axes[2].images[0].get_array()), composite, atol=1e-6)
     as_numpy = show_fills(image[0].numpy(), mask[0].numpy(), {"noisy": fills["noisy"][0].numpy()})
     assert len(as_numpy.axes) == 3
@@ -117,7 +117,8 @@ def test_show_worst_orders_each_method_by_psnr():
     fig = show_worst(image, mask, fills, n=2, titles=list("abcd"))
     assert len(fig.axes) == 2 * 2  # perfect and noisy, two each
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[2].startswith("noisy: #2 c, ")
+    assert titles[2].startswith("#2 c, ")  # the noisy row: its worst first
+    assert [t.get_text() for t in fig.axes[0].texts + fig.axes[2].texts] == ["perfect", "noisy"]
     perfect_psnr = [float(t.split(", ")[-1].split(" dB")[0]) for t in titles[:2]]
     assert perfect_psnr == [100.0, 100.0]
     with pytest.raises(ValueError, match="n must be >= 1"):
