@@ -63,8 +63,10 @@ test-browser: $(VENV)/.pconv-browser
 demo: setup
 	$(PY) -m pconv.nbrun notebooks/00_quickstart.ipynb
 
+# JupyterLab refuses to start as root (containers, cloud machines, CI) unless told it may.
+USER_ID ?= $(shell id -u)
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/$(if $(filter 0,$(USER_ID)), --allow-root)
 
 lint: setup
 	$(VENV)/bin/ruff check .

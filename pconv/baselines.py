@@ -56,7 +56,7 @@ def _import_cv2():
     except ImportError as err:
         raise ImportError(
             "The Telea and Navier-Stokes baselines need OpenCV, which is not importable here. "
-            "Install it with `pip install opencv-python-headless` (or `pip install -e .[opencv]`)."
+            "Install it with `pip install opencv-python-headless` (a dependency of pconv: reinstall with `pip install -e .`)."
         ) from err
     return cv2
 

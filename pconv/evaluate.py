@@ -5,14 +5,19 @@ grouped by hole ratio (`pconv.masks.PAPER_HOLE_BINS`): PSNR, SSIM and L1 of the 
 `mask * image + (1 - mask) * output` over the whole image, averaged per bin, returned as an
 `InpaintingReport` (`pconv.report`: text, Markdown and HTML tables). A mask given without
 its bin is binned by its hole ratio with `pconv.report.bin_of`, the rule the mask generator
-shares.
+shares. `compare_methods` does the same for several models at once and keeps every
+composite (a `Comparison`), for the pictures of `pconv.plot_eval`: grids of the fills side
+by side, error maps and the worst cases of each method. (Longer than ~300 lines because
+both share the pairing, the fills and the scoring, so their numbers agree by construction.)
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,7 +26,7 @@ import torch.nn.functional as F
 from pconv.report import InpaintingReport, bin_label, bin_of
 from pconv.utils import resolve_device
 
-__all__ = ["evaluate_inpainting", "InpaintingReport"]
+__all__ = ["evaluate_inpainting", "InpaintingReport", "compare_methods", "Comparison"]
 
 
 def _image_at(images: Any, i: int) -> torch.Tensor:
@@ -86,6 +91,108 @@ def _batches(pairs: list[tuple[int, torch.Tensor, str]], batch_size: int) -> Ite
         yield run
 
 
+def _test_pairs(images: Any, masks: Any) -> tuple[list[tuple[int, torch.Tensor, str]], list[str]]:
+    """The image-mask pairs (image index, (1, H, W) mask, bin label) and the report's bin labels."""
+    from pconv.masks import PAPER_HOLE_BINS
+
+    if isinstance(masks, (str, os.PathLike)):
+        from pconv.masks import load_test_masks
+
+        masks = load_test_masks(masks)
+    entries = [_mask_entry(e, PAPER_HOLE_BINS) for e in masks]
+    if not entries:
+        raise ValueError("masks is empty: pass load_test_masks(...) output or a test-mask folder")
+    n_images = len(images)
+    if n_images == 0:
+        raise ValueError("images is empty")
+    labels = [bin_label(b) for b in PAPER_HOLE_BINS]
+    labels += sorted({lab for _, lab in entries} - set(labels))
+    n_pairs = max(n_images, len(entries))
+    return [(k % n_images, *entries[k % len(entries)]) for k in range(n_pairs)], labels
+
+
+def _check_baselines(names: Sequence[str] | None, taken: Sequence[str]) -> dict[str, Callable]:
+    """The baseline functions by name (None: every available one), refusing unknown or clashing names."""
+    from pconv.baselines import available_baselines
+
+    available = available_baselines()
+    names = list(available) if names is None else list(names)
+    for name in names:
+        if name not in available:
+            raise ValueError(f"unknown method {name!r}; available here: {[*taken, *available]}")
+        if name in taken:
+            raise ValueError(f"{name!r} names both a model and a baseline; rename the model")
+    return {name: available[name] for name in names}
+
+
+@contextmanager
+def _eval_mode(models: Iterable[Any], device: torch.device) -> Iterator[None]:
+    """Move `nn.Module` models to `device` in eval mode; restore their training flags afterwards."""
+    modules = [m for m in models if isinstance(m, torch.nn.Module)]
+    flags = [m.training for m in modules]
+    for m in modules:
+        m.to(device).eval()
+    try:
+        yield
+    finally:
+        for m, flag in zip(modules, flags):
+            m.train(flag)
+
+
+def _fills(
+    pairs: list[tuple[int, torch.Tensor, str]],
+    images: Any,
+    fillers: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+    batch_size: int,
+    progress: bool,
+) -> Iterator[tuple[list, dict[str, torch.Tensor], torch.Tensor]]:
+    """Per batch of pairs: the pairs, {method: composite (B, 3, H, W)} and the images (B, 3, H, W)."""
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    with tqdm(total=len(pairs), desc="evaluate", unit="img", disable=not progress) as bar:
+        for run in _batches(pairs, batch_size):
+            mask = torch.stack([m for _, m, _ in run])  # (B, 1, H, W)
+            image = torch.stack([_fit(_image_at(images, i), tuple(m.shape[-2:])) for i, m, _ in run])
+            comps = {}
+            for name, fill in fillers.items():
+                output = fill(image, mask)
+                comps[name] = mask * image + (1 - mask) * output  # (B, 3, H, W)
+            yield run, comps, image
+            bar.update(len(run))
+
+
+def _model_filler(model: Any, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model.inpaint(image.to(device), mask.to(device)).float().cpu().clamp(0, 1)
+
+    return fill
+
+
+def _report(
+    values: dict[str, dict[str, list[float]]], pair_labels: Sequence[str], labels: list[str]
+) -> InpaintingReport:
+    """Per-bin means of per-pair scores: values[method][metric] holds one score per pair, in pair order."""
+    results = {}
+    for method, per_metric in values.items():
+        results[method] = {}
+        for lab in labels:
+            cell: dict[str, float] = {"n": sum(1 for p in pair_labels if p == lab)}
+            for key, scores in per_metric.items():
+                picked = [v for v, p in zip(scores, pair_labels) if p == lab]
+                cell[key] = math.fsum(picked) / len(picked) if picked else math.nan
+            results[method][lab] = {k: cell[k] for k in (*per_metric, "n")}
+    return InpaintingReport(results=results, methods=list(values), bins=labels)
+
+
+def _scores(comp: torch.Tensor, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    from pconv.metrics import l1_error, psnr, ssim  # here, not at the top: pconv.metrics re-exports this module
+
+    return {"psnr": psnr(comp, image), "ssim": ssim(comp, image), "l1": l1_error(comp, image)}
+
+
 def evaluate_inpainting(
     model: Any,
     images: Any,
@@ -125,77 +232,129 @@ def evaluate_inpainting(
         An `InpaintingReport` with rows = methods and columns = the hole-ratio bins of
         `pconv.masks.PAPER_HOLE_BINS` (plus any other bins the masks carry).
     """
-    from tqdm.auto import tqdm
-
-    from pconv.baselines import available_baselines
-    from pconv.masks import PAPER_HOLE_BINS
-    from pconv.metrics import l1_error, psnr, ssim  # here, not at the top: pconv.metrics re-exports this module
-
-    if isinstance(masks, (str, os.PathLike)):
-        from pconv.masks import load_test_masks
-
-        masks = load_test_masks(masks)
-    entries = [_mask_entry(e, PAPER_HOLE_BINS) for e in masks]
-    if not entries:
-        raise ValueError("masks is empty: pass load_test_masks(...) output or a test-mask folder")
-    n_images = len(images)
-    if n_images == 0:
-        raise ValueError("images is empty")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-
-    baselines = available_baselines()
+    pairs, labels = _test_pairs(images, masks)
     if methods is None:
+        baselines = _check_baselines(None, ["model"])
         methods = (["model"] if model is not None else []) + list(baselines)
     methods = list(methods)
-    for name in methods:
-        if name == "model" and model is None:
-            raise ValueError('methods includes "model" but model is None')
-        if name != "model" and name not in baselines:
-            raise ValueError(f"unknown method {name!r}; available here: {['model', *baselines]}")
+    if "model" in methods and model is None:
+        raise ValueError('methods includes "model" but model is None')
+    baselines = _check_baselines([m for m in methods if m != "model"], ["model"])
     if not methods:
         raise ValueError("nothing to evaluate: model is None and methods is empty")
-
     dev = resolve_device(device)
-    was_training = None
-    if isinstance(model, torch.nn.Module) and "model" in methods:
-        was_training = model.training
-        model.to(dev).eval()
+    fillers = {m: _model_filler(model, dev) if m == "model" else baselines[m] for m in methods}
+    values: dict[str, dict[str, list[float]]] = {m: {"psnr": [], "ssim": [], "l1": []} for m in methods}
+    with _eval_mode([model] if "model" in methods else [], dev):
+        for _, comps, image in _fills(pairs, images, fillers, batch_size, progress):
+            for name, comp in comps.items():
+                for key, v in _scores(comp, image).items():
+                    values[name][key] += [float(x) for x in v]
+    return _report(values, [lab for _, _, lab in pairs], labels)
 
-    labels = [bin_label(b) for b in PAPER_HOLE_BINS]
-    labels += sorted({lab for _, lab in entries} - set(labels))
-    scores = {m: {lab: {"psnr": [], "ssim": [], "l1": []} for lab in labels} for m in methods}
-    n_pairs = max(n_images, len(entries))
-    pairs = [(k % n_images, *entries[k % len(entries)]) for k in range(n_pairs)]
-    try:
-        with tqdm(total=n_pairs, desc="evaluate", unit="img", disable=not progress) as bar:
-            for run in _batches(pairs, batch_size):
-                mask = torch.stack([m for _, m, _ in run])  # (B, 1, H, W)
-                image = torch.stack([_fit(_image_at(images, i), tuple(m.shape[-2:])) for i, m, _ in run])
-                for name in methods:
-                    if name == "model":
-                        with torch.no_grad():
-                            output = model.inpaint(image.to(dev), mask.to(dev)).float().cpu().clamp(0, 1)
-                    else:
-                        output = baselines[name](image, mask)
-                    comp = mask * image + (1 - mask) * output  # (B, 3, H, W)
-                    values = {"psnr": psnr(comp, image), "ssim": ssim(comp, image), "l1": l1_error(comp, image)}
-                    for j, (_, _, lab) in enumerate(run):
-                        for key, v in values.items():
-                            scores[name][lab][key].append(float(v[j]))
-                bar.update(len(run))
-    finally:
-        if was_training is not None:
-            model.train(was_training)
 
-    results = {
-        m: {
-            lab: {
-                **{k: (math.fsum(v) / len(v) if v else math.nan) for k, v in cell.items()},
-                "n": len(cell["psnr"]),
-            }
-            for lab, cell in per_bin.items()
-        }
-        for m, per_bin in scores.items()
-    }
-    return InpaintingReport(results=results, methods=methods, bins=labels)
+@dataclass
+class Comparison:
+    """Every method's composite of every test pair (`compare_methods`): the pictures and the scores alike.
+
+    Attributes:
+        image: (N, 3, H, W) ground truth in [0, 1], pair k's image.
+        mask: (N, 1, H, W), 1 = valid, 0 = hole.
+        bins: N hole-ratio bin labels ("10-20%", ...).
+        fills: {method: (N, 3, H, W) composite in [0, 1]}, models first, then baselines.
+        labels: the bin labels of the report's columns.
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    bins: list[str]
+    fills: dict[str, torch.Tensor]
+    labels: list[str] = field(default_factory=list)
+
+    @property
+    def methods(self) -> list[str]:
+        """The method names, in the order of `fills`."""
+        return list(self.fills)
+
+    def scores(self, metric: str = "psnr") -> dict[str, torch.Tensor]:
+        """Per-pair scores of each method: {method: (N,)}; `metric` is "psnr", "ssim" or "l1"."""
+        if metric not in ("psnr", "ssim", "l1"):
+            raise ValueError(f"metric must be 'psnr', 'ssim' or 'l1', got {metric!r}")
+        return {m: _scores(comp, self.image)[metric] for m, comp in self.fills.items()}
+
+    def report(self) -> InpaintingReport:
+        """The per-bin table of `evaluate_inpainting`, from the stored composites."""
+        values = {m: {k: v.tolist() for k, v in _scores(comp, self.image).items()} for m, comp in self.fills.items()}
+        return _report(values, self.bins, self.labels or sorted(set(self.bins)))
+
+    def rows(self, per_bin: int) -> list[int]:
+        """Indices of the first `per_bin` pairs of each bin, bin by bin (for a grid)."""
+        order = [lab for lab in self.labels if lab in self.bins] or list(dict.fromkeys(self.bins))
+        return [k for lab in order for k in [i for i, b in enumerate(self.bins) if b == lab][:per_bin]]
+
+    def select(self, indices: Sequence[int]) -> Comparison:
+        """The pairs `indices` only (same methods)."""
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        return Comparison(
+            image=self.image[idx],
+            mask=self.mask[idx],
+            bins=[self.bins[i] for i in idx.tolist()],
+            fills={m: f[idx] for m, f in self.fills.items()},
+            labels=self.labels,
+        )
+
+
+def compare_methods(
+    models: Mapping[str, Any],
+    images: Any,
+    masks: Sequence[Any] | str | os.PathLike,
+    *,
+    baselines: Sequence[str] | None = None,
+    batch_size: int = 8,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> Comparison:
+    """Fill every test pair with several models and the classical baselines, keeping the composites.
+
+    The pairing, resizing and scores are those of `evaluate_inpainting`
+    (`compare_methods(...).report()` is its table, with a row per model); the
+    composites stay in memory (N x 3 x H x W floats per method) for the figures of
+    `pconv.plot_eval`. All masks must have one size.
+
+    Args:
+        models: {name: model with `inpaint(image, mask)`}, e.g. from `pconv.runs.load_models`;
+            may be empty (baselines only).
+        images: as in `evaluate_inpainting`.
+        masks: as in `evaluate_inpainting`.
+        baselines: names from `pconv.baselines.available_baselines()`; None: every available one
+            (OpenCV's only when it is installed).
+        batch_size: images per `inpaint` call.
+        device: where the models run; baselines run on CPU.
+        progress: show a tqdm progress bar over the pairs.
+
+    Returns:
+        A `Comparison`.
+    """
+    models = dict(models)
+    fillers_b = _check_baselines(baselines, list(models))
+    if not models and not fillers_b:
+        raise ValueError("nothing to compare: no models and no baselines")
+    pairs, labels = _test_pairs(images, masks)
+    if len({tuple(m.shape) for _, m, _ in pairs}) > 1:
+        raise ValueError("compare_methods needs masks of one size; use evaluate_inpainting for mixed sizes")
+    dev = resolve_device(device)
+    fillers = {**{name: _model_filler(m, dev) for name, m in models.items()}, **fillers_b}
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in fillers}
+    truth = []
+    with _eval_mode(models.values(), dev):
+        for _, comps, image in _fills(pairs, images, fillers, batch_size, progress):
+            truth.append(image)
+            for name, comp in comps.items():
+                chunks[name].append(comp.float())
+    return Comparison(
+        image=torch.cat(truth),
+        mask=torch.stack([m for _, m, _ in pairs]),
+        bins=[lab for _, _, lab in pairs],
+        fills={name: torch.cat(c) for name, c in chunks.items()},
+        labels=labels,
+    )

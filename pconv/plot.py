@@ -19,14 +19,24 @@ from matplotlib.figure import Figure
 
 from pconv.metrics import dice_per_image, psnr
 
-__all__ = ["show_inpainting", "show_masks", "plot_history", "show_segmentation", "plot_dice_histogram"]
+__all__ = [
+    "show_inpainting",
+    "show_masks",
+    "plot_history",
+    "show_segmentation",
+    "plot_dice_histogram",
+]
 
 HOLE_GREY = 0.85  # holes in the masked input are drawn light grey, as in the paper's figures
 PANEL_INCHES = 2.4
 
 
-def _batch(x: Any, channels: int, name: str) -> np.ndarray:
-    """A tensor or array as a float numpy batch (N, H, W, channels)."""
+def as_batch(x: Any, channels: int, name: str) -> np.ndarray:
+    """A tensor or array, one image or a batch, channels first or last, as a float numpy batch (N, H, W, channels).
+
+    Raises:
+        ValueError: the shape fits no such layout; the message names `name` and the shape.
+    """
     a = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
     if a.ndim == 2:
         a = a[None, None]  # (H, W) -> (1, 1, H, W)
@@ -44,7 +54,8 @@ def _batch(x: Any, channels: int, name: str) -> np.ndarray:
     return a.transpose(0, 2, 3, 1)  # (N, H, W, C)
 
 
-def _grid(rows: int, cols: int, size: float = PANEL_INCHES) -> tuple[Figure, np.ndarray]:
+def panel_grid(rows: int, cols: int, size: float = PANEL_INCHES) -> tuple[Figure, np.ndarray]:
+    """A Figure of rows x cols image panels of `size` inches, axes off; returns (figure, (rows, cols) axes)."""
     fig = Figure(figsize=(cols * size, rows * size), layout="constrained")
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False))
     for ax in axes.flat:
@@ -71,12 +82,12 @@ def show_inpainting(
     Returns:
         The Figure, 4 axes per row.
     """
-    img, msk, out = _batch(image, 3, "image"), _batch(mask, 1, "mask"), _batch(output, 3, "output")
+    img, msk, out = as_batch(image, 3, "image"), as_batch(mask, 1, "mask"), as_batch(output, 3, "output")
     if not (len(img) == len(out) and len(msk) in (1, len(img))):
         raise ValueError(f"batch sizes differ: image {len(img)}, mask {len(msk)}, output {len(out)}")
     msk = np.broadcast_to(msk, img.shape[:3] + (1,)) > 0.5
     rows = min(len(img), max_rows)
-    fig, axes = _grid(rows, 4)
+    fig, axes = panel_grid(rows, 4)
     for r in range(rows):
         out_r = np.clip(out[r], 0, 1)
         comp = np.where(msk[r], img[r], out_r)  # composite: known pixels from the image
@@ -108,16 +119,16 @@ def show_masks(masks: Any, titles: Sequence[str] | None = None, ncols: int = 8, 
         The Figure, one axis per mask.
     """
     if isinstance(masks, (list, tuple)):
-        stack = np.stack([_batch(m, 1, "masks[i]")[0] for m in masks])  # (N, H, W, 1)
+        stack = np.stack([as_batch(m, 1, "masks[i]")[0] for m in masks])  # (N, H, W, 1)
     else:
-        stack = _batch(masks, 1, "masks")
+        stack = as_batch(masks, 1, "masks")
     if len(stack) == 0:
         raise ValueError("masks is empty")
     valid = stack[..., 0] > 0.5  # (N, H, W)
-    photo = None if image is None else _batch(image, 3, "image")[0]
+    photo = None if image is None else as_batch(image, 3, "image")[0]
     cols = max(1, min(ncols, len(valid)))
     rows = math.ceil(len(valid) / cols)
-    fig, axes = _grid(rows, cols, size=min(PANEL_INCHES, 16 / cols))
+    fig, axes = panel_grid(rows, cols, size=min(PANEL_INCHES, 16 / cols))
     for k, ax in enumerate(axes.flat):
         if k >= len(valid):
             fig.delaxes(ax)
@@ -172,7 +183,7 @@ def plot_history(history: Sequence[dict[str, Any]], keys: Sequence[str] | None =
     others = [k for k in series if "loss" not in k and k != "lr"]
     panels = (["loss"] if losses else []) + others + (["lr"] if "lr" in series else [])
     cols = min(3, len(panels))
-    fig, axes = _grid(math.ceil(len(panels) / cols), cols, size=3.6)
+    fig, axes = panel_grid(math.ceil(len(panels) / cols), cols, size=3.6)
     flat = list(axes.flat)
     for ax in flat[len(panels) :]:
         fig.delaxes(ax)
@@ -223,11 +234,11 @@ def show_segmentation(image: Any, target: Any, pred: Any, *, max_rows: int = 4, 
         The Figure, 3 axes per row. The overlay tints predicted pixels red and outlines
         the true mask in yellow.
     """
-    img, tgt, prob = _batch(image, 3, "image"), _batch(target, 1, "target"), _batch(pred, 1, "pred")
+    img, tgt, prob = as_batch(image, 3, "image"), as_batch(target, 1, "target"), as_batch(pred, 1, "pred")
     if not len(img) == len(tgt) == len(prob):
         raise ValueError(f"batch sizes differ: image {len(img)}, target {len(tgt)}, pred {len(prob)}")
     rows = min(len(img), max_rows)
-    fig, axes = _grid(rows, 3, size=3.0)
+    fig, axes = panel_grid(rows, 3, size=3.0)
     for r in range(rows):
         t, p = tgt[r, ..., 0] > 0.5, prob[r, ..., 0] > threshold
         photo = np.clip(img[r], 0, 1)

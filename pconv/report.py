@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 EMPTY = "\u2013"  # an en dash marks a bin without images
 # key, title, higher is better, display scale, format: L1 shown in percent as in the paper's Table 1
-_METRICS = (
+METRICS = (
     ("psnr", "PSNR (dB)", True, 1.0, "{:.2f}"),
     ("ssim", "SSIM", True, 1.0, "{:.3f}"),
     ("l1", "L1 (%)", False, 100.0, "{:.2f}"),
@@ -94,7 +94,7 @@ class InpaintingReport:
             KeyError: unknown metric or bin. ValueError: no method has images in that bin.
         """
         label = hole_bin if isinstance(hole_bin, str) else bin_label(hole_bin)
-        higher = {k: h for k, _, h, _, _ in _METRICS}
+        higher = {k: h for k, _, h, _, _ in METRICS}
         if metric not in higher or label not in self.bins:
             raise KeyError(f"unknown metric {metric!r} or bin {label!r}; bins: {self.bins}")
         scored = [(self.results[m][label][metric], m) for m in self.methods if self.results[m][label]["n"]]
@@ -108,7 +108,7 @@ class InpaintingReport:
         first = self.methods[0]
         rows = [["n", "(images)", *[str(self.results[first][b]["n"]) for b in self.bins]]]
         bold = [[False] * len(header)]
-        for key, title, _, scale, fmt in _METRICS:
+        for key, title, _, scale, fmt in METRICS:
             winners = {}
             for b in self.bins:
                 try:

@@ -198,3 +198,69 @@ def test_bare_masks_on_bin_edges_are_binned_by_the_rule(astronaut):
     report = evaluate_inpainting(None, astronaut, masks, methods=["mean_fill"], progress=False)
     counts = {b: report.results["mean_fill"][b]["n"] for b in report.bins}
     assert counts == {"1-10%": 2, "10-20%": 1, "20-30%": 0, "30-40%": 0, "40-50%": 1, "50-60%": 0, "other": 1}
+
+
+# --------------------------------------------------------------------------- several methods, composites kept
+
+
+def test_compare_methods_keeps_the_composites_and_agrees_with_evaluate_inpainting(astronaut):
+    from pconv.evaluate import compare_methods
+
+    masks = [(square_mask(32, 8), (0.01, 0.1)), (square_mask(32, 12), (0.1, 0.2)), (square_mask(32, 13), (0.1, 0.2))]
+    first, second = ModuleModel().train(), MeanFillModel()
+    comparison = compare_methods(
+        {"first": first, "second": second}, astronaut, masks, baselines=["mean_fill"], batch_size=2, progress=False
+    )
+    assert comparison.methods == ["first", "second", "mean_fill"] and first.training  # training flag restored
+    assert comparison.image.shape == (3, 3, 32, 32) and comparison.mask.shape == (3, 1, 32, 32)
+    assert comparison.bins == ["1-10%", "10-20%", "10-20%"]
+    for name, comp in comparison.fills.items():
+        known = comparison.mask.expand_as(comp) > 0.5
+        assert torch.equal(comp[known], comparison.image[known]), name  # known pixels exactly
+    # the table is evaluate_inpainting's, a row per model
+    table = comparison.report()
+    alone = evaluate_inpainting(
+        ModuleModel(), astronaut, masks, methods=["model", "mean_fill"], batch_size=2, progress=False
+    )
+    for b in table.bins:
+        for key in ("psnr", "ssim", "l1", "n"):
+            for mine, theirs in (("first", "model"), ("mean_fill", "mean_fill")):
+                a, c = table.results[mine][b][key], alone.results[theirs][b][key]
+                assert (math.isnan(a) and math.isnan(c)) or a == pytest.approx(c, rel=1e-6), (mine, b, key)
+    assert table.results["second"]["10-20%"]["psnr"] == pytest.approx(table.results["mean_fill"]["10-20%"]["psnr"])
+    psnr_each = comparison.scores("psnr")["first"]
+    assert psnr_each.shape == (3,) and psnr_each[1:].mean().item() == pytest.approx(
+        table.results["first"]["10-20%"]["psnr"]
+    )
+
+    picked = comparison.select(comparison.rows(1))
+    assert picked.bins == ["1-10%", "10-20%"] and picked.fills["first"].shape == (2, 3, 32, 32)
+    assert torch.equal(picked.image[1], comparison.image[1])
+
+
+def test_compare_methods_errors(astronaut):
+    from pconv.evaluate import compare_methods
+
+    mask = square_mask(32, 8)
+    with pytest.raises(ValueError, match="names both a model and a baseline"):
+        compare_methods({"harmonic": MeanFillModel()}, astronaut, [mask], progress=False)
+    with pytest.raises(ValueError, match="nothing to compare"):
+        compare_methods({}, astronaut, [mask], baselines=[], progress=False)
+    with pytest.raises(ValueError, match="masks of one size"):
+        compare_methods({}, astronaut, [mask, square_mask(16, 4)], baselines=["mean_fill"], progress=False)
+    with pytest.raises(ValueError, match="unknown method 'magic'"):
+        compare_methods({}, astronaut, [mask], baselines=["magic"], progress=False)
+    with pytest.raises(ValueError, match="metric must be"):
+        compare_methods({}, astronaut, [mask], baselines=["mean_fill"], progress=False).scores("fid")
+
+
+def test_without_opencv_the_tables_hold_what_there_is(astronaut, monkeypatch):
+    """00's last cell raised KeyError: 'telea' without OpenCV; the report itself must not care."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    report = evaluate_inpainting(MeanFillModel(), astronaut, [square_mask(32, 8)], progress=False)
+    assert report.methods == ["model", "biharmonic", "harmonic", "mean_fill"]
+    assert "telea" not in report.to_text() and "telea" not in report.to_html()
+    with pytest.raises(ValueError, match="unknown method 'telea'"):
+        evaluate_inpainting(MeanFillModel(), astronaut, [square_mask(32, 8)], methods=["telea"], progress=False)

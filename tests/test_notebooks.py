@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,110 @@ def test_data_notebook_downloads_through_the_real_client(tmp_path):
         assert any(p.startswith("/api/") for p in fake.api_calls())
     assert (tmp_path / "data" / "celebahq256" / ".pconv-complete").exists()
     assert KEY not in out.read_text()
+
+
+def _errors(executed: Path) -> list[str]:
+    cells = json.loads(executed.read_text())["cells"]
+    return [
+        f"{o['ename']}: {o['evalue']}" for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
+
+
+def _text(executed: Path) -> str:
+    """Everything the executed notebook printed or displayed as text."""
+    parts = []
+    for cell in json.loads(executed.read_text())["cells"]:
+        for o in cell.get("outputs", []):
+            parts.append("".join(o.get("text", "")))
+            for mime in ("text/plain", "text/html"):
+                parts.append("".join(o.get("data", {}).get(mime, "")))
+    return "\n".join(parts)
+
+
+def _notebook(stem: str) -> Path:
+    return next(p for p in NOTEBOOKS if p.stem == stem)
+
+
+@pytest.mark.slow
+def test_quickstart_without_opencv(tmp_path):
+    """00's last cell raised KeyError: 'telea' when OpenCV was not installed."""
+    hide = tmp_path / "no_cv2" / "cv2"
+    hide.mkdir(parents=True)
+    (hide / "__init__.py").write_text("raise ImportError('OpenCV hidden by the test')\n")
+    (tmp_path / "home").mkdir()
+    path = os.pathsep.join(p for p in [str(hide.parent), os.environ.get("PYTHONPATH", "")] if p)
+    env = {"HOME": str(tmp_path / "home"), "PYTHONPATH": path}  # the kernel finds the stand-in first
+    try:
+        out = run_notebook(_notebook("00_quickstart"), tmp_path / "executed", smoke=True, timeout=600, env=env)
+    except NotebookError as err:
+        pytest.fail(str(err))
+    text = _text(out)
+    assert "biharmonic" in text and "telea" not in text  # the table and the figures hold what there is
+    assert (tmp_path / "outputs" / "quickstart_fills.png").is_file()  # the picture the README shows
+
+
+@pytest.mark.slow
+def test_data_notebook_does_not_download_by_default(tmp_path):
+    """01 with credentials present: Run All used to start a (multi-gigabyte) download by itself."""
+    from fake_kaggle import notebook_server
+
+    (tmp_path / "home").mkdir()
+    with notebook_server() as fake:
+        env = {**fake.env(), "HOME": str(tmp_path / "home"), "PCONV_DATA_DIR": str(tmp_path / "data")}
+        del env["PCONV_DOWNLOAD"]  # the user's default: no choice made
+        out = run_notebook(_notebook("01_data"), tmp_path / "executed", timeout=600, env=env)  # not smoke mode
+        assert fake.api_calls() == []
+    assert not (tmp_path / "data" / "celebahq256").exists()
+    assert "DOWNLOAD is False" in _text(out) and not _errors(out)
+
+
+@pytest.mark.slow
+def test_segmentation_notebook_after_an_early_stop(tmp_path):
+    """05: stopped before the first validation (no best.pt), the next cell failed; now the newest checkpoint serves."""
+    (tmp_path / "home").mkdir()
+    env = {"HOME": str(tmp_path / "home")}
+    try:
+        out = run_notebook(
+            _notebook("05_unet_segmentation"),
+            tmp_path / "executed",
+            smoke=True,
+            timeout=600,
+            env=env,
+            parameters={"TIME_LIMIT": 0, "STEPS": 3},  # a zero time budget: stop after the first step
+        )
+    except NotebookError as err:
+        pytest.fail(str(err))
+    text = _text(out)
+    assert "weights of ckpt_1.pt: stopped at step 1, before the first validation" in text
+    assert "expected time: not measured for your settings {'steps': 3}" in text
+    runs = list((tmp_path / "outputs" / "runs").iterdir())
+    assert len(runs) == 1 and not (runs[0] / "best.pt").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_notebook_compares_the_runs_it_finds(tmp_path):
+    """04 takes every inpainting run under outputs/runs/ (best.pt, else the newest ckpt) and skips the others."""
+    from pconv.checkpoint import model_info, save_checkpoint
+    from pconv.models import PConvUNet, UNet
+
+    runs = tmp_path / "outputs" / "runs"
+    for name, model, task, file in [
+        ("earlier", PConvUNet(layers=2, base_channels=4, max_channels=8), "inpainting", "ckpt_3.pt"),
+        ("segmentation", UNet(features=(4, 8)), "segmentation", "best.pt"),
+    ]:
+        config = {"size": 32, "model": model_info(model), "task": task}
+        save_checkpoint({"step": 3, "model": model.state_dict(), "config": config}, runs / name / file)
+    (tmp_path / "home").mkdir()
+    try:
+        out = run_notebook(
+            _notebook("04_evaluate"),
+            tmp_path / "executed",
+            smoke=True,
+            timeout=600,
+            env={"HOME": str(tmp_path / "home")},
+        )
+    except NotebookError as err:
+        pytest.fail(str(err))
+    text = _text(out)
+    assert "earlier/ckpt_3: PConvUNet" in text and "segmentation/" not in text
+    assert text.count("/best: PConvUNet") == 1  # the run the notebook trained in smoke mode
