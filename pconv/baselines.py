@@ -56,7 +56,7 @@ def _import_cv2():
     except ImportError as err:
         raise ImportError(
             "The Telea and Navier-Stokes baselines need OpenCV, which is not importable here. "
-            "Install it with `pip install opencv-python-headless` (a dependency of pconv: reinstall with `pip install -e .`)."
+            "It is a dependency of pconv: `pip install opencv-python-headless` (or reinstall pconv)."
         ) from err
     return cv2
 
