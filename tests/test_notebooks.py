@@ -184,3 +184,26 @@ def test_evaluate_notebook_compares_the_runs_it_finds(tmp_path):
     text = _text(out)
     assert "earlier/ckpt_3: PConvUNet" in text and "segmentation/" not in text
     assert text.count("/best: PConvUNet") == 1  # the run the notebook trained in smoke mode
+
+
+def test_evaluate_notebook_scores_a_pretrained_model_beside_the_runs(tmp_path):
+    """04's section 8 with a converted public checkpoint (an mmagic-layout file, random weights, layers 4)."""
+    from source_nets import mmagic_file
+
+    weights = mmagic_file(tmp_path / "pconv_mmagic_tiny.pth", layers=4)
+    (tmp_path / "home").mkdir()
+    try:
+        out = run_notebook(
+            _notebook("04_evaluate"),
+            tmp_path / "executed",
+            smoke=True,
+            timeout=600,
+            env={"HOME": str(tmp_path / "home")},
+            parameters={"PRETRAINED": [str(weights)], "PRETRAINED_SIZE": 64},
+        )
+    except NotebookError as err:
+        pytest.fail(str(err))
+    text = _text(out)
+    assert "pconv_mmagic_tiny: layers=4" in text and "No pretrained model is cached" not in text
+    section = text[text.index("pconv_mmagic_tiny: layers=4") :]
+    assert "pconv_mmagic_tiny" in section[40:]  # a row of the pretrained table, after the listing line
