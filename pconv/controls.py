@@ -53,7 +53,11 @@ class Control:
 
 _STYLE = {"description_width": "initial"}
 _SLIDER = {"continuous_update": False, "style": _STYLE}
-_BOX = {"style": _STYLE, "layout": {"width": "150px"}}
+
+
+def _box(row: Control) -> dict[str, Any]:
+    """A number box or dropdown wide enough for its label and about 8 digits (a long label squeezed it to nothing)."""
+    return {"style": _STYLE, "layout": {"width": f"{80 + 7 * len(row.label)}px"}}
 
 
 def _range(row: Control) -> dict[str, float]:
@@ -63,12 +67,12 @@ def _range(row: Control) -> dict[str, float]:
 
 KINDS = {
     "log": lambda row, v: widgets.FloatLogSlider(value=v, base=10, readout_format=".1e", **_range(row), **_SLIDER),
-    "int": lambda row, v: widgets.BoundedIntText(value=v, **_range(row), **_BOX),
-    "float": lambda row, v: widgets.BoundedFloatText(value=v, **_range(row), **_BOX),
+    "int": lambda row, v: widgets.BoundedIntText(value=v, **_range(row), **_box(row)),
+    "float": lambda row, v: widgets.BoundedFloatText(value=v, **_range(row), **_box(row)),
     "slider": lambda row, v: widgets.IntSlider(value=v, **_range(row), **_SLIDER),
     "range": lambda row, v: widgets.FloatRangeSlider(value=v, **_range(row), **_SLIDER),
     "choice": lambda row, v: widgets.Dropdown(
-        value=v, options=list(row.options) + ([v] if v not in row.options else []), **_BOX
+        value=v, options=list(row.options) + ([v] if v not in row.options else []), **_box(row)
     ),
     "text": lambda row, v: widgets.Text(value=v, style=_STYLE),
     "check": lambda row, v: widgets.Checkbox(value=v, indent=False),

@@ -69,3 +69,11 @@ def test_png_outputs_hold_a_png_image():
     assert out["output_type"] == "display_data" and out["data"]["text/plain"] == "<line>"
     assert base64.b64decode(out["data"]["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
     assert png_file_output(b"\x89PNG...", "<file>")["data"]["image/png"] == base64.b64encode(b"\x89PNG...").decode()
+
+
+def test_a_long_label_widens_its_box_instead_of_squeezing_the_number():
+    short = Control("a", "int", "train", "lr", "tip", (0, 10))
+    long = Control("b", "int", "train", "of which fine-tune", "tip", (0, 10))
+    boxes = build_controls([short, long], {"a": 1, "b": 2})
+    width = {name: int(w.layout.width.removesuffix("px")) for name, w in boxes.items()}
+    assert width["b"] - width["a"] == 7 * (len(long.label) - len(short.label)) and width["a"] >= 80
