@@ -16,6 +16,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+__all__ = ["EMPTY", "METRICS", "InpaintingReport", "bin_hole_range", "bin_label", "bin_of"]
+
 EMPTY = "\u2013"  # an en dash marks a bin without images
 # key, title, higher is better, display scale, format: L1 shown in percent as in the paper's Table 1
 METRICS = (
