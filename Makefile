@@ -4,12 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pconv-installed
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core, at most 4; TEST_JOBS=0 runs the suite in this process.
+TEST_JOBS ?= auto --maxprocesses=4
 
 .PHONY: setup check-python test test-browser demo lab bench lint format clean help
 
 help:
 	@echo "make demo   set up, then run notebooks/00_quickstart.ipynb headless (offline) into outputs/"
-	@echo "make test   set up, then run every test (notebooks included, smoke mode)"
+	@echo "make test   set up, then run every test (notebooks included, smoke mode; TEST_JOBS=0: one process)"
 	@echo "make test-browser  the notebooks' widgets in Chromium through JupyterLab (needs Debian's chromium)"
 	@echo "make lab    JupyterLab on notebooks/"
 	@echo "make lint   ruff check and ruff format --check (configured in pyproject.toml)"
@@ -50,7 +52,7 @@ $(STAMP): pyproject.toml requirements.txt | check-python
 setup: $(STAMP)
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 # Playwright drives Debian's /usr/bin/chromium (apt-get install chromium); its own browser download is not used.
 $(VENV)/.pconv-browser: $(STAMP)
