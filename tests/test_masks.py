@@ -11,6 +11,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from pconv import masks
+from pconv._loop import WORKER_START  # how the trainer starts its workers: never fork
 from pconv.masks import (
     PAPER_HOLE_BINS,
     MaskGenerator,
@@ -145,7 +146,9 @@ def test_mask_generator_dataset():
 
 def test_distinct_masks_across_dataloader_workers():
     ds = MaskGenerator(32, length=8, seed=0)
-    loader = DataLoader(ds, batch_size=2, num_workers=2)  # worker 0: batches 0, 2; worker 1: 1, 3
+    loader = DataLoader(
+        ds, batch_size=2, num_workers=2, multiprocessing_context=WORKER_START
+    )  # worker 0: 0, 2; 1: 1, 3
     batches = list(loader)
     got = torch.cat(batches)  # (8, 1, 32, 32)
     assert len({m.numpy().tobytes() for m in got}) == 8  # no two workers repeat a stream

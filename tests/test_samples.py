@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from pconv._loop import WORKER_START  # how the trainer starts its workers: never fork
 from pconv.samples import SampleImageDataset, sample_images, sample_inpainting_data
 
 
@@ -58,7 +59,7 @@ def test_sample_dataset_val_is_fixed():
 def test_sample_dataset_workers_distinct_and_reproducible():
     ds = SampleImageDataset(24, length=16, seed=0)
     serial = torch.cat(list(DataLoader(ds, batch_size=4, num_workers=0)))
-    parallel = torch.cat(list(DataLoader(ds, batch_size=4, num_workers=2)))
+    parallel = torch.cat(list(DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context=WORKER_START)))
     assert torch.equal(serial, parallel)  # independent of which worker serves an index
     flat = parallel.flatten(1)
     assert (torch.cdist(flat, flat) + torch.eye(16) * 1e3).min() > 0  # no two workers repeat a stream

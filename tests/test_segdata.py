@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from pconv._loop import WORKER_START  # how the trainer starts its workers: never fork
 from pconv.segdata import CarvanaDataset, SyntheticShapesDataset, load_object_mask
 
 H, W = 32, 48
@@ -168,7 +169,10 @@ def test_augmentation_keeps_image_and_mask_aligned(carvana):
 
 def test_dataloader_and_pickle(carvana):
     ds = CarvanaDataset(carvana, size=(16, 24), split="train", val_fraction=0.2)
-    batch = next(iter(DataLoader(pickle.loads(pickle.dumps(ds)), batch_size=4, num_workers=2)))
+    loader = DataLoader(
+        pickle.loads(pickle.dumps(ds)), batch_size=4, num_workers=2, multiprocessing_context=WORKER_START
+    )
+    batch = next(iter(loader))
     assert batch["image"].shape == (4, 3, 16, 24) and batch["mask"].shape == (4, 1, 16, 24)
     assert len(batch["id"]) == 4
     val = CarvanaDataset(carvana, size=(16, 24), split="val", val_fraction=0.2)
