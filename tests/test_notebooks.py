@@ -101,6 +101,23 @@ def _notebook(stem: str) -> Path:
     return next(p for p in NOTEBOOKS if p.stem == stem)
 
 
+def _run_smoke(tmp_path: Path, stem: str, **parameters) -> str:
+    """Run a notebook in smoke mode with a fresh HOME (and parameters overridden); what it printed."""
+    (tmp_path / "home").mkdir()
+    try:
+        out = run_notebook(
+            _notebook(stem),
+            tmp_path / "executed",
+            smoke=True,
+            timeout=600,
+            env={"HOME": str(tmp_path / "home")},
+            parameters=parameters,
+        )
+    except NotebookError as err:
+        pytest.fail(str(err))
+    return _text(out)
+
+
 @pytest.mark.slow
 def test_quickstart_without_opencv(tmp_path):
     """00's last cell raised KeyError: 'telea' when OpenCV was not installed."""
@@ -170,18 +187,7 @@ def test_evaluate_notebook_compares_the_runs_it_finds(tmp_path):
     ]:
         config = {"size": 32, "model": model_info(model), "task": task}
         save_checkpoint({"step": 3, "model": model.state_dict(), "config": config}, runs / name / file)
-    (tmp_path / "home").mkdir()
-    try:
-        out = run_notebook(
-            _notebook("04_evaluate"),
-            tmp_path / "executed",
-            smoke=True,
-            timeout=600,
-            env={"HOME": str(tmp_path / "home")},
-        )
-    except NotebookError as err:
-        pytest.fail(str(err))
-    text = _text(out)
+    text = _run_smoke(tmp_path, "04_evaluate")
     assert "earlier/ckpt_3: PConvUNet" in text and "segmentation/" not in text
     assert text.count("/best: PConvUNet") == 1  # the run the notebook trained in smoke mode
 
@@ -191,19 +197,7 @@ def test_evaluate_notebook_scores_a_pretrained_model_beside_the_runs(tmp_path):
     from source_nets import mmagic_file
 
     weights = mmagic_file(tmp_path / "pconv_mmagic_tiny.pth", layers=4)
-    (tmp_path / "home").mkdir()
-    try:
-        out = run_notebook(
-            _notebook("04_evaluate"),
-            tmp_path / "executed",
-            smoke=True,
-            timeout=600,
-            env={"HOME": str(tmp_path / "home")},
-            parameters={"PRETRAINED": [str(weights)], "PRETRAINED_SIZE": 64},
-        )
-    except NotebookError as err:
-        pytest.fail(str(err))
-    text = _text(out)
+    text = _run_smoke(tmp_path, "04_evaluate", PRETRAINED=[str(weights)], PRETRAINED_SIZE=64)
     assert "pconv_mmagic_tiny: layers=4" in text and "No pretrained model is cached" not in text
     section = text[text.index("pconv_mmagic_tiny: layers=4") :]
     assert "pconv_mmagic_tiny" in section[40:]  # a row of the pretrained table, after the listing line
