@@ -77,7 +77,7 @@ class InpaintingLoss(nn.Module):
         valid, hole, perceptual, style, tv: weights of each term; a zero weight skips the term.
         vgg: "auto" (ImageNet VGG16 when it loads, else one warning and no perceptual/style
             terms), "imagenet" (RuntimeError when the weights cannot be loaded), a path to a
-            vgg16 weights file, or None (never touches VGG).
+            vgg16 weights file, or None / False (off: never touches VGG).
         extra: user terms `{name: (fn, weight)}` with `fn(output, target, mask) -> scalar`;
             see `add_term`.
 
@@ -102,6 +102,13 @@ class InpaintingLoss(nn.Module):
         super().__init__()
         self.weights = {"valid": valid, "hole": hole, "perceptual": perceptual, "style": style, "tv": tv}
         self.vgg: VGG16Features | None = None
+        if vgg is False:  # off, as None; notebooks and training_settings spell it both ways
+            vgg = None
+        if vgg is not None and not isinstance(vgg, (str, os.PathLike)):
+            raise TypeError(
+                f"InpaintingLoss(vgg={vgg!r}): expected 'auto', 'imagenet', a path to a vgg16 weights file, "
+                "or None / False to leave out the perceptual and style terms"
+            )
         if (perceptual or style) and vgg is not None:
             self.vgg = auto_vgg() if vgg == "auto" else VGG16Features(vgg)
         self.extra: dict[str, tuple[TermFn, float]] = {}

@@ -130,9 +130,16 @@ def test_zero_weights_and_none_never_touch_vgg(monkeypatch):
     monkeypatch.setattr(vgg, "VGG16Features", boom)
     monkeypatch.setattr(vgg, "_imagenet_url", boom)
     assert not InpaintingLoss(vgg=None).uses_vgg
+    assert not InpaintingLoss(vgg=False).uses_vgg  # False is off too (it was a deep TypeError from pathlib)
     assert not InpaintingLoss(perceptual=0, style=0, vgg="imagenet").uses_vgg
     terms = InpaintingLoss(vgg=None)(*batch())
     assert set(terms) == {"valid", "hole", "tv", "total"}
+
+
+@pytest.mark.parametrize("bad", [True, 1, ["imagenet"]])
+def test_vgg_argument_of_another_type_says_what_it_takes(bad):
+    with pytest.raises(TypeError, match=r"InpaintingLoss\(vgg=.*'auto', 'imagenet', a path"):
+        InpaintingLoss(vgg=bad)
 
 
 # --------------------------------------------------------------------------- the loss with a VGG
