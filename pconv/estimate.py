@@ -8,7 +8,15 @@
         validations and 12 sample grids (finishing around 17:05)
 
 The first step (two with `torch.compile`) is not timed: it allocates, warms up and compiles.
-The next `MEASURE` steps are. Validations, sample grids and checkpoints are timed apart from the
+The next `MEASURE` steps are. Five steps are a short sample: a moment when another job holds a
+core skews it (notebook 03 once said about 9 min for 4). So the timer looks again once a tenth of
+the rest has run, or `REVIEW_S` seconds (at least `REVIEW_MIN` steps) after the first estimate,
+timing the steps since it; when that moves the finishing time by more than a fifth of what is
+left, it says the new estimate:
+
+    ~0.15 s/step measured on steps 7-156: about 4 min for the remaining 1344 steps, with 6
+        validations and 6 sample grids (finishing around 18:24, not 18:28 as first estimated)
+ Validations, sample grids and checkpoints are timed apart from the
 steps wherever they happen; those not seen yet are guessed from the step time (`GUESS`), and the
 events still due are added to the estimate. What callbacks do at logging steps (`LivePlot` redraws
 its curves) counts only when such a step is measured: in notebook 03 on a CPU the first estimate
@@ -23,7 +31,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -34,6 +42,7 @@ log = logging.getLogger("pconv.train")
 
 clock = time.perf_counter  # the trainer's time source (a test replaces it with a fake clock)
 MEASURE = 5  # steps timed for the estimate, after the untimed warm-up step(s)
+REVIEW_MIN, REVIEW_S = 20, 120.0  # the second look: at least this many steps, and by this many seconds
 # Guesses for events not timed yet, from PConvUNets of 1-11M parameters on one CPU core: a validation
 # batch (forward pass and metrics) took 0.4 of a training step; a sample grid 0.7-1.3 s, mostly
 # matplotlib drawing and PNG writing; a checkpoint 0.03-0.26 s.
@@ -117,6 +126,11 @@ def _duration(s: float) -> str:
     return f"{s / 60:.0f} min" if s < 90 * 60 else f"{s / 3600:.1f} h"
 
 
+def _wall(t: float, within: float) -> str:
+    """The wall-clock time `t` as HH:MM, with the weekday when the run has most of a day or more to go."""
+    return time.strftime("%H:%M" if within < 20 * 3600 else "%a %H:%M", time.localtime(t))
+
+
 def _due(every: int, after: int, last: int) -> int:
     """How many of the steps after..last are multiples of `every`."""
     return last // every - after // every
@@ -134,6 +148,7 @@ class Estimate:
         seconds: the estimated time for the remaining steps and events.
         finish: when that time is up, on `clock`'s scale.
         finish_wall: the same as a Unix time (`time.time()`), for the clock on the wall.
+        revised_from: the first estimate's `finish_wall` when this one revises it, else None.
     """
 
     seconds_per_step: float
@@ -143,6 +158,7 @@ class Estimate:
     seconds: float
     finish: float
     finish_wall: float
+    revised_from: float | None = None
 
     def line(self) -> str:
         """`~0.42 s/step measured on steps 2-6: about 21 min for the remaining 2994 steps, with ... (finishing ...)`."""
@@ -150,8 +166,9 @@ class Estimate:
         rate = f"{s:.2g}" if s < 10 else f"{s:.0f}"
         shown = [_many(n, k) for k, n in self.events.items() if n and k != "checkpoint"]  # checkpoints are cheap
         with_ = ", with " + " and ".join(shown) if shown else ""
-        fmt = "%H:%M" if self.seconds < 20 * 3600 else "%a %H:%M"
-        at = time.strftime(fmt, time.localtime(self.finish_wall))
+        at = _wall(self.finish_wall, self.seconds)
+        if self.revised_from is not None:
+            at += f", not {_wall(self.revised_from, self.seconds)} as first estimated"
         return (
             f"~{rate} s/step measured on steps {self.measured[0]}-{self.measured[1]}: about {_duration(self.seconds)} "
             f"for the remaining {_many(self.remaining_steps, 'step')}{with_} (finishing around {at})"
@@ -182,7 +199,8 @@ class StepTimer:
         self.first = trainer.step + self.skip + 1
         self.last = trainer.step + self.skip + MEASURE
         self.costs: dict[str, list[float]] = {}
-        self.step_seconds: list[float] = []
+        self.step_seconds: list[float] | None = []  # the measured steps': the first estimate's, then the second look's
+        self.first_estimate: Estimate | None = None
         self._t = self._events = 0.0
 
     def start(self) -> None:
@@ -206,21 +224,48 @@ class StepTimer:
         """Step `step` (1-based) is over, events included; after the last measured step, say the `Estimate`.
 
         Returns:
-            That `Estimate`; None at every other step, and when no steps are left after the measured ones.
+            That `Estimate`, and the second look's (said only when it moves the finish); None at
+            every other step, and when no steps are left after the measured ones.
         """
         now = clock()
         took, self._t, self._events = now - self._t - self._events, now, 0.0
-        if self.first <= step <= self.last:
-            self.step_seconds.append(took)
-        if step != self.last or step >= self.config.steps:
+        if step >= self.config.steps:
             return None
-        estimate = self.estimate(step, now)
+        if self.first_estimate is not None:
+            return self._review(step, now, took)
+        if self.first <= step:
+            self.step_seconds.append(took)
+        if step != self.last:
+            return None
+        self.first_estimate = estimate = self.estimate(step, now, self.first)
+        self.step_seconds = []
         if self.trainer.rank == 0:
             announce(estimate.line(), self.progress)
         return estimate
 
-    def estimate(self, step: int, now: float) -> Estimate:
-        """The time the steps after `step` need, with the validations, sample grids and checkpoints still due."""
+    def _review(self, step: int, now: float, took: float) -> Estimate | None:
+        """The second look, once: an `Estimate` from the steps since the first; said when it moves the finish."""
+        first = self.first_estimate
+        if first is None or self.step_seconds is None:  # no third look
+            return None
+        self.step_seconds.append(took)
+        n, since_first = len(self.step_seconds), now - (first.finish - first.seconds)
+        if n < REVIEW_MIN or (n < first.remaining_steps // 10 and since_first < REVIEW_S):
+            return None
+        again = self.estimate(step, now, self.last + 1)
+        self.step_seconds = None
+        moved = abs(again.seconds - (first.finish - now)) > 0.2 * again.seconds
+        if moved and _wall(again.finish_wall, again.seconds) != _wall(first.finish_wall, again.seconds):
+            again = replace(again, revised_from=first.finish_wall)
+            if self.trainer.rank == 0:
+                announce(again.line(), self.progress)
+        return again  # said or not, the countdown (`Estimate.left`) goes on from the newer figure
+
+    def estimate(self, step: int, now: float, since: int) -> Estimate:
+        """The time the steps after `step` need, with the validations, sample grids and checkpoints still due.
+
+        The step time is the mean of `step_seconds`, the steps `since`..`step`.
+        """
         cfg, per_step = self.config, sum(self.step_seconds) / len(self.step_seconds)
         guess = {
             "validation": GUESS["validation_batch"] * self.val_batches * per_step,
@@ -239,4 +284,4 @@ class StepTimer:
         events = {"validation": val, "sample grid": samples, "checkpoint": int(ckpt)}
         left = end - step
         seconds = left * per_step + val * cost["validation"] + samples * cost["samples"] + ckpt * cost["checkpoint"]
-        return Estimate(per_step, (self.first, self.last), left, events, seconds, now + seconds, time.time() + seconds)
+        return Estimate(per_step, (since, step), left, events, seconds, now + seconds, time.time() + seconds)

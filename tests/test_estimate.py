@@ -132,6 +132,58 @@ def test_resumed_runs_count_from_the_step_they_resume_at(tmp_path, fake_clock, c
     assert t.estimate.remaining_steps == 10 and t.estimate.seconds == pytest.approx(10 * STEP_S + 1.2 + 0.2)
 
 
+class Stop:
+    """A callback that stops the run after step `at`."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_step_end(self, trainer, step, terms):
+        if step >= self.at:
+            trainer.stop()
+
+
+BIG = dict(log_every=10_000, sample_every=10_000, checkpoint_every=10_000)
+
+
+def test_a_second_look_says_a_new_estimate_when_the_steps_speed_up(tmp_path, fake_clock, monkeypatch, capsys):
+    # steps 2-6 take 0.5 s (another job held a core), then 0.1 s: the first estimate is 5x too long
+    monkeypatch.setattr(FakeClock, "on_step_end", lambda self, trainer, step, terms: setattr(
+        self, "now", self.now + (STEP_S if step <= 6 else 0.1)))  # fmt: skip
+    t = make_trainer(tmp_path, steps=2000, progress=True, callbacks=[fake_clock, Stop(300)], **BIG)
+    t.fit(Pairs())
+    lines = printed_lines(capsys)
+    assert len(lines) == 3 and lines[1].startswith("~0.5 s/step measured on steps 2-6: about 17 min for the remaining")
+    # the second look: 10 % of the 1994 steps left (199 steps, 19.9 s on this clock: under REVIEW_S)
+    e = t.estimate
+    assert e.measured == (7, 205) and e.seconds_per_step == pytest.approx(0.1) and e.remaining_steps == 1795
+    assert e.seconds == pytest.approx(1795 * 0.1 + 1.04 + 0.2)  # the last sample grid (guessed) and checkpoint
+    # on the wall: the first said 998.4 s from its step, this 180.7 s from its own (real seconds apart, a few)
+    assert 750 < e.revised_from - e.finish_wall <= 998.4 - 180.7
+    assert re.fullmatch(
+        r"~0\.1 s/step measured on steps 7-205: about 3 min for the remaining 1795 steps, with 1 sample grid "
+        r"\(finishing around \d\d:\d\d, not \d\d:\d\d as first estimated\)",
+        lines[2],
+    )
+
+
+def test_the_second_look_is_quiet_when_the_first_estimate_holds_and_comes_after_review_s(tmp_path, fake_clock, capsys):
+    # 0.5 s steps throughout; 4994 steps left: 10 % of them would be 499 steps, but REVIEW_S (120 s) comes first
+    t = make_trainer(tmp_path, steps=5000, progress=True, callbacks=[fake_clock, Stop(300)], **BIG)
+    t.fit(Pairs())
+    assert len(printed_lines(capsys)) == 2  # the start line and the first estimate only
+    review = 6 + int(pconv.estimate.REVIEW_S / STEP_S)
+    assert t.estimate.measured == (7, review) and t.estimate.revised_from is None
+    assert t.estimate.seconds_per_step == pytest.approx(STEP_S)
+
+
+def test_no_second_look_before_review_min_steps(tmp_path, fake_clock, capsys):
+    t = make_trainer(tmp_path, steps=40, progress=True, callbacks=[fake_clock], **BIG)
+    t.fit(Pairs())
+    # 34 steps left after the first estimate: the look comes at REVIEW_MIN steps after it, not at 10 %
+    assert t.estimate.measured == (7, 6 + pconv.estimate.REVIEW_MIN)
+
+
 @pytest.mark.parametrize("steps, estimated", [(6, False), (7, True)])
 def test_no_estimate_when_nothing_is_left_after_the_measured_steps(tmp_path, fake_clock, capsys, steps, estimated):
     t = make_trainer(tmp_path, steps=steps, progress=True, callbacks=[fake_clock])
