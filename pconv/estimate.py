@@ -16,11 +16,12 @@ left, it says the new estimate:
 
     ~0.15 s/step measured on steps 7-156: about 4 min for the remaining 1344 steps, with 6
         validations and 6 sample grids (finishing around 18:24, not 18:28 as first estimated)
- Validations, sample grids and checkpoints are timed apart from the
-steps wherever they happen; those not seen yet are guessed from the step time (`GUESS`), and the
-events still due are added to the estimate. What callbacks do at logging steps (`LivePlot` redraws
-its curves) counts only when such a step is measured: in notebook 03 on a CPU the first estimate
-came out 10-20 % short for that reason (about 6 min said, 6 min 41 s taken).
+
+Validations, sample grids and checkpoints are timed apart from the steps wherever they happen;
+those not seen yet are guessed from the step time (`GUESS`), and the events still due are added
+to the estimate. What callbacks do at logging steps (`LivePlot` redraws its curves) counts only
+when such a step is measured: in notebook 03 on a CPU the first estimate once came out 10-20 %
+short for that reason (about 6 min said, 6 min 41 s taken).
 """
 
 from __future__ import annotations

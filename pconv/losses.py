@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -96,7 +97,7 @@ class InpaintingLoss(nn.Module):
         perceptual: float = 0.05,
         style: float = 120.0,
         tv: float = 0.1,
-        vgg: str | os.PathLike | None = "auto",
+        vgg: str | os.PathLike | Literal[False] | None = "auto",
         extra: Mapping[str, tuple[TermFn, float]] | None = None,
     ) -> None:
         super().__init__()
