@@ -60,6 +60,12 @@ def _box(row: Control) -> dict[str, Any]:
     return {"style": _STYLE, "layout": {"width": f"{80 + 7 * len(row.label)}px"}}
 
 
+def _dropdown(row: Control, options: list[Any], value: Any) -> widgets.Dropdown:
+    """A dropdown wide enough for its label and its longest option (the mask explorer showed "freeforn")."""
+    width = 60 + 7 * len(row.label) + 9 * max(len(str(o)) for o in options)
+    return widgets.Dropdown(value=value, options=options, style=_STYLE, layout={"width": f"{width}px"})
+
+
 def _range(row: Control) -> dict[str, float]:
     keys = ("min", "max", "step")[: len(row.bounds)]
     return dict(zip(keys, row.bounds))
@@ -71,9 +77,7 @@ KINDS = {
     "float": lambda row, v: widgets.BoundedFloatText(value=v, **_range(row), **_box(row)),
     "slider": lambda row, v: widgets.IntSlider(value=v, **_range(row), **_SLIDER),
     "range": lambda row, v: widgets.FloatRangeSlider(value=v, **_range(row), **_SLIDER),
-    "choice": lambda row, v: widgets.Dropdown(
-        value=v, options=list(row.options) + ([v] if v not in row.options else []), **_box(row)
-    ),
+    "choice": lambda row, v: _dropdown(row, list(row.options) + ([v] if v not in row.options else []), v),
     "text": lambda row, v: widgets.Text(value=v, style=_STYLE),
     "check": lambda row, v: widgets.Checkbox(value=v, indent=False),
 }

@@ -77,3 +77,12 @@ def test_a_long_label_widens_its_box_instead_of_squeezing_the_number():
     boxes = build_controls([short, long], {"a": 1, "b": 2})
     width = {name: int(w.layout.width.removesuffix("px")) for name, w in boxes.items()}
     assert width["b"] - width["a"] == 7 * (len(long.label) - len(short.label)) and width["a"] >= 80
+
+
+def test_a_dropdown_is_as_wide_as_its_label_and_its_longest_option():
+    short = Control("a", "choice", "mask", "strokes", "tip", options=("thin", "medium"))
+    long = Control("b", "choice", "mask", "strokes", "tip", options=("thin", "freeform-long"))
+    boxes = build_controls([short, long], {"a": "thin", "b": "thin"})
+    width = {name: int(w.layout.width.removesuffix("px")) for name, w in boxes.items()}
+    assert width["b"] - width["a"] == 9 * (len("freeform-long") - len("medium"))
+    assert width["a"] >= 7 * len("strokes") + 9 * len("medium")  # the label and the option, side by side
