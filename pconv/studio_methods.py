@@ -176,9 +176,14 @@ def _checkpoint_loader(path: Path, device: torch.device) -> Callable[[], Any]:
     return load
 
 
-def _run_checkpoints(runs: Path) -> list[tuple[str, Path]]:
-    """(name, path) of each run's best.pt and newest ckpt_<step>.pt, newest run first."""
+def _run_checkpoints(runs: Path) -> list[tuple[str, Path, bool]]:
+    """(name, path, readable) of each inpainting run's best.pt and newest ckpt_<step>.pt, newest run first.
+
+    Segmentation runs (05's U-Nets live in the same folder) are left out; a file that cannot be
+    read stays (readable False), so that its tile says what is wrong with it.
+    """
     from .checkpoint import list_checkpoints
+    from .runs import checkpoint_task
 
     found = []
     folders = [p for p in runs.iterdir() if p.is_dir()] if runs.is_dir() else []
@@ -190,8 +195,10 @@ def _run_checkpoints(runs: Path) -> list[tuple[str, Path]]:
         if ckpts:
             step, path = ckpts[-1]
             files.append((f"{run.name}/step {step}", path))
+        tasks = [checkpoint_task(path) for _, path in files]
+        files = [(name, path, task is not None) for (name, path), task in zip(files, tasks) if task != "segmentation"]
         if files:
-            newest = max(p.stat().st_mtime for _, p in files)
+            newest = max(p.stat().st_mtime for _, p, _ in files)
             found.append((newest, files))
     found.sort(key=lambda item: -item[0])
     return [pair for _, files in found for pair in files]
@@ -247,14 +254,16 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
         else:
             methods.append(Method(name, "model", type(m).__name__, lambda m=m: m, True))
     runs = Path(runs) if runs is not None else output_dir() / "runs"
-    for name, path in _run_checkpoints(runs):
+    unreadable = set()
+    for name, path, readable in _run_checkpoints(runs):
         methods.append(Method(name, "checkpoint", str(path), _checkpoint_loader(path, device)))
+        unreadable |= set() if readable else {name}
     module, names = _cached_pretrained()
     for name in names:
         methods.append(Method(f"pretrained/{name}", "pretrained", name, _pretrained_loader(module, name, device)))
-    networks = [m for m in methods if m.is_network]
+    networks = [m for m in methods if m.is_network and m.name not in unreadable]
     if networks and not any(m.default for m in networks):
-        networks[0].default = True  # the newest run's best, else the first cached pretrained model
+        networks[0].default = True  # the newest readable run's best, else the first cached pretrained model
     for name, fn in available_baselines().items():
         methods.append(Method(name, "classical", fn.__name__, lambda fn=fn: fn, name in DEFAULT_CLASSICAL))
     taken = set()

@@ -23,20 +23,19 @@ def _tiny(seed: int = 0) -> PConvUNet:
     return PConvUNet(layers=3, base_channels=8)
 
 
-def _run_folder(name: str, steps: list[int], best: bool, mtime: float) -> list:
+def _run_folder(name: str, steps: list[int], best: bool, mtime: float, task: str | None = None) -> list:
     """A run folder under outputs/runs/ as the trainer leaves it: ckpt_<step>.pt files and maybe best.pt."""
     folder = output_dir() / "runs" / name
     model = _tiny()
+    config = {"model": model_info(model), **({"task": task} if task else {})}
     paths = []
     for step in steps:
-        ckpt = {"step": step, "model": model.state_dict(), "config": {"model": model_info(model)}}
-        paths.append(save_checkpoint(ckpt, folder / f"ckpt_{step}.pt"))
+        paths.append(
+            save_checkpoint({"step": step, "model": model.state_dict(), "config": config}, folder / f"ckpt_{step}.pt")
+        )
     if best:
         paths.append(
-            save_checkpoint(
-                {"step": steps[0], "model": model.state_dict(), "config": {"model": model_info(model)}},
-                folder / "best.pt",
-            )
+            save_checkpoint({"step": steps[0], "model": model.state_dict(), "config": config}, folder / "best.pt")
         )
     for p in paths:
         os.utime(p, (mtime, mtime))
@@ -59,6 +58,17 @@ def test_each_run_offers_its_best_and_its_newest_checkpoint_newest_run_first():
     assert [m.name for m in networks] == ["new/step 30", "old/best", "old/step 4"]
     assert [m.default for m in networks] == [True, False, False]  # the newest checkpoint is ticked
     assert networks[0].source.endswith("ckpt_30.pt") and networks[0].kind == "checkpoint"
+
+
+def test_segmentation_runs_beside_the_inpainting_runs_are_left_out():
+    # 05's U-Net runs live in outputs/runs/ too: the newest run was one, ticked, and failed in its tile
+    _run_folder("inpaint", [4], best=True, mtime=1_000_000, task="inpainting")
+    _run_folder("segment", [6], best=True, mtime=2_000_000, task="segmentation")
+    (output_dir() / "runs" / "broken").mkdir()
+    (output_dir() / "runs" / "broken" / "ckpt_9.pt").write_bytes(b"not a checkpoint")
+    networks = [m for m in discover_methods() if m.is_network]
+    assert [m.name for m in networks] == ["broken/step 9", "inpaint/best", "inpaint/step 4"]
+    assert [m.default for m in networks] == [False, True, False]  # the unreadable one is listed, not ticked
 
 
 def test_a_checkpoint_loads_once_in_eval_mode_and_fills_like_its_model():
