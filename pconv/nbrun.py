@@ -217,7 +217,7 @@ def run_notebook(
         out_dir: where the executed copy goes (default `output_dir()`).
         smoke: set `PCONV_SMOKE=1` in the kernel (tiny configuration).
         timeout: seconds allowed per cell (a guard against a hung cell: the quickstart's
-            training cell takes about 8 minutes on two idle cores, far longer on a busy machine).
+            training cell takes 5-8 minutes on two idle cores, far longer on a busy machine).
         env: extra environment variables for the kernel.
         parameters: values for names of the `parameters`-tagged cell (see `inject_parameters`).
         echo: a text stream (e.g. `sys.stderr`) that is told the cell under way, the
