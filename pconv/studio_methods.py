@@ -257,7 +257,8 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
     unreadable = set()
     for name, path, readable in _run_checkpoints(runs):
         methods.append(Method(name, "checkpoint", str(path), _checkpoint_loader(path, device)))
-        unreadable |= set() if readable else {name}
+        if not readable:
+            unreadable.add(name)
     module, names = _cached_pretrained()
     for name in names:
         methods.append(Method(f"pretrained/{name}", "pretrained", name, _pretrained_loader(module, name, device)))
