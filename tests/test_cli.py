@@ -338,17 +338,22 @@ def test_a_signal_saves_a_checkpoint_and_exits_with_its_code(tmp_path, signame, 
     assert load_checkpoint(path)["step"] >= 1
 
 
-def test_train_on_a_folder_of_images(tmp_path, smoke, capsys):
+def random_photos(folder, names):
+    """Write a 40x48 PNG of random colours at folder/<name> for each name; returns the folder."""
     import numpy as np
     from PIL import Image
 
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / name)
+    return folder
+
+
+def test_train_on_a_folder_of_images(tmp_path, smoke, capsys):
     from pconv.data import find_images, split_files
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    photos = random_photos(tmp_path / "photos", [f"p{i}.png" for i in range(8)])
     train_files, _ = split_files(find_images(photos), 0.1, 0)
     train_files[0].write_bytes(b"not a png")  # one unreadable file among the training images
     out = tmp_path / "run"
@@ -360,16 +365,9 @@ def test_train_on_a_folder_of_images(tmp_path, smoke, capsys):
 
 def test_train_with_an_unreadable_image_where_validation_would_be(tmp_path, smoke, capsys):
     """Issue 15.10: the one bad file used to be the whole validation split and aborted the run."""
-    import numpy as np
-    from PIL import Image
-
     from pconv.data import find_images, split_files
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    photos = random_photos(tmp_path / "photos", [f"p{i}.png" for i in range(8)])
     _, (val_file,) = split_files(find_images(photos), 0.1, 0)  # the file the old split held out
     val_file.write_bytes(b"not a png")
     out = tmp_path / "run"
@@ -377,9 +375,7 @@ def test_train_with_an_unreadable_image_where_validation_would_be(tmp_path, smok
         assert main(["train", "--data", str(photos), "--out", str(out), "--val-every", "2", "--steps", "2", *CPU]) == 0
     assert "val/psnr" in load_checkpoint(out / "ckpt_2.pt")["history"][-1]
 
-    two = tmp_path / "two"
-    two.mkdir()
-    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(two / "good.png")
+    two = random_photos(tmp_path / "two", ["good.png"])
     (two / "bad.png").write_bytes(b"not a png")
     with pytest.warns(UserWarning, match="unreadable"):
         code = main(["train", "--data", str(two), "--out", str(tmp_path / "run2"), "--steps", "2", *CPU])
