@@ -70,13 +70,7 @@ class Method:
         Returns:
             (3, H, W) float in [0, 1] on the CPU.
         """
-        fn = self.get()
-        if self.kind == "classical":
-            out = fn(image, mask)
-        elif hasattr(fn, "inpaint"):
-            out = fn.inpaint(image, mask)  # pads to its multiple of 2**layers and crops back
-        else:
-            out = _call_forward(fn, image, mask)
+        out = self.get()(image, mask) if self.kind == "classical" else self.raw(image, mask)
         return _composite(image, mask, out)
 
     def raw(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -94,13 +88,13 @@ class Method:
             return self.fill(image, mask)
         if hasattr(fn, "predict"):  # a PConvUNet: its output at any size, padded and cropped as inpaint does
             return fn.predict(image, mask).detach().to("cpu", torch.float32)
-        if hasattr(fn, "inpaint"):
-            return self.fill(image, mask)  # a network that exposes only its composite
+        if hasattr(fn, "inpaint"):  # a network that exposes only its composite
+            return _composite(image, mask, fn.inpaint(image, mask))
         return _call_forward(fn, image, mask).detach().cpu().float().clamp(0, 1)
 
 
 class ResultCache:
-    """The newest `items` results by (method, raw, image-and-mask key), shared by the kernel and the run thread."""
+    """The newest `items` results by (method, image-and-mask key), shared by the kernel and the run thread."""
 
     def __init__(self, items: int):
         self.items, self._store, self._lock = items, OrderedDict(), threading.Lock()
@@ -113,8 +107,10 @@ class ResultCache:
             key: identifies (image, mask); equal keys must mean equal inputs.
             raw: the output before compositing (networks only; a classical fill gives its composite).
         """
-        raw = raw and method.is_network
-        slot = (method.name, raw, key)
+        if method.is_network and not raw:  # a network's composite is its raw output's: one forward serves both views
+            out, seconds, cached = self.get(method, image, mask, key, raw=True)
+            return _composite(image, mask, out), seconds, cached
+        slot = (method.name, key)  # networks store their raw output, classical fills their composite
         with self._lock:
             if slot in self._store:
                 self._store.move_to_end(slot)
@@ -122,7 +118,7 @@ class ResultCache:
                 return out, seconds, True
         method.get()  # load outside the timing: the studio shows the load time on its own
         start = time.perf_counter()
-        out = method.raw(image, mask) if raw else method.fill(image, mask)
+        out = method.raw(image, mask) if method.is_network else method.fill(image, mask)
         seconds = time.perf_counter() - start
         with self._lock:
             self._store[slot] = (out, seconds)

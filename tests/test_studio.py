@@ -307,6 +307,19 @@ def test_inpaint_button_runs_in_the_background_and_fills_one_tile_per_method(stu
     assert raw.shape == (3, 45, 67) and not torch.equal(raw, studio.results["tiny"])
 
 
+def test_the_composite_and_the_raw_view_share_one_forward_pass(photo):
+    net, calls = _tiny(), []
+    net.register_forward_hook(lambda *args: calls.append(1))
+    studio = InpaintStudio(photo, models={"tiny": net})
+    studio.selected = ["tiny"]
+    studio.paint([(20, 20), (40, 30)], 5)
+    composite = studio.run()["tiny"]
+    raw = studio.raw_output("tiny")
+    assert len(calls) == 1  # the raw view used to run the network a second time
+    assert torch.equal(composite, net.inpaint(studio.image, studio.mask))
+    assert not torch.equal(raw, composite)
+
+
 def test_live_mode_reruns_after_each_stroke(studio):
     studio.selected = ["mean_fill"]
     studio.controls["live"].value = True
