@@ -27,6 +27,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
+from .utils import process_alive
+
 __all__ = ["ArchiveError", "MARKER", "check_members", "safe_extract", "extract_nested", "install", "clean_leftovers"]
 
 log = logging.getLogger(__name__)
@@ -167,16 +169,6 @@ def extract_nested(root: str | Path, *, progress: bool = True, remove: bool = Tr
     raise ArchiveError(f"zips under {root} are nested more than {MAX_DEPTH} levels deep; refusing to go on")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else (PermissionError)
-    return True
-
-
 def clean_leftovers(dest: Path) -> None:
     """Tidy what an `install` killed mid-way left next to `dest` (a normal failure cleans up itself).
 
@@ -189,7 +181,7 @@ def clean_leftovers(dest: Path) -> None:
             pid = int((tmp / _OWNER).read_text())
         except (OSError, ValueError):
             pid = None  # killed before it wrote its owner: nothing in it yet
-        if pid is None or not _alive(pid):
+        if pid is None or not process_alive(pid):
             log.info("removing %s, left by a download that was interrupted", tmp)
             shutil.rmtree(tmp, ignore_errors=True)
     for old in dest.parent.glob(f".{dest.name}.old-*"):

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .utils import fsync_folder
+from .utils import fsync_folder, process_alive
 
 __all__ = ["CONNECT_TIMEOUT", "DownloadError", "sha256_of", "fetch"]
 
@@ -41,12 +41,9 @@ def sha256_of(path: str | os.PathLike) -> str:
 def _clean_stale_parts(dest: Path) -> None:
     """Delete `.NAME.part-PID` files that processes which no longer run left behind."""
     for part in dest.parent.glob(f".{dest.name}.part-*"):
-        try:
-            os.kill(int(part.name.rsplit("-", 1)[1]), 0)  # raises if that process is gone
-        except (ValueError, ProcessLookupError):
+        pid = part.name.rsplit("-", 1)[1]
+        if not pid.isdigit() or not process_alive(int(pid)):  # another user's running process keeps its file
             part.unlink(missing_ok=True)
-        except OSError:  # the process exists but is another user's: leave its file
-            pass
 
 
 def fetch(

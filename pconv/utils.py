@@ -23,6 +23,7 @@ __all__ = [
     "check_size",
     "check_hw",
     "fsync_folder",
+    "process_alive",
 ]
 
 
@@ -123,3 +124,14 @@ def fsync_folder(folder: str | os.PathLike) -> None:
             os.close(fd)
     except OSError:
         pass
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (another user's process counts): owners of leftover temp files."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else (PermissionError)
+    return True

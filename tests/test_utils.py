@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +58,9 @@ def test_size_checks():
     for bad in ((1, 2, 3), (0, 4), (2.5, 4), "ab", None, True):
         with pytest.raises(ValueError, match=r"size must be a positive int or a pair \(H, W\)"):
             utils.check_hw(bad)
+
+
+def test_process_alive():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names no process now
+    assert utils.process_alive(os.getpid()) and not utils.process_alive(child.pid)
