@@ -39,6 +39,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "checkpoint_step",
+    "peek_checkpoint",
     "list_checkpoints",
     "load_latest",
     "prune_checkpoints",
@@ -135,17 +136,22 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return _read(Path(path), map_location, mmap=False)
 
 
-def checkpoint_step(path: str | os.PathLike) -> int | None:
-    """The step recorded inside a checkpoint, read without loading its tensors; None if it cannot be read."""
+def peek_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
+    """A checkpoint's dict with its tensors left on disk (memory-mapped); None if it cannot be read."""
     path = Path(path)
     try:
         try:
-            ckpt = _read(path, "cpu", mmap=True)  # memory-mapped: tensors stay on disk
+            return _read(path, "cpu", mmap=True)
         except CheckpointError:
-            ckpt = _read(path, "cpu", mmap=False)  # files in PyTorch's legacy format cannot be mapped
-        step = ckpt["step"]
+            return _read(path, "cpu", mmap=False)  # files in PyTorch's legacy format cannot be mapped
     except CheckpointError:
         return None
+
+
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The step recorded inside a checkpoint, read without loading its tensors; None if it cannot be read."""
+    ckpt = peek_checkpoint(path)
+    step = ckpt["step"] if ckpt is not None else None
     return int(step) if isinstance(step, int) and not isinstance(step, bool) else None
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, list_checkpoints, model_from_checkpoint
+from .checkpoint import CheckpointError, list_checkpoints, model_from_checkpoint, peek_checkpoint
 from .utils import output_dir
 
 __all__ = ["run_checkpoint", "checkpoint_task", "find_checkpoints", "load_models"]
@@ -45,11 +45,8 @@ def checkpoint_task(path: str | os.PathLike) -> str | None:
     Returns:
         The task name; None when the file cannot be read or records none.
     """
-    try:  # mmap: only the pickled dict is read, the weights stay on disk
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # truncated, corrupt or not a zip checkpoint: it says nothing about a task
-        return None
-    config = ckpt.get("config") if isinstance(ckpt, dict) else None
+    ckpt = peek_checkpoint(path)  # truncated, corrupt or not a checkpoint: it says nothing about a task
+    config = ckpt.get("config") if ckpt is not None else None
     return config.get("task", "inpainting") if isinstance(config, dict) else None
 
 
