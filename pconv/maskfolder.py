@@ -29,6 +29,7 @@ from .dataio import (
     check_index,
     decoded_image,
     find_images,
+    item_rng,
     probe_image,
     read_with_fallback,
 )
@@ -206,7 +207,7 @@ class MaskFolder(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         index = check_index(index, len(self.files))
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = item_rng(self.seed, self.epoch, index)
         white = read_with_fallback(self.files, index, read_white, self._bad, self.skipped, f"MaskFolder({self.root})")
         hole = white if self.invert else ~white
         if self.augment:

@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from . import maskdraw
-from .dataio import check_index
+from .dataio import check_index, item_rng
 from .maskfolder import MaskFolder
 from .report import bin_hole_range
 from .utils import as_rng, check_hw, data_dir
@@ -189,7 +189,7 @@ class MaskGenerator(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        rng = np.random.default_rng([self.seed, self.epoch, check_index(index, self.length)])
+        rng = item_rng(self.seed, self.epoch, check_index(index, self.length))
         m = irregular_mask(*self.size, self.hole_range, rng, family=self.family, boxes=self.boxes)
         return torch.from_numpy(m)[None]  # (1, H, W)
 
@@ -228,8 +228,8 @@ def make_test_masks(
     for b, (lo, hi) in enumerate(PAPER_HOLE_BINS):
         sub = out_dir / f"bin{b}_{lo:.2f}-{hi:.2f}"
         sub.mkdir(parents=True, exist_ok=True)
+        hole_range = bin_hole_range((lo, hi), PAPER_HOLE_BINS)
         for i in range(per_bin):
-            hole_range = bin_hole_range((lo, hi), PAPER_HOLE_BINS)
             m = irregular_mask(h, w, hole_range, np.random.default_rng([seed, b, i]), family=family, boxes=boxes)
             Image.fromarray((m * 255).astype(np.uint8), "L").save(sub / f"{i:04d}.png")
             entries.append(
