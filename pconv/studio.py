@@ -79,7 +79,7 @@ class InpaintStudio(widgets.VBox):
             self._view.tiles,
             self._view.status,
         )
-        self._runner = BackgroundRunner(lambda: self._run(self.selected), self._run_failed)
+        self._runner = BackgroundRunner(lambda: self._run(self.selected), self._view.run_failed)
         super().__init__(children=self._view.children)
         self.add_class("pconv-studio")
         if image is None:
@@ -298,9 +298,6 @@ class InpaintStudio(widgets.VBox):
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for background runs to finish; True unless `timeout` (seconds) ran out first."""
         return self._runner.wait(timeout)
-
-    def _run_failed(self, error: BaseException) -> None:
-        self.status.value = f"<span style='color:#b00'>the run failed: {type(error).__name__}: {error}</span>"
 
     def _mask_changed(self, stroke: bool = False, delay: float = LIVE_DEBOUNCE) -> None:
         if not stroke and self._view.live:

@@ -278,6 +278,10 @@ class StudioView:
         label.value = f"<b>{html.escape(name)}</b> · failed"
         error.value = _error(message[:500])
 
+    def run_failed(self, error: BaseException) -> None:
+        """The whole run raised (not one method's tile): say so in the status line."""
+        self.status.value = _error(f"the run failed: {type(error).__name__}: {error}")
+
     def run_done(self, results: dict, errors: dict, seconds: float, hole: float) -> None:
         if not results and not errors:
             return

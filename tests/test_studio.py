@@ -267,6 +267,17 @@ def test_a_failing_method_shows_its_error_and_the_others_still_run(photo):
     assert "1 failed: broken" in studio.status.value
 
 
+def test_a_run_that_fails_as_a_whole_says_so_escaped_in_the_status_line(studio, monkeypatch):
+    def crash(methods):
+        raise RuntimeError("<b>no</b> memory & more")
+
+    monkeypatch.setattr(studio, "_run", crash)
+    studio.controls["inpaint"].click()
+    assert studio.wait(60)
+    assert "the run failed: RuntimeError: &lt;b&gt;no&lt;/b&gt; memory &amp; more" in studio.status.value
+    assert "<b>no</b>" not in studio.status.value
+
+
 def test_a_corrupt_checkpoint_fails_in_its_tile_only(photo):
     from pconv.utils import output_dir
 
