@@ -93,6 +93,13 @@ def sample_crop(name: str, height: int, width: int, rng: np.random.Generator, fl
     return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip and rng.random() < 0.5 else im
 
 
+def sample_photo(name: str) -> np.ndarray:
+    """One offline sample photo by name (see `sample_names("all")`), a fresh uint8 (H, W, 3) copy."""
+    if name not in _SAMPLE_LOADERS:
+        raise ValueError(f"no sample photo {name!r}; choose one of {', '.join(sample_names('all'))}")
+    return _sample_photo(name).copy()
+
+
 def sample_images(split: str = "train") -> list[tuple[str, np.ndarray]]:
     """Natural colour photos that ship with scikit-image (no download), split by photo.
 
@@ -102,7 +109,7 @@ def sample_images(split: str = "train") -> list[tuple[str, np.ndarray]]:
     Returns:
         [(name, uint8 array (H, W, 3))], fresh copies.
     """
-    return [(name, _sample_photo(name).copy()) for name in sample_names(split)]
+    return [(name, sample_photo(name)) for name in sample_names(split)]
 
 
 class SampleImageDataset(Dataset):

@@ -70,9 +70,9 @@ class InpaintStudio(widgets.VBox):
         self._rgb, self._image = np.zeros((1, 1, 3), np.uint8), torch.zeros(3, 1, 1)
         self._hole = np.zeros((1, 1), bool)
         self._shown_in: int | None = None  # the notebook cell `inpaint_studio` displayed this in
-        from .samples import sample_images
+        from .samples import sample_names
 
-        self._view = StudioView(self, [name for name, _ in sample_images("all")])
+        self._view = StudioView(self, list(sample_names("all")))
         self.controls, self.canvas, self.tiles, self.status = (
             self._view.controls,
             self._view.canvas,
@@ -112,12 +112,9 @@ class InpaintStudio(widgets.VBox):
 
     def show_sample(self, name: str) -> None:
         """Open one of the offline sample photos (`pconv.data.sample_images("all")`) by name."""
-        from .samples import sample_images
+        from .samples import sample_photo
 
-        photos = dict(sample_images("all"))
-        if name not in photos:
-            raise ValueError(f"no sample photo {name!r}; choose one of {', '.join(photos)}")
-        rgb, note = open_image(photos[name], self.size, f"sample photo {name!r}")
+        rgb, note = open_image(sample_photo(name), self.size, f"sample photo {name!r}")
         self._use(rgb, note, sample=name)
 
     def _use(self, rgb: np.ndarray, note: str, sample: str | None = None) -> None:

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pconv._loop import WORKER_START  # how the trainer starts its workers: never fork
-from pconv.samples import SampleImageDataset, sample_images, sample_inpainting_data
+from pconv.samples import SampleImageDataset, sample_images, sample_inpainting_data, sample_photo
 
 
 def test_sample_images_split_by_photo():
@@ -26,6 +26,15 @@ def test_sample_images_returns_copies():
     _, photo = sample_images("val")[0]
     photo[:] = 0
     assert sample_images("val")[0][1].any()
+
+
+def test_sample_photo_is_one_of_sample_images_by_name():
+    photo = sample_photo("chelsea")
+    assert np.array_equal(photo, dict(sample_images("all"))["chelsea"])
+    photo[:] = 0  # a copy: the cached photo is untouched
+    assert sample_photo("chelsea").any()
+    with pytest.raises(ValueError, match="no sample photo 'nope'; choose one of astronaut, coffee"):
+        sample_photo("nope")
 
 
 def test_sample_images_unknown_split():
