@@ -17,9 +17,10 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-__all__ = ["comparison_figure", "write_folder"]
+from .plot import HOLE_GREY
+from .studio_image import to_rgb_array
 
-HOLE_GREY = 0.85  # holes drawn light grey in the input panel, as pconv.plot does
+__all__ = ["comparison_figure", "write_folder"]
 
 
 def _slug(name: str) -> str:
@@ -58,8 +59,7 @@ def write_folder(
         files[name] = f"{_slug(name)}.png"
         while list(files.values()).count(files[name]) > 1:  # two names with one slug
             files[name] = f"{Path(files[name]).stem}_.png"
-        rgb_out = (out.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (H, W, 3)
-        Image.fromarray(rgb_out).save(folder / files[name])
+        Image.fromarray(to_rgb_array(out, what=name)).save(folder / files[name])
     methods = {n: {"file": f, "seconds": round(times.get(n, 0.0), 4)} for n, f in files.items()}
     (folder / "studio.json").write_text(json.dumps({**info, "methods": methods}, indent=2) + "\n")
     return folder

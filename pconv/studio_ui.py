@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from ipycanvas import MultiCanvas, hold_canvas
 
-from .studio_image import OVERLAY_RGBA, encode, overlay_rgba
+from .studio_image import OVERLAY_RGBA, encode, overlay_rgba, to_rgb_array
 
 __all__ = ["BackgroundRunner", "StudioView", "LIVE_DEBOUNCE"]
 
@@ -265,8 +265,7 @@ class StudioView:
 
     def show_result(self, name: str, shown: torch.Tensor, seconds: float, cached: bool, load: float) -> None:
         _box, label, image, error = self.tile(name)
-        rgb = (shown.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (H, W, 3)
-        image.value = encode(rgb, "jpeg")  # a preview: `save` writes lossless PNGs
+        image.value = encode(to_rgb_array(shown, what=name), "jpeg")  # a preview: `save` writes lossless PNGs
         image.layout.display, error.value = None, ""
         what = " raw output" if self.showing_raw and self.studio.method(name).is_network else ""
         when = "cached" if cached else f"{seconds:.2f} s" + (f", loaded in {load:.1f} s" if load >= 0.05 else "")
