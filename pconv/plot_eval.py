@@ -14,7 +14,6 @@ the figures draw what they are given. Like `pconv.plot`, every function builds a
 from __future__ import annotations
 
 import html
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -22,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
+from pconv.metrics import psnr
 from pconv.plot import HOLE_GREY, PANEL_INCHES, as_batch, panel_grid
 from pconv.report import METRICS
 
@@ -88,10 +89,9 @@ def _fill_stack(image: Any, mask: Any, fills: Mapping[str, Any]) -> tuple[np.nda
     return img, valid, comps
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two images in [0, 1], capped at 100 as `pconv.metrics.psnr` is."""
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return 10 * math.log10(1 / max(mse, 1e-10))
+def _psnr_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image PSNR in dB of two (N, H, W, C) stacks in [0, 1], by `pconv.metrics.psnr`."""
+    return psnr(torch.tensor(a).permute(0, 3, 1, 2), torch.tensor(b).permute(0, 3, 1, 2)).numpy()
 
 
 def _label(titles: Sequence[str] | None, r: int) -> str:
@@ -117,9 +117,10 @@ def show_fills(
     img, valid, comps = _fill_stack(image, mask, fills)
     rows = min(len(img), max_rows)
     fig, axes = panel_grid(rows, len(comps) + 2, size=min(PANEL_INCHES, 16 / (len(comps) + 2)))
+    db = {name: _psnr_rows(c[:rows], img[:rows]) for name, c in comps.items()}
     for r in range(rows):
         panels = [(np.where(valid[r], img[r], HOLE_GREY), f"{_label(titles, r)}input ({1 - valid[r].mean():.0%} hole)")]
-        panels += [(c[r], f"{name}\n{_psnr(c[r], img[r]):.2f} dB") for name, c in comps.items()]
+        panels += [(c[r], f"{name}\n{db[name][r]:.2f} dB") for name, c in comps.items()]
         panels.append((img[r], "ground truth"))
         for ax, (pic, title) in zip(axes[r], panels):
             ax.imshow(pic, interpolation="nearest")
@@ -189,7 +190,7 @@ def show_worst(
         raise ValueError(f"n must be >= 1, got {n}")
     fig, axes = panel_grid(len(comps), cols, size=min(PANEL_INCHES, 16 / cols))
     for row, (name, c) in zip(axes, comps.items()):
-        scores = np.array([_psnr(c[k], img[k]) for k in range(len(img))])
+        scores = _psnr_rows(c, img)
         for ax, k in zip(row, np.argsort(scores, kind="stable")[:cols]):
             ax.imshow(c[k], interpolation="nearest")
             hole = ~valid[k, ..., 0]
