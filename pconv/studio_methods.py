@@ -12,7 +12,6 @@ treated as a forward `f(image, mask) -> output` and composited here.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import threading
@@ -200,25 +199,22 @@ def _run_checkpoints(runs: Path) -> list[tuple[str, Path, bool]]:
     return [pair for _, files in found for pair in files]
 
 
-def _cached_pretrained() -> tuple[Any, list[str]]:
-    """(the pconv.pretrained module, names of its cached checkpoints); (None, []) when it is not there."""
+def _cached_pretrained() -> list[str]:
+    """Names of the pretrained checkpoints in the cache (`pconv.pretrained.cached`); [] if it cannot be listed."""
+    from .pretrained import cached
+
     try:
-        module = importlib.import_module("pconv.pretrained")
-    except ImportError:
-        return None, []
-    cached, load = getattr(module, "cached", None), getattr(module, "load_pretrained", None)
-    if not (callable(cached) and callable(load)):
-        return None, []
-    try:
-        return module, [str(n) for n in cached()]
+        return cached()
     except Exception as e:  # noqa: BLE001  (a broken cache must not keep the studio from opening)
         log.warning("could not list the cached pretrained models: %s: %s", type(e).__name__, e)
-        return None, []
+        return []
 
 
-def _pretrained_loader(module: Any, name: str, device: torch.device) -> Callable[[], Any]:
+def _pretrained_loader(name: str, device: torch.device) -> Callable[[], Any]:
     def load() -> Any:
-        return module.load_pretrained(name).to(device).eval()
+        from .pretrained import load_pretrained
+
+        return load_pretrained(name, device=device)  # eval mode, on the device
 
     return load
 
@@ -255,9 +251,8 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
         methods.append(Method(name, "checkpoint", str(path), _checkpoint_loader(path, device)))
         if not readable:
             unreadable.add(name)
-    module, names = _cached_pretrained()
-    for name in names:
-        methods.append(Method(f"pretrained/{name}", "pretrained", name, _pretrained_loader(module, name, device)))
+    for name in _cached_pretrained():
+        methods.append(Method(f"pretrained/{name}", "pretrained", name, _pretrained_loader(name, device)))
     networks = [m for m in methods if m.is_network and m.name not in unreadable]
     if networks and not any(m.default for m in networks):
         networks[0].default = True  # the newest readable run's best, else the first cached pretrained model

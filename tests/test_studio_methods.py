@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
-import types
+from pathlib import Path
 
 import pytest
 import torch
 
+from pconv import pretrained
 from pconv.baselines import available_baselines
 from pconv.checkpoint import model_info, save_checkpoint
 from pconv.models import PConvUNet
@@ -101,20 +101,15 @@ def test_a_checkpoint_path_passed_in_is_a_method(tmp_path):
     assert method.kind == "checkpoint" and method.get().layers == 3
 
 
-def _fake_pretrained(monkeypatch, **attrs):
-    module = types.ModuleType("pconv.pretrained")
-    module.__dict__.update(attrs)
-    monkeypatch.setitem(sys.modules, "pconv.pretrained", module)
-
-
 def test_cached_pretrained_models_are_offered_and_ticked_when_there_is_no_checkpoint(monkeypatch):
     loaded = []
 
-    def load_pretrained(name):
-        loaded.append(name)
+    def load_pretrained(name, *, device):
+        loaded.append((name, device))
         return _tiny()
 
-    _fake_pretrained(monkeypatch, cached=lambda: ["naoto-places2", "mmagic-celeba"], load_pretrained=load_pretrained)
+    monkeypatch.setattr(pretrained, "cached", lambda: ["naoto-places2", "mmagic-celeba"])
+    monkeypatch.setattr(pretrained, "load_pretrained", load_pretrained)
     methods = discover_methods()
     networks = [m for m in methods if m.is_network]
     assert [(m.name, m.kind, m.default) for m in networks] == [
@@ -122,25 +117,21 @@ def test_cached_pretrained_models_are_offered_and_ticked_when_there_is_no_checkp
         ("pretrained/mmagic-celeba", "pretrained", False),
     ]
     assert loaded == []  # listing loads nothing
-    model = networks[1].get()
-    assert loaded == ["mmagic-celeba"] and not model.training
+    networks[1].get()
+    assert loaded == [("mmagic-celeba", torch.device("cpu"))]
 
 
-@pytest.mark.parametrize(
-    "attrs",
-    [
-        None,  # the module is not there yet
-        {"load_pretrained": lambda name: None},  # no `cached`
-        {"cached": lambda: ["x"]},  # no `load_pretrained`
-        {"cached": lambda: 1 / 0, "load_pretrained": lambda name: None},  # a broken cache
-    ],
-)
-def test_no_usable_pretrained_module_means_none_cached(monkeypatch, attrs):
-    if attrs is None:
-        monkeypatch.setitem(sys.modules, "pconv.pretrained", None)  # import raises ImportError
-    else:
-        _fake_pretrained(monkeypatch, **attrs)
+def test_a_cache_that_cannot_be_listed_offers_no_pretrained_model(monkeypatch, caplog):
+    monkeypatch.setattr(pretrained, "cached", lambda: 1 / 0)
     assert [m.name for m in discover_methods()] == CLASSICAL
+    assert "could not list the cached pretrained models: ZeroDivisionError" in caplog.text
+
+
+def test_a_real_cached_file_is_offered(monkeypatch):
+    monkeypatch.setattr(pretrained, "cache_path", lambda name: Path(__file__))  # every name "cached"
+    assert [m.name for m in discover_methods() if m.kind == "pretrained"] == [
+        f"pretrained/{n}" for n in pretrained.PRETRAINED
+    ]
 
 
 def test_a_plain_callable_is_composited_and_its_output_is_the_raw_output():
