@@ -187,10 +187,13 @@ def _report(
     return InpaintingReport(results=results, methods=list(values), bins=labels)
 
 
-def _scores(comp: torch.Tensor, image: torch.Tensor) -> dict[str, torch.Tensor]:
+def _scores(
+    comp: torch.Tensor, image: torch.Tensor, metrics: Sequence[str] = ("psnr", "ssim", "l1")
+) -> dict[str, torch.Tensor]:
     from pconv.metrics import l1_error, psnr, ssim  # here, not at the top: pconv.metrics re-exports this module
 
-    return {"psnr": psnr(comp, image), "ssim": ssim(comp, image), "l1": l1_error(comp, image)}
+    score = {"psnr": psnr, "ssim": ssim, "l1": l1_error}
+    return {k: score[k](comp, image) for k in metrics}
 
 
 def evaluate_inpainting(
@@ -233,13 +236,12 @@ def evaluate_inpainting(
         `pconv.masks.PAPER_HOLE_BINS` (plus any other bins the masks carry).
     """
     pairs, labels = _test_pairs(images, masks)
+    baselines = _check_baselines(None if methods is None else [m for m in methods if m != "model"], ["model"])
     if methods is None:
-        baselines = _check_baselines(None, ["model"])
         methods = (["model"] if model is not None else []) + list(baselines)
     methods = list(methods)
     if "model" in methods and model is None:
         raise ValueError('methods includes "model" but model is None')
-    baselines = _check_baselines([m for m in methods if m != "model"], ["model"])
     if not methods:
         raise ValueError("nothing to evaluate: model is None and methods is empty")
     dev = resolve_device(device)
@@ -280,7 +282,7 @@ class Comparison:
         """Per-pair scores of each method: {method: (N,)}; `metric` is "psnr", "ssim" or "l1"."""
         if metric not in ("psnr", "ssim", "l1"):
             raise ValueError(f"metric must be 'psnr', 'ssim' or 'l1', got {metric!r}")
-        return {m: _scores(comp, self.image)[metric] for m, comp in self.fills.items()}
+        return {m: _scores(comp, self.image, [metric])[metric] for m, comp in self.fills.items()}
 
     def report(self) -> InpaintingReport:
         """The per-bin table of `evaluate_inpainting`, from the stored composites."""
