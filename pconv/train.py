@@ -246,9 +246,7 @@ class Trainer:
                 self.save_checkpoint(best=improved)
 
     def _diverged(self, n: int) -> None:
-        if not self.engine.weights_finite():
-            raise self._bad_weights()
-        path = self.save_checkpoint(barrier=False)
+        path = self.save_checkpoint(barrier=False)  # weights gone bad: it raises `_bad_weights` instead
         raise TrainingDivergedError(
             f"training stopped at step {self.step}: {n} non-finite losses in a row (max_bad_steps="
             f"{self.config.max_bad_steps}). The last good weights are in {path}; lower the lr, set "
