@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,10 +32,11 @@ from pconv.dataio import (
     find_images,
     item_rng,
     load_image,
-    probe_image,
     read_with_fallback,
+    readable_images,
     split_indices,
     to_tensor,
+    warn_skipped,
 )
 from pconv.pairing import InpaintingDataset
 from pconv.samples import SampleImageDataset, sample_images
@@ -86,30 +86,15 @@ def _no_images(root: Path) -> str:
     )
 
 
-def _warn_skipped(root: Path, skipped: list[tuple[Path, str]]) -> None:
-    lines = [f"  {p}: {why}" for p, why in skipped[:10]]
-    more = f"\n  ... and {len(skipped) - 10} more (see .skipped)" if len(skipped) > 10 else ""
-    warnings.warn(
-        f"ImageFolderDataset({root}): skipping {len(skipped)} unreadable file(s):\n" + "\n".join(lines) + more,
-        stacklevel=4,  # the caller of ImageFolderDataset(...) or ImageFolderDataset.split(...)
-    )
-
-
 def _readable(root: Path, candidates: list[Path], check: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(readable files, [(skipped file, reason)]) of `candidates`; one warning for the skipped ones.
 
     Raises:
         ValueError: no candidates, or none of them readable (names the folder and a bad file).
     """
-    files, skipped = [], []
-    for p in candidates:
-        reason = probe_image(p) if check else None
-        if reason is None:
-            files.append(p)
-        else:
-            skipped.append((p, reason))
+    files, skipped = readable_images(candidates) if check else (list(candidates), [])
     if skipped:
-        _warn_skipped(root, skipped)
+        warn_skipped(f"ImageFolderDataset({root})", skipped, stacklevel=3)  # the caller of the dataset or .split
     if not files:
         raise ValueError(
             f"ImageFolderDataset: none of the {len(candidates)} image file(s) in {root} "

@@ -34,8 +34,10 @@ __all__ = [
     "open_image",
     "probe_image",
     "read_with_fallback",
+    "readable_images",
     "split_indices",
     "to_tensor",
+    "warn_skipped",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -205,6 +207,29 @@ def probe_image(path: str | os.PathLike) -> str | None:
     except OSError as e:
         return f"cannot read the file ({type(e).__name__}: {e})"
     return None
+
+
+def readable_images(candidates: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """`candidates` split by `probe_image` into (readable files, [(skipped file, why)]), order kept."""
+    files, skipped = [], []
+    for p in candidates:
+        reason = probe_image(p)
+        if reason is None:
+            files.append(p)
+        else:
+            skipped.append((p, reason))
+    return files, skipped
+
+
+def warn_skipped(what: str, skipped: Sequence[tuple[Path, str]], stacklevel: int = 2) -> None:
+    """One warning for the files a dataset leaves out: the first 10 and why (its `.skipped` holds all).
+
+    `stacklevel` counts from the caller of `warn_skipped`, as `warnings.warn`'s does.
+    """
+    lines = [f"  {p}: {why}" for p, why in skipped[:10]]
+    more = f"\n  ... and {len(skipped) - 10} more (see .skipped)" if len(skipped) > 10 else ""
+    text = f"{what}: skipping {len(skipped)} unreadable file(s):\n" + "\n".join(lines) + more
+    warnings.warn(text, stacklevel=stacklevel + 1)
 
 
 def read_with_fallback(

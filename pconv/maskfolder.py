@@ -30,8 +30,9 @@ from .dataio import (
     decoded_image,
     find_images,
     item_rng,
-    probe_image,
     read_with_fallback,
+    readable_images,
+    warn_skipped,
 )
 from .utils import check_hw
 
@@ -165,14 +166,7 @@ class MaskFolder(Dataset):
                 "set (or build one with make_test_masks) and pass its folder as root"
             )
         self.augment, self.seed, self.dilation, self.epoch = augment, int(seed), dilation, 0
-        self.files: list[Path] = []
-        self.skipped: list[tuple[Path, str]] = []
-        for p in find_images(self.root):  # header and trailer only: cheap even for 55k files
-            reason = probe_image(p)
-            if reason is None:
-                self.files.append(p)
-            else:
-                self.skipped.append((p, reason))
+        self.files, self.skipped = readable_images(find_images(self.root))  # header and trailer: cheap for 55k
         vote = None
         if invert == "auto":
             vote = vote_polarity(self.files)
@@ -182,12 +176,7 @@ class MaskFolder(Dataset):
         self.invert = bool(invert)
         self._bad: set[int] = set()  # indices of files that failed to decode in this process
         if self.skipped:
-            warnings.warn(
-                f"MaskFolder skipped {len(self.skipped)} unreadable file(s) under {self.root}:\n"
-                + "\n".join(f"  {p}: {why}" for p, why in self.skipped[:20])
-                + ("\n  ..." if len(self.skipped) > 20 else ""),
-                stacklevel=2,
-            )
+            warn_skipped(f"MaskFolder({self.root})", self.skipped)
         if not self.files:
             raise FileNotFoundError(
                 f"no readable mask images ({', '.join(IMAGE_EXTENSIONS)}) under {self.root}; "

@@ -241,7 +241,7 @@ def test_split_checks_files_before_splitting(tmp_path):
     seed = _bad_alone_in_val(find_images(tmp_path), tmp_path / "bad.jpg", 0.25)
     with pytest.warns(UserWarning, match=r"skipping 1 unreadable file\(s\):\n.*bad\.jpg") as caught:
         train, val = ImageFolderDataset.split(tmp_path, size=SIZE, val_fraction=0.25, seed=seed)
-    assert len(caught) == 1  # reported once, not once per side
+    assert len(caught) == 1 and caught[0].filename == __file__  # reported once, not once per side, at this line
     assert len(val) == 1 and len(train) == 2 and not set(train.files) & set(val.files)
     assert train.skipped == val.skipped == [(tmp_path / "bad.jpg", train.skipped[0][1])]
     assert val[0].shape == (3, SIZE, SIZE) and train.train and not val.train
@@ -289,6 +289,7 @@ def test_folder_skips_images_whose_header_claims_absurd_sizes(tmp_path):
     png_claiming(tmp_path / "big.png", 10_000, 10_000)  # below PIL's error threshold: it only warns
     with pytest.warns(UserWarning, match="skipping 2 unreadable") as caught:
         ds = ImageFolderDataset(tmp_path, size=SIZE)
+    assert caught[0].filename == __file__
     assert [p.name for p in ds.files] == ["a.png"]
     reasons = dict((p.name, why) for p, why in ds.skipped)
     assert "decompression bomb" in reasons["bomb.png"] and "10000 x 10000" in reasons["big.png"]

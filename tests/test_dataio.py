@@ -19,7 +19,9 @@ from pconv.dataio import (
     open_image,
     probe_image,
     read_with_fallback,
+    readable_images,
     split_indices,
+    warn_skipped,
 )
 
 
@@ -58,6 +60,33 @@ def test_probe_reasons(tmp_path):
     assert "truncated" in probe_image(tmp_path / "cut.png")
     assert probe_image(tmp_path / "missing.png") == "no such file"
     assert "directory" in probe_image(tmp_path)
+
+
+def test_readable_images_keeps_the_order_and_says_why_each_file_is_left_out(tmp_path):
+    names = ["b.png", "bad.png", "a.png", "empty.png"]
+    for name in names:
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    (tmp_path / "bad.png").write_text("not a png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    files, skipped = readable_images([tmp_path / n for n in names])
+    assert files == [tmp_path / "b.png", tmp_path / "a.png"]
+    assert [(p.name, probe_image(p)) for p, _ in skipped] == [(p.name, why) for p, why in skipped]
+    assert [p.name for p, _ in skipped] == ["bad.png", "empty.png"]
+
+
+def test_warn_skipped_lists_ten_files_and_points_at_the_caller_s_caller():
+    skipped = [(f"f{i}.png", "truncated") for i in range(12)]
+
+    def dataset():  # a constructor that warns on behalf of its caller
+        warn_skipped("Demo(/data)", skipped)
+
+    with pytest.warns(UserWarning) as caught:
+        dataset()
+    (w,) = caught
+    text = str(w.message)
+    assert text.startswith("Demo(/data): skipping 12 unreadable file(s):\n  f0.png: truncated\n")
+    assert "f9.png" in text and "f10.png" not in text and text.endswith("... and 2 more (see .skipped)")
+    assert w.filename == __file__
 
 
 def test_check_index():

@@ -128,8 +128,11 @@ def test_mask_folder_unreadable_and_empty(tmp_path):
     _nvidia_style(tmp_path / "good.png")
     (tmp_path / "broken.png").write_bytes(b"not a png")
     (tmp_path / "notes.txt").write_text("ignored")
-    with pytest.warns(UserWarning, match="broken.png"):
+    with pytest.warns(
+        UserWarning, match=r"MaskFolder\(.*\): skipping 1 unreadable file\(s\):\n.*broken\.png"
+    ) as caught:
         ds = MaskFolder(tmp_path, 32)
+    assert caught[0].filename == __file__  # the warning points at the user's line
     assert len(ds) == 1 and ds[0].shape == (1, 32, 32)
     empty = tmp_path / "empty"
     empty.mkdir()
