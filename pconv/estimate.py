@@ -200,8 +200,9 @@ class StepTimer:
         self.first = trainer.step + self.skip + 1
         self.last = trainer.step + self.skip + MEASURE
         self.costs: dict[str, list[float]] = {}
-        self.step_seconds: list[float] | None = []  # the measured steps': the first estimate's, then the second look's
+        self.step_seconds: list[float] = []  # the measured steps': the first estimate's, then the second look's
         self.first_estimate: Estimate | None = None
+        self.looked_again = False  # the second look is the last
         self._t = self._events = 0.0
 
     def start(self) -> None:
@@ -233,7 +234,7 @@ class StepTimer:
         if step >= self.config.steps:
             return None
         if self.first_estimate is not None:
-            return self._review(step, now, took)
+            return None if self.looked_again else self._review(self.first_estimate, step, now, took)
         if self.first <= step:
             self.step_seconds.append(took)
         if step != self.last:
@@ -244,17 +245,14 @@ class StepTimer:
             announce(estimate.line(), self.progress)
         return estimate
 
-    def _review(self, step: int, now: float, took: float) -> Estimate | None:
+    def _review(self, first: Estimate, step: int, now: float, took: float) -> Estimate | None:
         """The second look, once: an `Estimate` from the steps since the first; said when it moves the finish."""
-        first = self.first_estimate
-        if first is None or self.step_seconds is None:  # no third look
-            return None
         self.step_seconds.append(took)
         n, since_first = len(self.step_seconds), now - (first.finish - first.seconds)
         if n < REVIEW_MIN or (n < first.remaining_steps // 10 and since_first < REVIEW_S):
             return None
         again = self.estimate(step, now, self.last + 1)
-        self.step_seconds = None
+        self.looked_again = True
         moved = abs(again.seconds - (first.finish - now)) > 0.2 * again.seconds
         if moved and _wall(again.finish_wall, again.seconds) != _wall(first.finish_wall, again.seconds):
             again = replace(again, revised_from=first.finish_wall)
