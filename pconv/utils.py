@@ -6,7 +6,10 @@ on where data lives, how randomness is seeded and which device "auto" means.
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,10 @@ __all__ = [
     "check_hw",
     "fsync_folder",
     "process_alive",
+    "user_path",
+    "WriteFailedError",
+    "writing",
+    "is_write_failure",
 ]
 
 
@@ -135,3 +142,76 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return True  # exists, owned by someone else (PermissionError)
     return True
+
+
+def user_path(path: str | os.PathLike) -> Path:
+    """A path a user gave (a flag, an argument), resolved once at the boundary.
+
+    `~` is expanded (also when it reached us quoted, as the literal text "~/run"), then a
+    relative path is made absolute against the current folder. Symlinks are kept as they
+    are (not resolved), so messages show the path the user knows.
+
+    Raises:
+        ValueError: `path` is empty ("" would silently mean the current folder).
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text.strip():
+        raise ValueError("an empty path was given; pass a file or folder name")
+    return Path(text).expanduser().absolute()
+
+
+# errno values of a write that the user can fix: space, quota, permissions, a read-only disk.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
+
+
+class WriteFailedError(OSError):
+    """Writing a file failed for a reason the user can fix (full disk, permissions, read-only).
+
+    Nothing half-written is left behind and earlier files are intact; the message names the
+    path and what to do. The CLI prints it as one line and exits with status 2.
+    """
+
+
+def _write_advice(e: BaseException) -> str:
+    code = getattr(e, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or code is None:
+        return "the disk (or your quota) is full: free some space, or write somewhere else"
+    if code == errno.EROFS:
+        return "that disk is read-only: write somewhere else"
+    return "you may not write there: fix its permissions, or write somewhere else"
+
+
+def is_write_failure(e: BaseException) -> bool:
+    """Whether `e` is a write failure the user can fix: an OSError with a disk-full or permission
+    errno, or torch.save's RuntimeError for a failed write (it reports ENOSPC that way)."""
+    if isinstance(e, OSError):
+        return e.errno in _WRITE_ERRNOS
+    text = str(e)
+    return isinstance(e, RuntimeError) and (
+        "PytorchStreamWriter failed" in text or "inline_container" in text or "unexpected pos" in text
+    )
+
+
+@contextmanager
+def writing(path: str | os.PathLike, what: str = "file") -> Iterator[None]:
+    """Turn a fixable write failure inside the block into `WriteFailedError` naming `path`.
+
+    Args:
+        path: the file or folder being written (named in the message).
+        what: what it is, for the message ("checkpoint", "mask set", ...).
+
+    Other errors pass through unchanged, so real bugs keep their tracebacks.
+    """
+    try:
+        yield
+    except WriteFailedError:
+        raise
+    except (OSError, RuntimeError) as e:
+        if not is_write_failure(e):
+            raise
+        reason = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else "the write failed"
+        err = WriteFailedError(f"could not write {what} {os.fspath(path)}: {reason}; {_write_advice(e)}")
+        err.errno = getattr(e, "errno", None) or errno.ENOSPC
+        raise err from e
