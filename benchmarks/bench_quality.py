@@ -13,11 +13,13 @@ beats both Telea and biharmonic in PSNR for holes up to 40 % (bins 1-10 .. 30-40
 
 `--minutes M` times a few steps first and sets the step count to fit M minutes (the
 schedule is then planned for that count; a hard stop at M minutes guards it).
-`--set` changes one setting of the recipe, for tuning runs: `model.NAME=VALUE` (a
-`PConvUNet` argument), `loss.NAME=VALUE` (`InpaintingLoss`), `train.NAME=VALUE`
-(`TrainConfig`), `hole_range=[lo,hi]` or `train_length=N`; VALUE is JSON (`true`,
-`0.5`, `[0.01,0.4]`) or else a string. For example
-`--set model.residual=true --set loss.hole=3`.
+`--set` changes one setting of the recipe, for tuning runs: `model=CLASS` (a class of
+`pconv.models`: `PConvUNet`, `PConvUNetWithStem`), `model.NAME=VALUE` (an argument of the
+model's constructor; `null` removes it, back to the default), `loss.NAME=VALUE`
+(`InpaintingLoss`), `train.NAME=VALUE` (`TrainConfig`), `hole_range=[lo,hi]` or
+`train_length=N`; VALUE is JSON (`true`, `0.5`, `[0.01,0.4]`) or else a string. For example
+`--set model.stem_channels=8 --set loss.hole=3`, or the paper's network without the stem:
+`--set model=PConvUNet --set model.stem_channels=null`.
 `--eval-size S` scores on S x S crops instead of the training size: the GPU recipe
 (128 x 128 crops) trained with `--device cuda --eval-size 64 --per-bin 16` is scored on
 exactly the held-out crops and test masks of the CPU figures (benchmarks/gpu_check.sh).
@@ -77,6 +79,7 @@ def seconds_per_step(recipe, n: int = 6) -> float:
 
 _SECTIONS = {"model": "model_kwargs", "loss": "loss_kwargs", "train": "train_kwargs"}
 _TOP = ("hole_range", "train_length")
+_MODEL_CLASS = "model"  # `--set model=CLASS`: the recipe's model_name
 
 
 def apply_settings(recipe, settings: list[str]):
@@ -87,7 +90,7 @@ def apply_settings(recipe, settings: list[str]):
     for item in settings:
         key, sep, text = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. model.residual=true")
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. model.stem_channels=8")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
@@ -96,11 +99,15 @@ def apply_settings(recipe, settings: list[str]):
         if section in _SECTIONS and name:
             field = _SECTIONS[section]
             changes[field] = {**changes.get(field, getattr(recipe, field)), name: value}
+            if value is None:  # null: the constructor's default
+                del changes[field][name]
+        elif key == _MODEL_CLASS:
+            changes["model_name"] = str(value)
         elif key in _TOP:
             changes[key] = tuple(value) if key == "hole_range" else int(value)
         else:
             raise SystemExit(
-                f"--set {item!r}: KEY must be model.NAME, loss.NAME, train.NAME, hole_range or train_length"
+                f"--set {item!r}: KEY must be model, model.NAME, loss.NAME, train.NAME, hole_range or train_length"
             )
     recipe = replace(recipe, **changes)
     for build, what in ((recipe.model, "model"), (recipe.loss, "loss"), (recipe.train_config, "train")):
@@ -170,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="change one recipe setting, e.g. model.residual=true (repeatable)",
+        help="change one recipe setting, e.g. model.stem_channels=8 (repeatable)",
     )
     parser.add_argument("--out", help="keep the run (checkpoints, history) here instead of a temporary folder")
     parser.add_argument("--record", action="store_true", help="append the result to benchmarks/RESULTS.md")

@@ -4,7 +4,8 @@
   fill that solves a biharmonic equation inside the holes.
 - `harmonic`: a smooth membrane fill (pull-push plus multigrid Jacobi smoothing of
   Laplace's equation, `harmonic_fill`), in torch on any device, fast. `harmonic_fill`
-  is the raw fill (no checks, differentiable) that `PConvUNet(residual=True)` builds on.
+  is the raw fill (no checks, differentiable); a network trained as a correction to it
+  learned none that helps (benchmarks/RESULTS.md, "Quality", 2026-12-01 and 2026-12-07).
 - `telea`, `navier_stokes`: OpenCV's fast-marching (Telea 2004) and Navier-Stokes
   (Bertalmio et al. 2001) inpainting, radius 3, on 8-bit images. Only when OpenCV is
   importable (`pip install opencv-python-headless`).
@@ -13,7 +14,8 @@
 Every baseline takes an image (3, H, W) or (N, 3, H, W) float in [0, 1] and a mask
 (1, H, W) or (N, 1, H, W) with 1 = valid, 0 = hole, and returns the composite with
 the same shape, dtype and device as the image: known pixels are kept exactly, and
-values under the holes (NaN and inf included) never reach the fill.
+values under the holes (NaN and inf included) never reach the fill. An image with no
+valid pixel is filled with grey (`ALL_HOLE_GREY`) by every baseline.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pconv.utils import check_binary_mask
 __all__ = ["harmonic_fill", "biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill", "available_baselines"]
 
 OPENCV_RADIUS = 3  # inpaint radius in pixels for both OpenCV methods
+ALL_HOLE_GREY = 0.5  # the fill of an image with no valid pixel, whatever the method
 
 # A per-image filler: image (H, W, 3) float64 in [0, 1], hole (H, W) bool -> filled (H, W, 3).
 _Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -85,10 +88,19 @@ def _apply(image: torch.Tensor, mask: torch.Tensor, fill: _Filler) -> torch.Tens
     known = mask > 0  # (N, 1, H, W)
     img_np = torch.where(known, image, 0.0).detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
     hole_np = ~known.to("cpu")[:, 0].numpy()  # (N, H, W), True = hole
-    filled = np.stack([fill(img, hole) if hole.any() else img for img, hole in zip(img_np, hole_np)])  # (N, H, W, 3)
+    filled = np.stack([_fill_one(fill, img, hole) for img, hole in zip(img_np, hole_np)])  # (N, H, W, 3)
     output = torch.from_numpy(filled).permute(0, 3, 1, 2).to(image.device, image.dtype)  # (N, 3, H, W)
     composite = torch.where(known, image, output.clamp(0, 1))
     return composite[0] if single else composite
+
+
+def _fill_one(fill: _Filler, img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`fill`, except where it has nothing to work with: no hole (the image) or no valid pixel (grey)."""
+    if not hole.any():
+        return img
+    if hole.all():  # nothing to propagate: every baseline gives the same neutral grey (biharmonic would fail)
+        return np.full_like(img, ALL_HOLE_GREY)
+    return fill(img, hole)
 
 
 def _biharmonic_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -109,7 +121,7 @@ def _opencv_fill(flag_name: str) -> _Filler:
 
 def _mean_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
     valid = ~hole
-    colour = img[valid].mean(axis=0) if valid.any() else np.full(3, 0.5)  # (3,); grey when all is hole
+    colour = img[valid].mean(axis=0)  # (3,); `_fill_one` handles an image that is all hole
     out = img.copy()
     out[hole] = colour
     return out
@@ -171,11 +183,14 @@ def harmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """A smooth harmonic fill (`harmonic_fill`: pull-push with multigrid smoothing), clamped to [0, 1].
 
     Torch only, on the image's device, batched: milliseconds where biharmonic takes seconds.
-    `PConvUNet(residual=True)` learns a correction to this fill.
+    On 64x64 crops it scores within 0.1 dB of a network trained to correct it
+    (benchmarks/RESULTS.md, "Quality", 2026-12-01).
     """
     batch, m, single = _batched(image, mask)
     with torch.no_grad():
-        composite = torch.where(m > 0, batch, harmonic_fill(batch, m).clamp(0, 1))
+        fill = harmonic_fill(batch, m).clamp(0, 1)
+        empty = (m == 0).flatten(1).all(1)[:, None, None, None]  # (N, 1, 1, 1): no valid pixel at all
+        composite = torch.where(m > 0, batch, torch.where(empty, ALL_HOLE_GREY, fill))
     return composite[0] if single else composite
 
 
@@ -201,7 +216,7 @@ def navier_stokes(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @_baseline_doc
 def mean_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Fill the holes with the per-channel mean of the valid pixels (grey 0.5 if none)."""
+    """Fill the holes with the per-channel mean of the valid pixels (grey `ALL_HOLE_GREY` if none)."""
     return _apply(image, mask, _mean_fill)
 
 

@@ -177,8 +177,8 @@ def _convert(sd: dict[str, Tensor], source: str, layers: int) -> tuple[dict[str,
 def _pconv_config(sd: Mapping[str, Tensor]) -> dict[str, Any]:
     if any(k.startswith(("stem.", "head.")) for k in sd):
         raise ValueError(
-            "this pconv state dict has a stem and head (a PConvUNetPlus); a bare state dict does not record "
-            "stem_channels and residual: load the checkpoint file written by `train` instead"
+            "this pconv state dict has a stem and head (a PConvUNetWithStem); a bare state dict does not record "
+            "stem_channels: load the checkpoint file written by `train` instead"
         )
     layers = _depth(sd, "pconv")
     widths = [sd[f"encoder.{i}.conv.weight"].shape[0] for i in range(layers)]

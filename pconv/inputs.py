@@ -1,4 +1,4 @@
-"""What the inpainting network checks at its entry (`pconv.models.PConvUNet`), in one place.
+"""What the inpainting networks check at their entry (`pconv.inpainter.Inpainter`), in one place.
 
 - `check_image`: a (N, C, H, W) tensor, else a message that says what to do;
   `check_image_and_mask`: a float image and a (N|1, 1, H, W) mask that matches it.

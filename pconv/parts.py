@@ -4,7 +4,7 @@
   arXiv:1804.07723, section 3.2 and appendix). `PConvBlock` is one row of the
   appendix table (partial convolution, BatchNorm, activation): the stride-2 encoder
   stage, and at stride 1 the decoder's convolution (inside `PConvUp`) and the
-  extensions' stem and head. What this version changes: every block returns features
+  stem and head of `PConvUNetWithStem`. What this version changes: every block returns features
   that are exactly zero under its output mask (masking before the activation equals
   masking after it, since relu(0) = leaky_relu(0) = 0). The next partial convolution
   then skips its own masking of `x`, which saves one full-size activation per layer.

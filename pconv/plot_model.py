@@ -30,8 +30,9 @@ def plot_mask_updates(model: torch.nn.Module, image: Any, mask: Any) -> Figure:
     an untrained model draws the same figure.
 
     Args:
-        model: a `PConvUNet` (any model whose `encoder` is a list of blocks called as
-            `block(x, mask) -> (x, mask)`); H and W must be multiples of its 2**layers.
+        model: a `PConvUNet` or `PConvUNetWithStem` (any model whose `encoder` is a list of
+            blocks called as `block(x, mask) -> (x, mask)`; with a stem, the encoder's input
+            mask is the stem's); H and W must be multiples of its 2**layers.
         image: (3, H, W) or (1, 3, H, W) in [0, 1].
         mask: (1, H, W) or (1, 1, H, W), 1 = valid, 0 = hole.
 

@@ -12,7 +12,8 @@ benchmarked is the one users run:
 
 What this version changes from the paper (Liu et al. 2018, arXiv:1804.07723, Sec. 5.1)
 to fit a few CPU minutes on the offline sample photos: small crops, a shallower and
-narrower `PConvUNet`, a larger learning rate with warm-up and cosine decay, and L1 + TV
+narrower `PConvUNet` (on the CPU between a full-resolution stem and head,
+`PConvUNetWithStem`), a larger learning rate with warm-up and cosine decay, and L1 + TV
 losses only (the perceptual and style terms need ImageNet VGG16 weights, and on a CPU
 they would cost more than the network itself). `benchmarks/RESULTS.md` ("Quality")
 records what was tried and what it gave.
@@ -39,7 +40,7 @@ class Recipe:
     Attributes:
         name: a label ("quickstart-cpu", "quickstart-cuda", "quickstart-smoke").
         size: square crop side in pixels, for training and evaluation alike.
-        model_kwargs: `PConvUNet(**model_kwargs)`.
+        model_kwargs: the model's constructor arguments: `model_name(**model_kwargs)`.
         loss_kwargs: `InpaintingLoss(**loss_kwargs)`.
         train_kwargs: `TrainConfig(**train_kwargs)` (the `out` folder is given to `train_config`).
         hole_range: (lo, hi) hole ratio of the training masks.
@@ -47,6 +48,8 @@ class Recipe:
         val_length: held-out crops used for validation during training.
         per_bin: test masks per hole-ratio bin in the final evaluation.
         seed: seeds the data, the masks and the trainer.
+        model_name: the model's class in `pconv.models` ("PConvUNet", "PConvUNetWithStem"),
+            by name as checkpoints record it.
     """
 
     name: str
@@ -60,6 +63,7 @@ class Recipe:
     per_bin: int = 16
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    model_name: str = "PConvUNet"
 
     def __post_init__(self) -> None:
         multiple = 2 ** self.model_kwargs.get("layers", 7)
@@ -91,12 +95,16 @@ class Recipe:
 
     # ------------------------------------------------------------------ builders
     def model(self) -> torch.nn.Module:
-        """A fresh `PConvUNet`, initialised from `seed` (the same weights every call)."""
-        from .models import PConvUNet
+        """A fresh `model_name(**model_kwargs)`, initialised from `seed` (the same weights every call)."""
+        from . import models
 
+        if self.model_name not in models.__all__:
+            raise ValueError(
+                f"recipe {self.name!r}: model_name must be one of {models.__all__}, got {self.model_name!r}"
+            )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            return PConvUNet(**self.model_kwargs)
+            return getattr(models, self.model_name)(**self.model_kwargs)
 
     def loss(self) -> torch.nn.Module:
         """A fresh `InpaintingLoss` with the recipe's weights (no VGG terms: nothing to download)."""
@@ -160,7 +168,7 @@ class Recipe:
         m, loss, t = self.model_kwargs, self.loss_kwargs, self.train_kwargs
         model = ", ".join(f"{k}={v!r}" for k, v in m.items())
         return (
-            f"{self.name}: {self.size}x{self.size} crops, PConvUNet({model}), "
+            f"{self.name}: {self.size}x{self.size} crops, {self.model_name}({model}), "
             f"loss valid={loss.get('valid')} hole={loss.get('hole')} tv={loss.get('tv')} (no VGG terms), "
             f"Adam lr {t['lr']:g} ({t.get('warmup_steps', 0)} warm-up steps, {t.get('schedule', 'constant')}), "
             f"batch {t['batch_size']}, {t['steps']} steps, masks {self.hole_range[0]:g}-{self.hole_range[1]:g} holes"
@@ -175,7 +183,9 @@ _COMMON = dict(schedule="cosine", log_every=25, val_batches=2, keep_last=1, seed
 _RECIPES: dict[str, dict[str, Any]] = {
     "cpu": dict(
         size=64,
-        model_kwargs=dict(layers=5, base_channels=16, max_channels=256, stem_channels=16),
+        # The stem and head gained 0.5-0.7 dB in every bin (benchmarks/RESULTS.md, "Quality", S1 vs R0).
+        model_name="PConvUNetWithStem",
+        model_kwargs=dict(stem_channels=16, layers=5, base_channels=16, max_channels=256),
         train_kwargs=dict(steps=2000, batch_size=16, lr=2e-3, warmup_steps=100, amp=False),
         events=dict(val_every=400, sample_every=666, checkpoint_every=2000),  # 5 validations, 3 sample grids
         train_length=4096,
@@ -233,4 +243,5 @@ def quickstart(device: str | torch.device = "auto", smoke: bool | None = None) -
         val_length=spec["val_length"],
         per_bin=spec["per_bin"],
         notes=list(spec.get("notes", [])),
+        model_name=spec.get("model_name", "PConvUNet"),
     )

@@ -8,6 +8,8 @@ to [0, 1] RGB, on random images and irregular masks.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from source_nets import (
@@ -20,7 +22,9 @@ from source_nets import (
 )
 
 from pconv.convert import IMAGENET_MEAN, IMAGENET_STD, detect_source, from_state_dict, state_dict_of
-from pconv.models import PConvUNet
+from pconv.models import PConvUNet, PConvUNetWithStem
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "checkpoints"  # written by the old code (README there)
 
 
 # ---- the conversions ------------------------------------------------------------------------
@@ -114,9 +118,11 @@ def test_another_architecture_is_named_by_key():
     broken["dec_2.conv.mask_conv.weight"][0, 0, 0, 0] = 0.5
     with pytest.raises(ValueError, match="dec_2.conv.mask_conv.weight is not the all-ones mask kernel"):
         from_state_dict(broken)
-    plus = PConvUNet(layers=2, base_channels=4, stem_channels=4).state_dict()
-    with pytest.raises(ValueError, match="stem and head.*load the checkpoint file"):
-        from_state_dict(plus)
+    old_stem = torch.load(FIXTURES / "pconv_stem.pt", weights_only=True)["model"]  # a bare stem state dict, old keys
+    with pytest.raises(ValueError, match="stem and head.*PConvUNetWithStem.*load the checkpoint file"):
+        from_state_dict(old_stem)
+    with pytest.raises(ValueError, match="no layout pconv knows"):  # today's keys (body.encoder.0...)
+        from_state_dict(PConvUNetWithStem(layers=2, base_channels=4, stem_channels=4).state_dict())
 
 
 def test_float32_state_dicts_give_float32_models():

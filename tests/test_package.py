@@ -23,7 +23,7 @@ DESIGN_TABLE = """
 # What this tree adds to that table: modules split out of those above, and public names beyond the
 # contract. DESIGN.md is the shared contract and read-only here; the closing notes list these.
 ADDED_TABLE = """
-| `models.py` (+ parts, extensions, inputs) | `PConvUNetPlus` (the non-paper extensions) |
+| `models.py` (+ parts, inpainter, inputs) | `PConvUNetWithStem` (a full-resolution stem and head around PConvUNet; not in the paper) |
 | `vgg.py` | `VGG16Features`, `auto_vgg` (ImageNet weights from the hub cache, bounded download) |
 | `dataio.py` | `load_image`, `ImageLoadError`, `find_images`, `IMAGE_EXTENSIONS` (what the data modules share; `data.py` is their public face) |
 | `sizing.py` | `training_settings` (notebook 03's defaults for the device) |

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pconv.models import PConvUNet
+from pconv.models import PConvUNet, PConvUNetWithStem
 from pconv.plot_model import plot_mask_updates
 
 
@@ -43,7 +43,7 @@ def test_masks_shrink_as_the_paper_says_and_the_model_is_left_alone():
 
 
 def test_a_batch_of_one_and_the_errors():
-    model = PConvUNet(layers=2, base_channels=4, max_channels=8, stem_channels=4)
+    model = PConvUNetWithStem(layers=2, base_channels=4, max_channels=8, stem_channels=4)
     mask = torch.ones(1, 1, 16, 16)
     mask[..., 4:12, 4:12] = 0
     fig = plot_mask_updates(model, torch.rand(1, 3, 16, 16), mask)

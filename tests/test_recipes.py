@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pconv import recipes
+from pconv.models import PConvUNet, PConvUNetWithStem
 from pconv.recipes import Recipe, quickstart
 from pconv.train import Trainer, load_checkpoint
 
@@ -33,6 +34,10 @@ def test_cpu_recipes_are_consistent(smoke):
     recipe = quickstart("cpu", smoke=smoke)
     _check_consistent(recipe)
     model = recipe.model()
+    # the CPU recipe has the stem and head (benchmarks/RESULTS.md, "Quality": S1); smoke is the paper's network
+    assert type(model) is (PConvUNet if smoke else PConvUNetWithStem) and type(model).__name__ == recipe.model_name
+    assert model.config == {**model.config, **recipe.model_kwargs}
+    assert recipe.describe().startswith(f"{recipe.name}: {recipe.size}x{recipe.size} crops, {recipe.model_name}(")
     train, _ = recipe.datasets()
     batch = torch.stack([train[i]["image"] for i in range(2)]), torch.stack([train[i]["mask"] for i in range(2)])
     with torch.no_grad():
@@ -107,19 +112,36 @@ def test_bench_quality_set_changes_one_setting(capsys):
     recipe = quickstart("cpu", smoke=True)
     changed = bench.apply_settings(
         recipe,
-        ["model.residual=true", "loss.hole=3", "train.lr=0.001", "hole_range=[0.1,0.4]", "train.schedule=constant"],
+        ["model.max_channels=16", "loss.hole=3", "train.lr=0.001", "hole_range=[0.1,0.4]", "train.schedule=constant"],
     )
-    assert changed.model_kwargs == {**recipe.model_kwargs, "residual": True}
+    assert changed.model_kwargs == {**recipe.model_kwargs, "max_channels": 16}
     assert changed.loss_kwargs["hole"] == 3 and changed.train_kwargs["lr"] == 0.001
     assert changed.train_kwargs["schedule"] == "constant" and changed.hole_range == (0.1, 0.4)
-    assert recipe.model_kwargs.get("residual") is None  # the original recipe is untouched
+    assert recipe.model_kwargs["max_channels"] == 32  # the original recipe is untouched
     for bad, message in [
-        ("model.residual", "KEY=VALUE"),
+        ("model.max_channels", "KEY=VALUE"),
         ("size=32", "KEY must be"),
         ("model.wings=2", "model settings"),
+        ("model.residual=true", "model settings"),  # removed (benchmarks/RESULTS.md, "Quality", 2026-12-07)
+        ("model=Nope", "model settings.*model_name must be one of"),
         ("train.schedule=zigzag", "train settings"),
     ]:
         with pytest.raises(SystemExit, match=message):
             bench.apply_settings(recipe, [bad])
-    assert bench.main(["--smoke", "--device", "cpu", "--steps", "1", "--set", "model.residual=true"]) == 0
-    assert "residual=True" in capsys.readouterr().out
+    argv = ["--smoke", "--device", "cpu", "--steps", "1", "--set", "model=PConvUNetWithStem"]
+    assert bench.main([*argv, "--set", "model.stem_channels=4"]) == 0
+    assert "PConvUNetWithStem(layers=3, base_channels=8, max_channels=32, stem_channels=4)" in capsys.readouterr().out
+
+
+def test_bench_quality_switches_the_model_class_and_drops_an_argument():
+    """The quickstart's stem network back to the paper's: `--set model=PConvUNet --set model.stem_channels=null`."""
+    spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    recipe = quickstart("cpu", smoke=False)
+    assert recipe.model_name == "PConvUNetWithStem" and recipe.model_kwargs["stem_channels"] == 16
+    paper = bench.apply_settings(recipe, ["model=PConvUNet", "model.stem_channels=null"])
+    assert paper.model_name == "PConvUNet" and "stem_channels" not in paper.model_kwargs
+    assert type(paper.model()) is PConvUNet
+    with pytest.raises(SystemExit, match="model settings.*stem_channels"):  # the class has no such argument
+        bench.apply_settings(recipe, ["model=PConvUNet"])
