@@ -15,7 +15,10 @@ arrays). Keys written by `pconv.train.Trainer`:
 
 Files are written to a temporary file in the same folder, fsync-ed and renamed
 over the target (`os.replace` is atomic on POSIX and Windows), so a crash or a
-full disk mid-write leaves the previous checkpoint intact.
+full disk mid-write leaves the previous checkpoint intact; a full disk is reported as
+`pconv.utils.WriteFailedError`. Loading checks what it reads (`pconv.ckpt_check`): a
+checkpoint with non-finite weights or malformed fields is refused with the reason, and
+the run folder's newest checkpoint is the newest by the step recorded inside that passes.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .utils import fsync_folder
+from .ckpt_check import checkpoint_problem
+from .utils import WriteFailedError, fsync_folder, writing
 
 __all__ = [
     "CheckpointError",
@@ -42,9 +46,8 @@ __all__ = [
     "peek_checkpoint",
     "list_checkpoints",
     "load_latest",
-    "prune_checkpoints",
+    "newest_good",
     "model_info",
-    "describe_model_mismatch",
     "model_from_checkpoint",
 ]
 
@@ -57,24 +60,32 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, truncated, corrupt or not a pconv checkpoint."""
 
 
-class CheckpointWriteError(CheckpointError):
-    """A checkpoint could not be written (full disk, permissions); the earlier ones are intact."""
+class CheckpointWriteError(CheckpointError, WriteFailedError):
+    """A checkpoint could not be written (full disk, permissions); the earlier ones are intact.
+
+    A `WriteFailedError` too, so callers that handle any failed write handle this one.
+    """
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write `ckpt` to `path` atomically (temporary file, fsync, rename).
 
     On any error the temporary file is removed and an existing `path` is left untouched.
+
+    Raises:
+        WriteFailedError: a full disk, a quota or permissions (torch.save reports a full
+            disk as a RuntimeError; it is turned into this too); names `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with writing(path, "checkpoint"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                torch.save(ckpt, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -101,7 +112,8 @@ def _not_readable(path: Path, e: Exception) -> CheckpointError:
     )
 
 
-def _read(path: Path, map_location: str | torch.device, mmap: bool) -> dict[str, Any]:
+def _read(path: Path, map_location: str | torch.device, mmap: bool, check: bool | str = True) -> dict[str, Any]:
+    """Load and (`check`: True, or "resume" for what a resume needs too) validate a checkpoint."""
     if path.is_dir():
         newest = list_checkpoints(path)
         hint = f"e.g. {newest[-1][1]}" if newest else "it holds no ckpt_<step>.pt files"
@@ -109,41 +121,49 @@ def _read(path: Path, map_location: str | torch.device, mmap: bool) -> dict[str,
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (expected a ckpt_<step>.pt file from a training run)")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        try:
+            ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        except Exception:
+            if not mmap:
+                raise
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)  # legacy format: not mappable
     except pickle.UnpicklingError as e:
         raise _not_readable(path, e) from None  # PyTorch's message would advise weights_only=False
     except Exception as e:  # zip errors, EOF, ...: all mean "not readable"
         raise _not_readable(path, e) from e
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
         raise CheckpointError(f"{path} is not a pconv checkpoint (expected a dict with keys {list(_REQUIRED)})")
+    problem = checkpoint_problem(ckpt, resume=check == "resume") if check else None
+    if problem:
+        raise CheckpointError(f"checkpoint {path} cannot be used: {problem}; use an earlier ckpt_<step>.pt")
     return ckpt
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by the trainer with `torch.load(weights_only=True)`.
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", *, resume: bool = False
+) -> dict[str, Any]:
+    """Load a checkpoint written by the trainer with `torch.load(weights_only=True)`, and check it.
 
     Args:
         path: a `.pt` file written by `pconv.train.Trainer`.
         map_location: where tensors land (default CPU).
+        resume: also require the optimizer state and RNG streams (`pconv.ckpt_check`).
 
     Returns:
         The checkpoint dict: `ckpt["step"]`, `ckpt["model"]`, `ckpt["config"]`, ...
 
     Raises:
-        CheckpointError: the file is missing, a folder, truncated or corrupt, or not a pconv
-            checkpoint (a pickle of Python objects is refused, never unpickled).
+        CheckpointError: the file is missing, a folder, truncated or corrupt, not a pconv
+            checkpoint (a pickle of Python objects is refused, never unpickled), or it fails
+            `pconv.ckpt_check.checkpoint_problem` (non-finite weights, malformed fields).
     """
-    return _read(Path(path), map_location, mmap=False)
+    return _read(Path(path), map_location, mmap=False, check="resume" if resume else True)
 
 
 def peek_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
-    """A checkpoint's dict with its tensors left on disk (memory-mapped); None if it cannot be read."""
-    path = Path(path)
+    """A checkpoint's dict with its tensors left on disk (memory-mapped), unchecked; None if it cannot be read."""
     try:
-        try:
-            return _read(path, "cpu", mmap=True)
-        except CheckpointError:
-            return _read(path, "cpu", mmap=False)  # files in PyTorch's legacy format cannot be mapped
+        return _read(Path(path), "cpu", mmap=True, check=False)
     except CheckpointError:
         return None
 
@@ -152,7 +172,7 @@ def checkpoint_step(path: str | os.PathLike) -> int | None:
     """The step recorded inside a checkpoint, read without loading its tensors; None if it cannot be read."""
     ckpt = peek_checkpoint(path)
     step = ckpt["step"] if ckpt is not None else None
-    return int(step) if isinstance(step, int) and not isinstance(step, bool) else None
+    return int(step) if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else None
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -164,61 +184,65 @@ def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def _newest_first(folder: Path) -> list[Path]:
+    """The `ckpt_<step>.pt` files by the step recorded inside them (a file's name can be stale), newest
+    first; files whose step cannot be read come first, so that trying them reports why."""
+    steps = {p: checkpoint_step(p) for _, p in list_checkpoints(folder)}
+    readable = sorted((p for p, s in steps.items() if s is not None), key=lambda p: (steps[p], p.name))
+    return [p for p, s in steps.items() if s is None] + readable[::-1]
+
+
 def load_latest(
     folder: str | os.PathLike, path: str | os.PathLike | None = None, warn: Callable[[str], None] = log.warning
 ) -> tuple[Path, dict[str, Any]] | None:
-    """The newest readable checkpoint in `folder` (or `path`), skipping unreadable ones with a warning.
+    """The newest checkpoint in `folder` (or `path`) that a resume can use, saying which ones it skipped and why.
 
     Candidates: `path` if given, else the `ckpt_<step>.pt` files by the step recorded inside
-    them, newest first (a file's name can be stale), then `best.pt`.
+    them, newest first, then `best.pt`. Each must pass `load_checkpoint(..., resume=True)`:
+    readable, finite weights, every field of its type.
 
     Returns:
         (path, checkpoint), or None when there is no candidate at all.
 
     Raises:
-        CheckpointError: there are candidates but none can be read (lists each reason).
+        CheckpointError: there are candidates but none passes (lists each reason).
     """
     folder = Path(folder)
-    if path is not None:
-        candidates = [Path(path)]
-    else:
-        steps = {p: checkpoint_step(p) for _, p in list_checkpoints(folder)}
-        readable = sorted((p for p, s in steps.items() if s is not None), key=lambda p: (steps[p], p.name))
-        candidates = [p for p, s in steps.items() if s is None] + readable[::-1]  # unreadable: fail and warn first
-        if (folder / "best.pt").is_file():
-            candidates.append(folder / "best.pt")
+    candidates = [Path(path)] if path is not None else _newest_first(folder)
+    if path is None and (folder / "best.pt").is_file():
+        candidates.append(folder / "best.pt")
     errors = []
     for candidate in candidates:
         try:
-            return candidate, load_checkpoint(candidate)
+            return candidate, load_checkpoint(candidate, resume=True)
         except CheckpointError as e:
             errors.append(str(e))
-            warn(f"{e}; trying an older checkpoint" if candidate != candidates[-1] else str(e))
+            more = "; trying an older checkpoint" if candidate != candidates[-1] else ""
+            warn(f"skipped {candidate.name}: {e}{more}")
     if errors:
-        raise CheckpointError("no readable checkpoint to resume from: " + "; ".join(errors))
+        raise CheckpointError("no usable checkpoint to resume from: " + "; ".join(errors))
     return None
 
 
-def prune_checkpoints(folder: str | os.PathLike, keep_last: int, newest: str | os.PathLike | None = None) -> list[Path]:
-    """Delete old `ckpt_<step>.pt` files, by the step recorded inside them, keeping `keep_last` (at least 1).
+def newest_good(folder: str | os.PathLike, warn: Callable[[str], None] = log.info) -> Path | None:
+    """The checkpoint that stands for a run: `best.pt` if it passes, else the newest passing `ckpt_<step>.pt`.
 
-    Only files that load are candidates: an unreadable file is never deleted (it may be
-    a user's, and it is not counted). `newest` (default: the highest recorded step) is
-    never deleted, nor any file that records a later step than it. `best.pt` is kept.
+    Newest by the step recorded inside (a junk `ckpt_50.pt` does not hide a good `ckpt_4.pt`);
+    passing: it loads and `pconv.ckpt_check.checkpoint_problem` finds nothing (tensors are
+    memory-mapped, not copied). Each skipped file is passed to `warn` with the reason.
 
     Returns:
-        The deleted paths.
+        The path, or None when no file in `folder` passes.
     """
-    steps = {p: s for _, p in list_checkpoints(folder) if (s := checkpoint_step(p)) is not None}
-    if not steps:
-        return []
-    newest = Path(newest) if newest is not None else max(steps, key=lambda p: steps[p])
-    top = steps.get(newest, max(steps.values()))
-    older = sorted((p for p, s in steps.items() if s <= top and p != newest), key=lambda p: steps[p], reverse=True)
-    doomed = older[max(1, keep_last) - 1 :]
-    for p in doomed:
-        p.unlink(missing_ok=True)
-    return doomed
+    folder = Path(folder)
+    best = [folder / "best.pt"] if (folder / "best.pt").is_file() else []
+    for candidate in best + _newest_first(folder):
+        try:
+            _read(candidate, "cpu", mmap=True, check=True)
+            return candidate
+        except CheckpointError as e:
+            warn(f"skipped {candidate.name}: {e}")
+    return None
 
 
 def model_info(model: nn.Module) -> dict[str, Any]:
@@ -235,47 +259,47 @@ def model_info(model: nn.Module) -> dict[str, Any]:
     return {"name": type(model).__name__, "kwargs": kwargs}
 
 
-def describe_model_mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
-    """How a checkpoint's model ({"name", "kwargs"} of `model_info`) differs from `now`'s; None if it does not.
-
-    Names the checkpoint's settings as keyword arguments and as `train` flags
-    (`layers` is `--layers`), so the message says what to pass to use the checkpoint.
-    """
-    if not saved.get("name"):
-        return None  # written without model information: nothing to compare
-    a, b = saved.get("kwargs") or {}, now.get("kwargs") or {}
-    if saved["name"] != now.get("name"):
-        args = ", ".join(f"{k}={v!r}" for k, v in a.items())
-        return f"the checkpoint holds a {saved['name']}({args}), not a {now.get('name')}"
-    diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    if not diff:
-        return None
-    was = ", ".join(f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in diff)
-    flags = " ".join(f"--{k.replace('_', '-')} {a[k]}" for k in diff if k in a)
-    return f"the checkpoint was built as {saved['name']}({was}); build the model that way (flags: {flags}) to use it"
-
-
 def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a `pconv.models` network from a checkpoint and load its weights (eval mode).
 
+    The model is first built on the meta device (no memory) and its tensor shapes compared
+    with the checkpoint's, so settings that do not fit the weights (say 60000 channels)
+    are refused before anything is allocated.
+
     Raises:
-        CheckpointError: the checkpoint names no known model or its weights do not fit it.
+        CheckpointError: the checkpoint fails `pconv.ckpt_check` (non-finite weights, a
+            malformed config), names no known model, or its weights do not fit it.
     """
     where = ""
     if not isinstance(ckpt, dict):
         where = f"{ckpt}: "
         ckpt = load_checkpoint(ckpt)
+    elif problem := checkpoint_problem(ckpt):
+        raise CheckpointError(f"the checkpoint cannot be used: {problem}")
     from . import models  # imported here: the trainer must not depend on the model zoo
+    from .legacy import upgrade_model_info
 
-    info = (ckpt.get("config") or {}).get("model") or {}
-    cls = getattr(models, str(info.get("name")), None)
+    try:  # checkpoints of classes that have changed since they were written
+        name, kwargs, state = upgrade_model_info((ckpt.get("config") or {}).get("model") or {}, ckpt["model"])
+    except ValueError as e:
+        raise CheckpointError(f"{where}{e}") from None
+    cls = getattr(models, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise CheckpointError(f"{where}checkpoint does not name a pconv.models class (model info: {info})")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (info.get("kwargs") or {}).items()}
+        raise CheckpointError(f"{where}checkpoint does not name a pconv.models class (model: {name})")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
+        with torch.device("meta"):  # shapes only: nothing allocated yet
+            shapes = {k: tuple(v.shape) for k, v in cls(**kwargs).state_dict().items()}
+        saved = {k: tuple(v.shape) for k, v in state.items()}
+        if shapes != saved:
+            diff = sorted(k for k in set(shapes) | set(saved) if shapes.get(k) != saved.get(k))
+            raise RuntimeError(
+                f"{len(diff)} tensor(s) differ, e.g. {diff[0]}: the model has {shapes.get(diff[0])}, "
+                f"the file {saved.get(diff[0])}"
+            )
         model = cls(**kwargs)
-        model.load_state_dict(ckpt["model"])
-    except (TypeError, RuntimeError) as e:
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as e:  # the file's settings or weights, not a bug here
         first = str(e).strip().splitlines()
         raise CheckpointError(
             f"{where}cannot rebuild {cls.__name__}(**{kwargs}) from the checkpoint: {' '.join(first[:2])[:300]}"

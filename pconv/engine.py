@@ -22,14 +22,35 @@ import torch.distributed as dist
 from torch import nn
 
 from ._loop import to_device
-from .checkpoint import CheckpointError, describe_model_mismatch, model_info
+from .checkpoint import CheckpointError, model_info
 from .config import TrainConfig
 from .interrupts import defer_interrupt
+from .legacy import upgrade_model_info
 from .utils import resolve_device
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "describe_model_mismatch"]
 
 log = logging.getLogger("pconv.train")
+
+
+def describe_model_mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """How a checkpoint's model ({"name", "kwargs"} of `model_info`) differs from `now`'s; None if it does not.
+
+    Names the checkpoint's settings as keyword arguments and as `train` flags
+    (`layers` is `--layers`), so the message says what to pass to use the checkpoint.
+    """
+    if not saved.get("name"):
+        return None  # written without model information: nothing to compare
+    a, b = saved.get("kwargs") or {}, now.get("kwargs") or {}
+    if saved["name"] != now.get("name"):
+        args = ", ".join(f"{k}={v!r}" for k, v in a.items())
+        return f"the checkpoint holds a {saved['name']}({args}), not a {now.get('name')}"
+    diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if not diff:
+        return None
+    was = ", ".join(f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in diff)
+    flags = " ".join(f"--{k.replace('_', '-')} {a[k]}" for k in diff if k in a)
+    return f"the checkpoint was built as {saved['name']}({was}); build the model that way (flags: {flags}) to use it"
 
 
 class Engine:
@@ -173,9 +194,13 @@ class Engine:
         Raises:
             CheckpointError: the states do not fit; names the model settings the checkpoint was built with.
         """
-        mismatch = describe_model_mismatch((ckpt.get("config") or {}).get("model") or {}, self.model_info)
+        try:  # checkpoints of classes that have changed since they were written
+            name, kwargs, state = upgrade_model_info((ckpt.get("config") or {}).get("model") or {}, ckpt["model"])
+        except ValueError as e:
+            raise CheckpointError(f"cannot resume from checkpoint {path}: {e}") from None
+        mismatch = describe_model_mismatch({"name": name, "kwargs": kwargs}, self.model_info)
         try:
-            self.model.load_state_dict(ckpt["model"])
+            self.model.load_state_dict(state)
             self.optimizer.load_state_dict(ckpt["optimizer"])
             if ckpt.get("scaler"):
                 self.scaler.load_state_dict(ckpt["scaler"])

@@ -4,8 +4,10 @@ Used by `pconv.pretrained` for the public checkpoints. The bytes go to a tempora
 beside the target (`.NAME.part-PID`), are hashed while they arrive, fsync-ed, checked
 against the expected SHA-256 (or its published prefix) and the length the server
 announced, and only then renamed onto the target (`os.replace` is atomic). Any failure,
-Ctrl-C included, deletes the temporary file. A connect timeout bounds how long an offline
-machine waits. Standard library only (`urllib`), plus a tqdm bar over bytes.
+Ctrl-C included, deletes the temporary file, and an earlier file at the target stays as it
+was. A full disk (or no permission) is a `pconv.utils.WriteFailedError` naming the file, not a
+broken download. A connect timeout bounds how long an offline machine waits. Standard library
+only (`urllib`), plus a tqdm bar over bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .utils import fsync_folder, process_alive
+from .utils import fsync_folder, process_alive, writing
 
 __all__ = ["CONNECT_TIMEOUT", "DownloadError", "sha256_of", "fetch"]
 
@@ -67,7 +69,9 @@ def fetch(
 
     Raises:
         DownloadError: no connection (the reason given), an HTTP error, a download cut
-            short, or a SHA-256 that does not match (the download is deleted).
+            short (the message counts the bytes that arrived), or a SHA-256 that does not
+            match (the download is deleted).
+        WriteFailedError: the file could not be written (full disk, permissions).
     """
     from tqdm.auto import tqdm
 
@@ -80,22 +84,28 @@ def fetch(
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise DownloadError(f"cannot connect ({getattr(e, 'reason', e)})") from None
     received, digest = 0, hashlib.sha256()
+    read = getattr(response, "read1", response.read)  # read1: what has arrived, so a cut-off loses no count
     try:
         with response:
-            dest.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to write
+            with writing(dest, "download"):
+                dest.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             _clean_stale_parts(dest)
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress)
-            with open(tmp, "wb") as f, bar:
-                try:
-                    while chunk := response.read(CHUNK):
-                        f.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-                except (OSError, http.client.HTTPException) as e:  # reset, timeout, IncompleteRead
-                    raise DownloadError(f"the download broke off after {received} bytes ({e!r})") from None
+            with writing(dest, "download"), open(tmp, "wb") as f, bar:
+                while True:
+                    try:
+                        chunk = read(CHUNK)
+                    except (OSError, http.client.HTTPException) as e:  # reset, timeout, IncompleteRead
+                        received += len(getattr(e, "partial", b"") or b"")  # IncompleteRead: bytes that came
+                        raise DownloadError(f"the download broke off after {received} bytes ({e!r})") from None
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
                 f.flush()
                 os.fsync(f.fileno())
         if total is not None and received != total:
@@ -107,7 +117,8 @@ def fetch(
                 f"the downloaded file's SHA-256 is {got}, not the expected "
                 f"{'one' if sha256 else 'prefix'} {want}; the download was deleted"
             )
-        os.replace(tmp, dest)
+        with writing(dest, "download"):
+            os.replace(tmp, dest)
         fsync_folder(dest.parent)
         return got
     finally:

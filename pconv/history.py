@@ -3,7 +3,8 @@
 A row is a plain dict, `{"step", "lr", "loss/<term>", ..., "skipped", "val/<metric>", ...}`,
 so the list of rows goes into every checkpoint as it is, is drawn by
 `pconv.plot.plot_history`, and is written next to the checkpoints as history.json
-and history.csv (for a spreadsheet or pandas).
+and history.csv (for a spreadsheet or pandas), each atomically: a failed write (a full disk)
+raises `pconv.utils.WriteFailedError` and leaves the previous file and no temporary one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from .utils import writing
 
 __all__ = ["LossWindow", "merge_row", "write_history"]
 
@@ -55,14 +58,23 @@ def merge_row(history: list[dict[str, Any]], row: dict[str, Any]) -> None:
 
 def _replace_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8", newline="")  # as given: the csv module chose the line ends
-    os.replace(tmp, path)  # readers never see half a file
+    try:
+        with writing(path, "history file"):
+            tmp.write_text(text, encoding="utf-8", newline="")  # as given: the csv module chose the line ends
+            os.replace(tmp, path)  # readers never see half a file
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failure; a success renamed it away
 
 
 def write_history(history: Sequence[dict[str, Any]], out: str | os.PathLike) -> None:
-    """Write `history` to out/history.json and out/history.csv (columns: union of keys)."""
+    """Write `history` to out/history.json and out/history.csv (columns: union of keys).
+
+    Raises:
+        WriteFailedError: a full disk or permissions; the previous files are left as they were.
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out, "history folder"):
+        out.mkdir(parents=True, exist_ok=True)
     _replace_text(out / "history.json", json.dumps(list(history), indent=1))
     keys: list[str] = []
     for row in history:

@@ -31,9 +31,10 @@ from typing import Any
 
 import torch
 
+from .ckpt_check import non_finite_tensor
 from .convert import SOURCES, from_state_dict
 from .fetch import DownloadError, fetch, sha256_of
-from .utils import data_dir, resolve_device
+from .utils import data_dir, resolve_device, user_path
 
 __all__ = ["PRETRAINED", "Pretrained", "PretrainedError", "from_state_dict", "load_pretrained", "cached"]
 __all__ += ["cache_path", "download_pretrained", "read_weights"]
@@ -190,6 +191,14 @@ def _needed_global(error: Exception) -> str | None:
     return found.group(1) if found else None
 
 
+def _user_file(path: str | os.PathLike) -> Path:
+    try:
+        return user_path(path)  # ~ (quoted too) expanded, then relative to the current folder
+    except ValueError:
+        known = ", ".join(PRETRAINED)
+        raise PretrainedError(f"an empty path was given; pass a checkpoint file or a name: {known}") from None
+
+
 def read_weights(path: str | os.PathLike) -> Any:
     """Read a checkpoint file with `torch.load(weights_only=True)`, on the CPU.
 
@@ -200,7 +209,7 @@ def read_weights(path: str | os.PathLike) -> Any:
         PretrainedError: the file is missing, a folder, truncated, corrupt, not a PyTorch
             file, or needs full unpickling and is not trusted (the message says why).
     """
-    path = Path(path).expanduser()
+    path = _user_file(path)
     if not path.is_file():
         what = "a folder, not a file" if path.is_dir() else "not there"
         raise PretrainedError(
@@ -232,7 +241,7 @@ def read_weights(path: str | os.PathLike) -> Any:
 
 def _model_from(obj: Any, source: str | None, where: Path) -> Any:
     from .checkpoint import CheckpointError, model_from_checkpoint
-    from .models import PConvUNet
+    from .inpainter import Inpainter
 
     info = obj.get("config") if isinstance(obj, dict) and "model" in obj else None
     if source in (None, "pconv") and isinstance(info, dict) and info.get("model"):
@@ -240,13 +249,17 @@ def _model_from(obj: Any, source: str | None, where: Path) -> Any:
             model = model_from_checkpoint(obj)  # pconv's own checkpoint: it records the constructor's arguments
         except CheckpointError as e:
             raise PretrainedError(f"{where}: {e}") from None
-        if not isinstance(model, PConvUNet):
+        if not isinstance(model, Inpainter):
             raise PretrainedError(f"{where} holds a {type(model).__name__}, not an inpainting PConvUNet")
         return model
     try:
-        return from_state_dict(obj, source)
+        model = from_state_dict(obj, source)
     except ValueError as e:
         raise PretrainedError(f"{where}: {e}") from None
+    bad = non_finite_tensor(model.state_dict())
+    if bad is not None:  # a model whose every output is NaN would score as an all-NaN table
+        raise PretrainedError(f"{where}: its weights are not finite ({bad} holds inf or NaN); use another file")
+    return model
 
 
 def load_pretrained(name_or_path: str | os.PathLike, *, source: str | None = None, device: str = "cpu") -> Any:
@@ -284,7 +297,7 @@ def load_pretrained(name_or_path: str | os.PathLike, *, source: str | None = Non
                 f"not {name}'s file; delete it and download it again"
             )
     else:
-        path = Path(name_or_path).expanduser()
+        path = _user_file(name_or_path)
         if not path.exists() and not path.suffix and os.sep not in name:  # looks like a misspelt name
             raise PretrainedError(
                 f"no pretrained model named {name!r} and no such file; known: {', '.join(PRETRAINED)}"

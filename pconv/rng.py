@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "loader_seed", "capture_rng", "restore_rng"]
+__all__ = ["seed_everything", "loader_seed", "capture_rng", "restore_rng", "rng_problem"]
 
 
 def seed_everything(seed: int) -> None:
@@ -61,3 +61,34 @@ def restore_rng(state: dict[str, Any]) -> None:
     np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
     version, py_state, gauss_next = state["python"]
     random.setstate((version, tuple(py_state), gauss_next))
+
+
+def rng_problem(state: Any) -> str | None:
+    """Why `state` is not what `capture_rng` writes, tried on fresh generators (the global ones are left alone).
+
+    Returns:
+        The first problem found, or None when `restore_rng` can restore every stream.
+    """
+    if not isinstance(state, dict) or any(k not in state for k in ("torch", "numpy", "python")):
+        return "expected a dict with torch, numpy and python streams"
+    cuda = state.get("cuda", [])
+    if not isinstance(cuda, list) or not all(isinstance(s, torch.Tensor) and s.dtype == torch.uint8 for s in cuda):
+        return "the cuda streams are not a list of uint8 tensors"
+    n, py = state["numpy"], state["python"]
+    try:
+        if not (isinstance(state["torch"], torch.Tensor) and state["torch"].dtype == torch.uint8):
+            raise TypeError("not a uint8 tensor")
+        torch.Generator().set_state(state["torch"].cpu())
+    except (TypeError, RuntimeError) as e:
+        return f"the torch stream cannot be restored ({e})"
+    try:
+        keys = n["keys"].numpy().astype(np.uint32)
+        np.random.RandomState().set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        return f"the numpy stream cannot be restored ({type(e).__name__}: {e})"
+    try:
+        version, py_state, gauss_next = py
+        random.Random().setstate((version, tuple(py_state), gauss_next))
+    except (TypeError, ValueError) as e:
+        return f"the python stream cannot be restored ({type(e).__name__}: {e})"
+    return None

@@ -3,7 +3,10 @@
 A run folder (`pconv.train.Trainer`'s `out`) holds `ckpt_<step>.pt` files, the newest
 `keep_last` of them, and `best.pt` once a validation improved on the ones before.
 The checkpoint that stands for a run is `best.pt` when there is one, else its newest
-`ckpt_<step>.pt`: a run stopped before its first validation has no `best.pt`.
+`ckpt_<step>.pt` (by the step recorded inside): a run stopped before its first validation
+has no `best.pt`. Only a checkpoint that passes `pconv.ckpt_check` (it loads, its weights
+are finite, its fields have their types) stands for a run, so a junk `ckpt_50.pt` does not
+hide a good `ckpt_4.pt` (`pconv.checkpoint.newest_good`).
 `04_evaluate` compares the runs it finds this way; `05_unet_segmentation` picks up the
 weights of a run that was stopped early.
 """
@@ -17,26 +20,23 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, list_checkpoints, model_from_checkpoint, peek_checkpoint
+from .checkpoint import CheckpointError, model_from_checkpoint, newest_good, peek_checkpoint
 from .utils import output_dir
 
 __all__ = ["run_checkpoint", "checkpoint_task", "find_checkpoints", "load_models"]
 
 
 def run_checkpoint(folder: str | os.PathLike) -> Path | None:
-    """The checkpoint that stands for a run: `best.pt`, else the newest `ckpt_<step>.pt`.
+    """The checkpoint that stands for a run: `best.pt`, else the newest `ckpt_<step>.pt`, of those that pass.
 
     Args:
         folder: a run folder (a Trainer's `out`).
 
     Returns:
-        The path, or None when the folder holds no checkpoint.
+        The path, or None when the folder holds no checkpoint that passes (the ones skipped
+        are logged with the reason).
     """
-    folder = Path(folder)
-    if (folder / "best.pt").is_file():
-        return folder / "best.pt"
-    found = list_checkpoints(folder)
-    return found[-1][1] if found else None
+    return newest_good(folder)
 
 
 def checkpoint_task(path: str | os.PathLike) -> str | None:

@@ -109,19 +109,24 @@ class Trainer:
                 restarts from its beginning, so the data order is then best-effort).
             val_data: held-out data for `val/<metric>` every `val_every` steps and the samples.
             resume: False: start fresh (refuses a folder that holds checkpoints); True: continue
-                from the newest readable `ckpt_<step>.pt` in `out`; a path: from that checkpoint.
+                from the newest `ckpt_<step>.pt` in `out` that passes the checks of
+                `pconv.ckpt_check` (by the step recorded inside; each one skipped is logged with
+                the reason); a path: from that checkpoint.
 
         It says what it trains and, once its first steps are timed, how long the rest takes (`estimate`).
 
-        Ctrl-C (SIGINT, Jupyter's stop button), SIGTERM and `stop()` end the run after the
-        current step with a checkpoint; `interrupted` then holds the signal, if one came.
+        Ctrl-C (SIGINT, Jupyter's stop button), SIGTERM, SIGHUP (the terminal closed) and
+        `stop()` end the run after the current step with a checkpoint; `interrupted` then holds
+        the signal, if one came. Signals that follow the first are ignored until the
+        checkpoint is saved.
 
         Raises:
             RunExistsError: `out` holds checkpoints and `resume` is False.
             RunFolderError: `out` is a file or cannot be written; RunLockedError: another run holds it.
             TrainingDivergedError: `max_bad_steps` non-finite losses in a row, or non-finite
                 weights; never saved: the message names the last good checkpoint.
-            CheckpointWriteError: a checkpoint could not be written (the earlier ones are intact).
+            CheckpointWriteError: a checkpoint could not be written (full disk, permissions: a
+                `WriteFailedError`); the earlier ones are intact.
         """
         self._stop, self.interrupted, self.estimate = False, None, None
         # the sample batch is read before any seeding, so that resuming sees the same RNG streams
@@ -225,8 +230,12 @@ class Trainer:
         if s % cfg.log_every == 0 or last or validate:
             row = window.row(s, cfg.lr_at(s - 1))
         if validate:
-            with timer.event("validation"):
-                row.update(self.validate(val_loader) if self.rank == 0 else {})
+            try:
+                with timer.event("validation"):
+                    row.update(self.validate(val_loader) if self.rank == 0 else {})
+            except KeyboardInterrupt:
+                self._record(row)  # the step's losses were measured: keep its row, without the validation
+                raise
             value = row.get(self.best["metric"])
             finite = value is not None and math.isfinite(value)  # a NaN score is never "best"
             improved = finite and (self.best["value"] is None or value > self.best["value"])
@@ -249,24 +258,25 @@ class Trainer:
         path = self.save_checkpoint(barrier=False)  # weights gone bad: it raises `_bad_weights` instead
         raise TrainingDivergedError(
             f"training stopped at step {self.step}: {n} non-finite losses in a row (max_bad_steps="
-            f"{self.config.max_bad_steps}). The last good weights are in {path}; lower the lr, set "
-            "grad_clip or turn AMP off, then resume from it."
+            f"{self.config.max_bad_steps}, --max-bad-steps). The last good weights are in {path}; lower the lr "
+            "(--lr), set grad_clip (--grad-clip) or turn AMP off (--no-amp), then resume from it (--resume)."
         )
 
     def _bad_weights(self) -> TrainingDivergedError:
         last = self.folder.newest
-        where = f"The last good weights are in {last}; resume" if last else "no checkpoint was written before; start"
+        where = f"The last good weights are in {last}; resume (--resume)" if last else "no checkpoint yet; start"
         return TrainingDivergedError(
             f"training stopped at step {self.step}: the weights are not finite (inf or NaN), so they were not "
-            f"saved. {where} with a lower lr (it was {self.config.lr:g}), grad_clip set or AMP off."
+            f"saved. {where} with a lower lr (--lr; it was {self.config.lr:g}), grad_clip set (--grad-clip) or "
+            "AMP off (--no-amp)."
         )
 
     def _start(self, resume: bool | str | Path) -> None:
-        """Fresh start (seeded) or restore from a checkpoint in `out` (newest readable first)."""
+        """Fresh start (seeded) or restore from a checkpoint in `out` (the newest that passes its checks)."""
         found = self.folder.latest(None if isinstance(resume, bool) else resume) if resume else None
         if found is None:
             if resume:
-                log.warning("resume: no checkpoint in %s; starting a fresh run", self.out)
+                log.warning("resume (--resume): no checkpoint in %s; starting a fresh run", self.out)
             self.folder.check_fresh()
             self.step, self.history, self.engine.frozen = 0, [], False
             seed_everything(self.config.seed + self.rank)

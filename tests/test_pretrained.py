@@ -308,3 +308,38 @@ def test_wrong_names_sources_and_architectures(monkeypatch, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(PretrainedError, match="CUDA is not available"):
             load_pretrained(path, device="cuda")
+
+
+# ---- non-finite weights --------------------------------------------------------------------------
+def poison(sd: dict) -> dict:
+    used = r"enc_?1\.conv\.(input_conv\.)?weight$|^encoder\.0\.conv\.weight$"  # a weight the model uses
+    key = next(k for k in sd if re.search(used, k))
+    sd[key] = sd[key].clone()
+    sd[key].view(-1)[0] = float("nan")
+    return sd
+
+
+@pytest.mark.parametrize("source", ["naoto", "mmagic", "pconv"])
+def test_a_file_with_non_finite_weights_is_refused(tmp_path, source):
+    if source == "naoto":
+        torch.save({"n_iter": 1, "model": poison(float32(naoto_state_dict(4)))}, tmp_path / "bad.pth")
+    elif source == "mmagic":
+        torch.save({"meta": {}, "state_dict": poison(float32(mmagic_state_dict(4)))}, tmp_path / "bad.pth")
+    else:
+        model = PConvUNet(layers=3, base_channels=8)
+        ckpt = {"step": 1, "model": poison(model.state_dict()), "config": {"model": model_info(model)}}
+        torch.save(ckpt, tmp_path / "bad.pth")
+    with pytest.raises(PretrainedError, match=r"bad\.pth.*not finite"):
+        load_pretrained(tmp_path / "bad.pth", source=source)
+
+
+def test_paths_are_resolved_at_the_boundary(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    path = naoto_file(tmp_path / "sub" / "1000000.pth")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for given in ("sub/1000000.pth", "./sub/1000000.pth", "~/sub/1000000.pth", "sub/../sub/1000000.pth"):
+        assert load_pretrained(given).layers == 4, given
+    assert same_output(load_pretrained(Path("~") / "sub" / "1000000.pth"), load_pretrained(path))
+    with pytest.raises(PretrainedError, match="empty path"):
+        load_pretrained("")

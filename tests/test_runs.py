@@ -52,7 +52,7 @@ def test_find_checkpoints_keeps_one_per_run_of_the_task_oldest_first(tmp_path):
     found = find_checkpoints(runs)
     assert found == [runs / "c" / "best.pt", runs / "b" / "best.pt", runs / "a" / "ckpt_2.pt"]
     assert find_checkpoints(runs, task="segmentation") == [runs / "seg" / "best.pt"]
-    assert len(find_checkpoints(runs, task=None)) == 5  # the unreadable one too: it is a run's checkpoint
+    assert len(find_checkpoints(runs, task=None)) == 4  # a run whose only checkpoint is unreadable has none
     assert checkpoint_task(runs / "broken" / "best.pt") is None
     assert find_checkpoints(tmp_path / "nowhere") == []
 
@@ -76,3 +76,36 @@ def test_load_models_names_each_by_run_and_file(tmp_path):
         load_models([paths[0], paths[0]])
     with pytest.raises(CheckpointError, match="missing.pt does not exist"):
         load_models([tmp_path / "missing.pt"])
+
+
+@pytest.mark.parametrize("junk", ["corrupt", "nan", "malformed-step"])
+def test_a_junk_checkpoint_with_a_higher_name_does_not_hide_the_good_one(tmp_path, junk, caplog):
+    import logging
+
+    good = write(tmp_path / "run" / "ckpt_4.pt", tiny(), step=4)
+    bad = tmp_path / "run" / "ckpt_50.pt"
+    if junk == "corrupt":
+        bad.write_bytes(b"\x00" * 64)
+    else:
+        model = tiny()
+        if junk == "nan":
+            with torch.no_grad():
+                next(iter(model.parameters())).view(-1)[0] = float("nan")
+        write(bad, model, step=50)
+        if junk == "malformed-step":  # it loads, but its step is text
+            ck = torch.load(bad, weights_only=True)
+            torch.save({**ck, "step": "50"}, bad)
+    with caplog.at_level(logging.INFO, logger="pconv.train"):
+        assert run_checkpoint(tmp_path / "run") == good
+    assert "skipped ckpt_50.pt" in caplog.text
+    assert find_checkpoints(tmp_path) == [good]
+
+
+def test_a_nan_weight_checkpoint_is_refused_not_scored(tmp_path):
+    model = tiny()
+    with torch.no_grad():
+        next(iter(model.parameters())).view(-1)[0] = float("inf")
+    path = write(tmp_path / "r1" / "best.pt", model)
+    with pytest.raises(CheckpointError, match=r"best\.pt.*not finite"):
+        load_models([path])
+    assert run_checkpoint(tmp_path / "r1") is None

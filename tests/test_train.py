@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pconv.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from pconv.config import TrainConfig
+from pconv.engine import describe_model_mismatch
 from pconv.tasks import InpaintingTask, SegmentationTask
 from pconv.train import RunExistsError, Trainer, TrainingDivergedError
 
@@ -406,3 +407,124 @@ def test_keep_last_keeps_what_this_run_wrote_despite_a_stale_higher_checkpoint(t
     assert t.step == 8
     assert sorted(p.name for p in out.glob("ckpt_*.pt")) == ["ckpt_8.pt", "ckpt_99.pt"]
     assert load_checkpoint(out / "ckpt_8.pt")["step"] == 8
+
+
+def test_model_mismatch_names_the_saved_configuration():
+    saved = {"name": "PConvUNet", "kwargs": {"layers": 3, "base_channels": 8, "in_channels": 3}}
+    now = {"name": "PConvUNet", "kwargs": {"layers": 4, "base_channels": 8, "in_channels": 3}}
+    text = describe_model_mismatch(saved, now)
+    assert "layers=3" in text and "--layers 3" in text and "now 4" in text and "base_channels" not in text
+    assert describe_model_mismatch(saved, saved) is None
+    other = describe_model_mismatch({"name": "UNet", "kwargs": {}}, now)
+    assert "UNet" in other and "PConvUNet" in other
+
+
+FULL_DISK = {
+    "torch-runtime-error": lambda: RuntimeError(
+        "[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file data/0: file write failed"
+    ),
+    "enospc": lambda: OSError(28, "No space left on device"),
+}
+
+
+class SignalAt:
+    def __init__(self, step, signum):
+        self.step, self.signum = step, signum
+
+    def on_step_end(self, trainer, step, terms):
+        if step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("failure", FULL_DISK.values(), ids=FULL_DISK.keys())
+@pytest.mark.parametrize("when", ["periodic", "best", "ctrl-c", "sigterm"])
+def test_a_full_disk_on_any_checkpoint_write_is_a_write_failure_and_keeps_the_earlier_ones(
+    tmp_path, monkeypatch, failure, when
+):
+    import signal
+
+    from pconv import checkpoint as ckpt_mod
+    from pconv.checkpoint import CheckpointWriteError
+    from pconv.utils import WriteFailedError
+
+    real_save = torch.save
+    failing = {"periodic": ".ckpt_4.pt", "best": ".best.pt", "ctrl-c": ".ckpt_3.pt", "sigterm": ".ckpt_3.pt"}[when]
+
+    def full_disk(obj, f):
+        if os.path.basename(f.name).startswith(failing + ".tmp"):
+            f.write(b"partial")
+            raise failure()
+        real_save(obj, f)
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", full_disk)
+    callbacks = {"ctrl-c": [InterruptAt(3)], "sigterm": [SignalAt(3, signal.SIGTERM)]}.get(when, [])
+    t = make_trainer(tmp_path, callbacks=callbacks, steps=6, checkpoint_every=2, keep_last=1, val_every=2)
+    with pytest.raises(CheckpointWriteError) as e:
+        t.fit(Pairs(), Pairs(n=4) if when == "best" else None)
+    assert failing[1:] in str(e.value)
+    assert isinstance(e.value, WriteFailedError) and "intact" in str(e.value) and "--resume" in str(e.value)
+    monkeypatch.undo()
+    out = tmp_path / "run"
+    assert not list(out.glob(".*tmp*")) and "ckpt_2.pt" in str(e.value)  # names the one still intact
+    assert load_checkpoint(out / "ckpt_2.pt")["step"] == 2
+    assert not (out / failing[1:]).exists()
+
+
+def nan_copy(src, dst, step):
+    ck = load_checkpoint(src)
+    ck["step"] = step
+    next(iter(ck["model"].values())).view(-1)[0] = float("nan")
+    torch.save(ck, dst)
+
+
+def test_resume_skips_a_nan_checkpoint_and_divergence_names_one_that_passes(tmp_path, caplog):
+    make_trainer(tmp_path, steps=4, checkpoint_every=2, keep_last=3).fit(Pairs())
+    out = tmp_path / "run"
+    nan_copy(out / "ckpt_4.pt", out / "ckpt_5.pt", 5)  # newer by recorded step, NaN weights
+    t = make_trainer(tmp_path, steps=10, checkpoint_every=100, max_bad_steps=10, callbacks=[PoisonAt(6)])
+    with caplog.at_level(logging.INFO, logger="pconv.train"):
+        with pytest.raises(TrainingDivergedError) as e:
+            t.fit(Pairs(), resume=True)
+    assert "skipped ckpt_5.pt" in caplog.text and "not finite" in caplog.text and "resumed from" in caplog.text
+    assert "ckpt_4.pt" in str(e.value) and "ckpt_5.pt" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda ck: ck.update(rng={"torch": "x"}),
+        lambda ck: ck.update(history={"step": 1}),
+        lambda ck: ck.update(step="6"),
+        lambda ck: ck.update(config=[1, 2]),
+        lambda ck: ck.update(best=[0.5]),
+        lambda ck: ck["optimizer"].update(state=[1]),
+    ],
+    ids=["rng", "history", "step", "config", "best", "optimizer"],
+)
+def test_resume_falls_back_past_a_newest_checkpoint_with_malformed_fields(tmp_path, caplog, spoil):
+    make_trainer(tmp_path, steps=4, checkpoint_every=2, keep_last=3).fit(Pairs())
+    out = tmp_path / "run"
+    ck = load_checkpoint(out / "ckpt_4.pt")
+    ck["step"] = 6
+    spoil(ck)
+    torch.save(ck, out / "ckpt_6.pt")
+    t = make_trainer(tmp_path, steps=5, checkpoint_every=100)
+    with caplog.at_level(logging.WARNING, logger="pconv.train"):
+        t.fit(Pairs(), resume=True)
+    assert t.step == 5 and "skipped ckpt_6.pt" in caplog.text
+    assert [r["step"] for r in t.history] == [1, 2, 3, 4, 5]
+
+
+def test_ctrl_c_during_validation_keeps_that_steps_row(tmp_path):
+    class StopInValidation(InpaintingTask):
+        def metrics(self, model, batch):
+            raise KeyboardInterrupt
+
+    torch.manual_seed(0)
+    from tiny_run import TinyInpaint
+
+    t = Trainer(TinyInpaint(), l1_terms, cfg(tmp_path, steps=6, log_every=3, val_every=2), task=StopInValidation())
+    history = t.fit(Pairs(), Pairs(n=4))
+    assert t.step == 2 and [r["step"] for r in history] == [2]
+    assert "loss/total" in history[0] and not any(k.startswith("val/") for k in history[0])
+    assert load_checkpoint(tmp_path / "run" / "ckpt_2.pt")["history"] == history
