@@ -79,7 +79,7 @@ def check_members(archive: Path, dest: Path) -> list[tuple[zipfile.ZipInfo, Path
     except zipfile.BadZipFile as err:
         raise ArchiveError(
             f"{archive.name} is not a valid zip file ({err}); the download is probably truncated or corrupt. "
-            "Run the download again with force=True."
+            "Run the download again with force=True (--force)."
         ) from None
 
 
@@ -134,7 +134,7 @@ def safe_extract(archive: str | Path, dest: str | Path, *, progress: bool = True
         # BadZipFile: CRC mismatch or truncated data; zlib.error: corrupt deflate stream;
         # NotImplementedError: unknown compression; RuntimeError: encrypted member.
         raise ArchiveError(
-            f"could not extract {archive.name}: {err}. Run the download again with force=True."
+            f"could not extract {archive.name}: {err}. Run the download again with force=True (--force)."
         ) from None
     return written
 

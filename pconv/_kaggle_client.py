@@ -143,6 +143,16 @@ def new_api(timeout: tuple[float, float], max_retries: int):
     return api
 
 
+_JSON_KINDS = {
+    type(None): "null",
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
 def _check_kaggle_json(path: Path) -> None:
     """Warn when others can read `path`; raise when it is not a JSON object (the client ignores it then)."""
     if not path.is_file():
@@ -164,6 +174,14 @@ def _check_kaggle_json(path: Path) -> None:
             f"{path} is not valid JSON; it should read "
             '{"username": "<username>", "key": "<key>"} (see kaggle.json.example)'
         )
+    for name in ("username", "key"):  # a number, list or null would reach the client as a TypeError
+        value = data.get(name, "")
+        if not isinstance(value, str) or (name in data and not value.strip()):
+            kind = "empty" if isinstance(value, str) else _JSON_KINDS.get(type(value), "not text")  # never the key
+            raise KaggleCredentialsError(
+                f"{path}: the field {name!r} is {kind}; it must be a non-empty text in quotes, as in "
+                '{"username": "<username>", "key": "<key>"} (see kaggle.json.example)'
+            )
 
 
 def _secrets(*values: str | None, username: str | None = None) -> tuple[str, ...]:

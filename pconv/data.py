@@ -36,12 +36,13 @@ from pconv.dataio import (
     readable_images,
     split_indices,
     to_tensor,
+    walk_folders,
     warn_skipped,
 )
 from pconv.pairing import InpaintingDataset
 from pconv.samples import SampleImageDataset, sample_images
 from pconv.segdata import CarvanaDataset, SyntheticShapesDataset
-from pconv.utils import check_size
+from pconv.utils import check_size, user_path
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -57,6 +58,8 @@ __all__ = [
     "sample_images",
     "split_files",
 ]
+
+_DECODE_LIMIT = 256  # files `split` decodes up front (see `_decodable_split`): a second or so at most
 
 
 def split_files(
@@ -75,9 +78,8 @@ def split_files(
 def _no_images(root: Path) -> str:
     """Why a scan of `root` found no images: the folder is empty, or what it holds instead."""
     others = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
-        others += [Path(dirpath, f).relative_to(root).as_posix() for f in filenames if not f.startswith(".")]
+    for dirpath, filenames in walk_folders(root):
+        others += [Path(dirpath, f).relative_to(root).as_posix() for f in filenames]
     if not others:
         return f"the folder {root} is empty (hidden files are ignored)"
     shown = ", ".join(sorted(others)[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
@@ -86,13 +88,16 @@ def _no_images(root: Path) -> str:
     )
 
 
-def _readable(root: Path, candidates: list[Path], check: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+def _readable(root: Path, candidates: list[Path], check: bool, size: int) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(readable files, [(skipped file, reason)]) of `candidates`; one warning for the skipped ones.
 
     Raises:
         ValueError: no candidates, or none of them readable (names the folder and a bad file).
     """
     files, skipped = readable_images(candidates) if check else (list(candidates), [])
+    if check and len(files) <= _DECODE_LIMIT:  # a small set: decode it now, so a corrupt file is reported up front
+        bad = _undecodable(files, size)
+        files, skipped = [f for f in files if f not in {p for p, _ in bad}], skipped + bad
     if skipped:
         warn_skipped(f"ImageFolderDataset({root})", skipped, stacklevel=3)  # the caller of the dataset or .split
     if not files:
@@ -104,13 +109,56 @@ def _readable(root: Path, candidates: list[Path], check: bool) -> tuple[list[Pat
 
 
 def _check_root(root: str | os.PathLike) -> Path:
-    root = Path(root).expanduser()
+    """`root` resolved once (`~` expanded, then absolute), so file paths never depend on the current folder."""
+    try:
+        root = user_path(root)
+    except ValueError:
+        raise ValueError("ImageFolderDataset: root is empty; pass the folder that holds your images") from None
     if not root.is_dir():
         raise FileNotFoundError(
             f"ImageFolderDataset: root folder {root} does not exist (or is not a "
             "folder); pass the folder that holds your images, e.g. data/celeba"
         )
     return root
+
+
+def _undecodable(files: Sequence[Path], size: int) -> list[tuple[Path, str]]:
+    """[(file, why)] for those of `files` whose pixels fail to decode (the header test cannot see that)."""
+    bad = []
+    for f in files:
+        try:
+            load_image(f, draft_size=(size, size))
+        except ImageLoadError as e:
+            bad.append((f, e.reason))
+    return bad
+
+
+def _decodable_split(
+    files: list[Path], val_fraction: float, seed: int, size: int
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(`files` minus those that fail to decode, [(bad file, why)]), decoding what a split cannot do without.
+
+    A small folder (at most `_DECODE_LIMIT` files) is decoded whole, so a bad file is reported
+    once, up front, on either side. In a larger one only the val files of the split are
+    decoded (again after dropping a bad one), while there are at most `_DECODE_LIMIT` of
+    them: a bad train file is replaced when read, and a large val side cannot be emptied.
+    """
+    if len(files) <= _DECODE_LIMIT:
+        bad = _undecodable(files, size)
+        return [f for f in files if f not in {p for p, _ in bad}], bad
+    bad_all: list[tuple[Path, str]] = []
+    decoded: set[Path] = set()
+    while len(files) >= 2:
+        val = split_files(files, val_fraction, seed)[1]
+        if len(val) > _DECODE_LIMIT:
+            break
+        bad = _undecodable([f for f in val if f not in decoded], size)
+        decoded.update(val)
+        if not bad:
+            break
+        bad_all += bad
+        files = [f for f in files if f not in {p for p, _ in bad}]
+    return files, bad_all
 
 
 def _scan(root: Path) -> list[Path]:
@@ -134,7 +182,8 @@ class ImageFolderDataset(Dataset):
     bad file never stops an epoch) and added to `.skipped` (in that process only).
 
     Args:
-        root: the folder; `files` are resolved relative to it.
+        root: the folder (`~` expanded, then made absolute once); relative `files` are
+            resolved against it, so `.files` holds absolute paths.
         size: output side in pixels.
         train: random crop and flip (True) or centre crop (False).
         files: use these files instead of scanning `root` (see `split`).
@@ -168,7 +217,7 @@ class ImageFolderDataset(Dataset):
             raise ValueError(f"ImageFolderDataset({self.root}): the given `files` list is empty")
         else:
             candidates = [self.root / f for f in files]
-        self.files, self.skipped = _readable(self.root, candidates, check)
+        self.files, self.skipped = _readable(self.root, candidates, check, self.size)
         self._bad: set[int] = set()
 
     @classmethod
@@ -187,6 +236,8 @@ class ImageFolderDataset(Dataset):
         The way to train and validate on one folder: every file is checked first and only
         the readable ones are split (with `split_files`), so an unreadable file is skipped
         and reported once, and can never take a place in (or empty) the validation split.
+        Files whose header is fine but whose pixels are corrupt are found by decoding the
+        folder (at most `_DECODE_LIMIT` files) or the val side of a larger one up front.
         Both datasets list the skipped files in `.skipped`.
 
         Args:
@@ -211,13 +262,20 @@ class ImageFolderDataset(Dataset):
                 f"ImageFolderDataset.split: val_fraction must be in (0, 1), got {val_fraction!r}; "
                 "for training without validation use ImageFolderDataset(root)"
             )
-        readable, skipped = _readable(root, _scan(root), check)
+        found = _scan(root)
+        readable, skipped = readable_images(found) if check else (list(found), [])
+        if check:  # a file can pass the header test and still fail to decode: keep those out up front
+            readable, bad = _decodable_split(readable, val_fraction, seed, size)
+            skipped += bad
+        train_files, val_files = split_files(readable, val_fraction, seed)
+        if skipped:
+            warn_skipped(f"ImageFolderDataset({root})", skipped)  # once, whichever side a bad file fell on
         if len(readable) < 2:
             raise ValueError(
-                f"ImageFolderDataset.split: only {len(readable)} readable image in {root}; "
+                f"ImageFolderDataset.split: only {len(readable)} readable image(s) of {len(found)} in {root}; "
                 "need at least two to split into train and val"
+                + (f", e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else "")
             )
-        train_files, val_files = split_files(readable, val_fraction, seed)
         train = cls(root, size, True, files=train_files, seed=augment_seed, check=False)
         val = cls(root, size, False, files=val_files, check=False)
         train.skipped, val.skipped = list(skipped), list(skipped)

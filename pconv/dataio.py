@@ -37,11 +37,13 @@ __all__ = [
     "readable_images",
     "split_indices",
     "to_tensor",
+    "walk_folders",
     "warn_skipped",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _EXIF_ORIENTATION = 0x0112
+_FULL_16BIT = 4096  # an "I" image reaching this far is taken as 16-bit (12-bit data and less: its own range)
 T = TypeVar("T")
 
 
@@ -143,8 +145,9 @@ def load_image(
     """Decode any common image file to an RGB PIL image, EXIF orientation applied.
 
     Transparent images (RGBA, LA, palette with transparency) are composited over
-    `background` (white by default). 16-bit and 32-bit greyscale are rescaled to 8 bits
-    (I;16 by 1/257; "I"/"F" by their value range), never clipped. The file is fully decoded
+    `background` (white by default). 16-bit and 32-bit greyscale are rescaled to 8 bits,
+    never clipped: 16-bit by 1/257, float in [0, 1] and ints in 0..255 as they are, and any
+    other range (int32 or float 0..1000, say) by its own maximum, with a warning. The file is fully decoded
     here, so truncation is caught here and not later; oversized headers are refused before
     decoding (see `open_image`).
 
@@ -159,24 +162,29 @@ def load_image(
     with decoded_image(path, draft_size) as im:
         with contextlib.suppress(Exception):  # malformed EXIF: keep the pixels as stored
             im = ImageOps.exif_transpose(im)
-        return _to_rgb(im, background)
+        return _to_rgb(im, background, Path(path))
 
 
-def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+def _to_rgb(im: Image.Image, background: tuple[int, int, int], path: Path) -> Image.Image:
     """Any PIL mode -> a new RGB image (see `load_image` for the rules)."""
     if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit grey: PIL's convert would clip at 255
         a = np.nan_to_num(np.asarray(im, dtype=np.float64))
         lo, hi = float(a.min()), float(a.max())
-        if im.mode.startswith("I;16"):
-            a = a / 65535
+        if im.mode.startswith("I;16") or (im.mode == "I" and lo >= 0 and _FULL_16BIT <= hi <= 65535):
+            a = a / 65535  # a 16-bit image (PIL may open 16-bit PNGs as "I")
         elif im.mode == "F" and lo >= 0 and hi <= 1:
             pass
         elif lo >= 0 and hi <= 255:
             a = a / 255
-        elif lo >= 0 and hi <= 65535:
-            a = a / 65535
-        else:
+        else:  # e.g. int32 or float values 0..1000: by 1/65535 they would be near black
+            lo = min(lo, 0.0)
             a = (a - lo) / max(hi - lo, 1e-12)
+            warnings.warn(
+                f"{path}: {im.mode} image with values {lo:g}..{hi:g}, which fit no standard range "
+                "(0..1, 0..255, 0..65535); scaled by its own range to 0..1. Convert it to 8 or 16 bits "
+                "to control the scaling",
+                stacklevel=4,
+            )
         return Image.fromarray(np.clip(np.rint(a * 255), 0, 255).astype(np.uint8), "L").convert("RGB")
     if im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or (im.mode == "P" and "transparency" in im.info):
         base = Image.new("RGBA", im.size, (*background, 255))
@@ -265,21 +273,33 @@ def read_with_fallback(
     raise RuntimeError(f"{owner}: none of the {n} files could be decoded; see the warnings above")
 
 
+def walk_folders(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """(folder, file names) under `root`, symlinked folders followed, each real folder visited once.
+
+    Hidden files and folders and macOS `__MACOSX` folders are left out. Following links lets a
+    data folder gather photos kept elsewhere; the visited set (device, inode) stops link loops.
+    """
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []  # a loop, or a second link to a folder already read
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
+        yield dirpath, [f for f in filenames if not f.startswith(".")]
+
+
 def find_images(root: str | os.PathLike) -> list[Path]:
-    """Image files under `root`, recursively, in sorted order.
+    """Image files under `root`, recursively (symlinked folders followed, once), in sorted order.
 
     Extensions (IMAGE_EXTENSIONS) match case-insensitively; hidden files and folders and
     macOS `__MACOSX` folders are ignored. Files are not opened here.
     """
     root = Path(root).expanduser()
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
-        found += [
-            Path(dirpath, f)
-            for f in filenames
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
-        ]
+    for dirpath, filenames in walk_folders(root):
+        found += [Path(dirpath, f) for f in filenames if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 

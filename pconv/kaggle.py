@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ._archive import MARKER, ArchiveError, clean_leftovers, install, safe_extract
 from ._kaggle_client import Credentials, KaggleCredentialsError, KaggleError, find_credentials, new_api
-from .utils import data_dir
+from .utils import WriteFailedError, data_dir, is_write_failure, user_path
 
 __all__ = [
     "download",
@@ -41,6 +41,7 @@ __all__ = [
     "KaggleRulesError",
     "KaggleNotFoundError",
     "KaggleNetworkError",
+    "KaggleWriteError",
     "KaggleDiskFullError",
     "KaggleArchiveError",
 ]
@@ -82,7 +83,11 @@ class KaggleNetworkError(KaggleError):
     """Kaggle could not be reached, did not answer in time, or the transfer broke off."""
 
 
-class KaggleDiskFullError(KaggleError):
+class KaggleWriteError(KaggleError, WriteFailedError):
+    """The download could not be written (full disk, quota, permissions); also a `pconv.utils.WriteFailedError`."""
+
+
+class KaggleDiskFullError(KaggleWriteError):
     """The disk filled up (ENOSPC) while downloading or extracting."""
 
 
@@ -118,7 +123,7 @@ def download(
         kind = "a competition slug without '/'" if competition else "'owner/dataset' (or competition=True)"
         raise ValueError(f"name_or_slug={name_or_slug!r}: expected one of {sorted(DATASETS)} or {kind}")
     name = name_or_slug if name_or_slug in DATASETS else slug.rsplit("/", 1)[-1]
-    dest = Path(dest).expanduser() if dest is not None else data_dir() / name
+    dest = user_path(dest) if dest is not None else user_path(data_dir() / name)
     files = COMPETITION_FILES.get(slug, ()) if competition else ()
     clean_leftovers(dest)
     if (dest / MARKER).is_file() and not force:
@@ -132,7 +137,7 @@ def download(
     if dest.is_dir() and any(dest.iterdir()) and not force:
         raise KaggleError(
             f"{dest} exists and is not empty, but holds no {MARKER} marker of a complete download. "
-            f"Pass force=True to replace it (only once the new download is complete), pass another "
+            f"Pass force=True (--force) to replace it (only once the new download is complete), pass another "
             f"dest, or, if it is complete, create the empty file {dest / MARKER}."
         )
     if attached.is_dir() and not force:  # attached zips: extract them here, /kaggle/input is read-only
@@ -206,11 +211,16 @@ def _translate(err: Exception, slug: str, competition: bool, dest: Path, creds: 
     detail = _redact(f"{type(err).__name__}: {err}", creds.secrets if creds else ())
     if isinstance(err, ArchiveError):
         return KaggleArchiveError(str(err))
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         free = shutil.disk_usage(dest.parent).free / 1e9
         return KaggleDiskFullError(
             f"no space left on the disk holding {dest.parent} ({free:.1f} GB free) while "
             f"downloading {slug!r}. Free some space or set PCONV_DATA_DIR (or dest=) to a larger disk."
+        )
+    if is_write_failure(err):  # permissions, a read-only disk: nothing was kept (`pconv._archive.install`)
+        return KaggleWriteError(
+            f"could not write the download of {slug!r} next to {dest} ({detail}). Fix the folder's "
+            "permissions, or set PCONV_DATA_DIR (or dest=) to a folder you can write."
         )
     if isinstance(err, requests.HTTPError) and status == 401:
         return KaggleAuthError(

@@ -34,7 +34,7 @@ from .dataio import (
     readable_images,
     warn_skipped,
 )
-from .utils import check_hw
+from .utils import check_hw, user_path
 
 __all__ = ["MaskFolder", "POLARITY_VOTES", "PolarityVote", "read_white", "vote_polarity"]
 
@@ -152,7 +152,7 @@ class MaskFolder(Dataset):
         seed: int = 0,
         dilation: tuple[int, int] = (9, 49),
     ):
-        self.root, self.size = Path(root).expanduser(), check_hw(size)
+        self.root, self.size = user_path(root), check_hw(size)  # absolute once: files never depend on the cwd
         if invert not in (True, False, "auto"):
             raise ValueError(f"invert must be True (white = hole), False (white = valid) or 'auto', got {invert!r}")
         if len(dilation) != 2 or not 0 <= dilation[0] <= dilation[1]:

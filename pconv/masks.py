@@ -25,10 +25,12 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from . import maskdraw
-from .dataio import check_index, item_rng
+from .dataio import ImageLoadError, check_index, item_rng, open_image
 from .maskfolder import MaskFolder
+from .maskmanifest import MaskSetError, existing_set, read_manifest
+from .publish import publish_folder
 from .report import bin_hole_range
-from .utils import as_rng, check_hw, data_dir
+from .utils import as_rng, check_hw, check_size, data_dir, user_path
 
 __all__ = [
     "irregular_mask",
@@ -40,6 +42,7 @@ __all__ = [
     "make_test_masks",
     "load_test_masks",
     "fixed_test_masks",
+    "MaskSetError",
 ]
 
 PAPER_HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
@@ -194,6 +197,30 @@ class MaskGenerator(Dataset):
         return torch.from_numpy(m)[None]  # (1, H, W)
 
 
+def _check_set_size(h: int, w: int) -> None:
+    """Refuse, before anything is written, a size that misses a bin or that PIL could not read back."""
+
+    def every_bin(hh: int, ww: int) -> bool:
+        try:
+            for b in PAPER_HOLE_BINS:
+                _count_bounds(hh, ww, *bin_hole_range(b, PAPER_HOLE_BINS))
+        except ValueError:
+            return False
+        return True
+
+    if not every_bin(h, w):
+        side = next(s for s in range(1, 64) if every_bin(s, s))
+        raise ValueError(
+            f"size={(h, w)} is too small for a test mask in every hole-ratio bin {PAPER_HOLE_BINS} "
+            f"(ratios move in steps of 1/{h * w}); use a size of at least {side} (e.g. 64)"
+        )
+    if Image.MAX_IMAGE_PIXELS and h * w > Image.MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"size={(h, w)}: {h * w:,} pixels per mask is more than PIL.Image.MAX_IMAGE_PIXELS "
+            f"({Image.MAX_IMAGE_PIXELS:,}), so the files could not be read back; use a smaller size (e.g. 512)"
+        )
+
+
 def make_test_masks(
     out_dir: str | os.PathLike,
     size: int | Sequence[int] = 256,
@@ -202,6 +229,7 @@ def make_test_masks(
     *,
     family: str = "freeform",
     boxes: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Write a fixed, reproducible binned test set: `per_bin` PNGs per `PAPER_HOLE_BINS` bin.
 
@@ -209,46 +237,71 @@ def make_test_masks(
     mask i of bin b is `irregular_mask(H, W, bin_hole_range(bin), np.random.default_rng([seed, b, i]))`:
     an edge two bins share belongs to the lower bin (`pconv.report.bin_hole_range`), so every
     mask is binned back into its own bin by its hole ratio alone.
-    `manifest.json` (written last) records the size, seed, generator parameters and,
-    per file, its bin, exact hole ratio and seed.
+    `manifest.json` records the size, seed, generator parameters and, per file, its bin,
+    exact hole ratio and seed. The set is built in a private hidden folder next to `out_dir`
+    and renamed into place (`pconv.publish`): processes building it at once never rewrite
+    each other's files, and a reader never sees half a set.
 
     Args:
-        out_dir: folder to write; `utils.data_dir() / "test_masks"` in the notebooks.
-        size: int or (H, W).
+        out_dir: folder to write (`~` expanded, relative to the current folder); new or empty,
+            or holding a set when `overwrite`.
+        size: int or (H, W); at least 4 x 4, so that every bin can be hit.
         per_bin: masks per bin (the paper: 2000 at 512x512 with and without border holes).
         seed: non-negative int.
         family, boxes: passed to `irregular_mask`.
+        overwrite: replace a set already in `out_dir` (the old one goes only once the new one is complete).
 
     Returns:
-        The folder `out_dir`.
+        The folder `out_dir`, absolute.
+
+    Raises:
+        FileExistsError: `out_dir` holds a set (or mask PNGs) and not `overwrite`, or other files.
+        ValueError: a size too small for every bin or too large to read back, a bad `per_bin` or seed.
+        pconv.utils.WriteFailedError: the disk is full or not writable (nothing is left behind).
     """
     h, w = check_hw(size)
-    out_dir = Path(out_dir).expanduser()
-    entries = []
-    for b, (lo, hi) in enumerate(PAPER_HOLE_BINS):
-        sub = out_dir / f"bin{b}_{lo:.2f}-{hi:.2f}"
-        sub.mkdir(parents=True, exist_ok=True)
-        hole_range = bin_hole_range((lo, hi), PAPER_HOLE_BINS)
-        for i in range(per_bin):
-            m = irregular_mask(h, w, hole_range, np.random.default_rng([seed, b, i]), family=family, boxes=boxes)
-            Image.fromarray((m * 255).astype(np.uint8), "L").save(sub / f"{i:04d}.png")
-            entries.append(
-                {"file": f"{sub.name}/{i:04d}.png", "bin": [lo, hi], "hole_ratio": hole_ratio(m), "seed": [seed, b, i]}
-            )
-    manifest = {
-        "format": "pconv-test-masks",
-        "version": TEST_MASKS_VERSION,
-        "size": [h, w],
-        "per_bin": per_bin,
-        "seed": seed,
-        "white": "valid",
-        "bins": [list(b) for b in PAPER_HOLE_BINS],
-        "generator": {"function": "pconv.masks.irregular_mask", "family": family, "boxes": boxes},
-        "masks": entries,
-    }
-    tmp = out_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(out_dir / "manifest.json")  # atomic: a half-written set has no manifest
+    per_bin = check_size(per_bin, "per_bin")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    _check_family(family)
+    _check_set_size(h, w)
+    out_dir = user_path(out_dir)
+    if existing_set(out_dir) and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds a test-mask set; pass overwrite=True (--force) to replace it, "
+            "or write to another folder"
+        )
+
+    def build(folder: Path) -> None:
+        entries = []
+        for b, (lo, hi) in enumerate(PAPER_HOLE_BINS):
+            sub = folder / f"bin{b}_{lo:.2f}-{hi:.2f}"
+            sub.mkdir()
+            hole_range = bin_hole_range((lo, hi), PAPER_HOLE_BINS)
+            for i in range(per_bin):
+                rng = np.random.default_rng([seed, b, i])
+                m = irregular_mask(h, w, hole_range, rng, family=family, boxes=boxes)
+                Image.fromarray((m * 255).astype(np.uint8), "L").save(sub / f"{i:04d}.png")
+                file = f"{sub.name}/{i:04d}.png"
+                entries.append({"file": file, "bin": [lo, hi], "hole_ratio": hole_ratio(m), "seed": [seed, b, i]})
+        manifest = {
+            "format": "pconv-test-masks",
+            "version": TEST_MASKS_VERSION,
+            "size": [h, w],
+            "per_bin": per_bin,
+            "seed": seed,
+            "white": "valid",
+            "bins": [list(b) for b in PAPER_HOLE_BINS],
+            "generator": {"function": "pconv.masks.irregular_mask", "family": family, "boxes": boxes},
+            "masks": entries,
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+    if not publish_folder(out_dir, build, replace=overwrite, what="test-mask set"):
+        raise FileExistsError(
+            f"{out_dir} was filled by another process while this one built its test-mask set; "
+            "pass overwrite=True (--force) to replace it, or write to another folder"
+        )
     return out_dir
 
 
@@ -257,18 +310,26 @@ def fixed_test_masks(size: int | tuple[int, int] = 256, per_bin: int = 100, seed
 
     Every consumer (notebooks, CLI `evaluate`, benchmarks) finds the same set at
     `data_dir()/test_masks/<size>px_<per_bin>_seed<seed>/`, so methods are always
-    compared on identical masks. A folder without a manifest (an interrupted write), or
-    with one written by an older version of the generator, is rebuilt.
+    compared on identical masks. A folder without a manifest, or with one written by an
+    older version of the generator, is rebuilt; processes that build it at once each
+    build privately and the first to finish publishes it (`make_test_masks`).
 
     Returns:
         The folder; read it with `load_test_masks`.
+
+    Raises:
+        MaskSetError: the folder's manifest is garbage (names it and how to rebuild).
     """
     h, w = check_hw(size)
     name = f"{h}px" if h == w else f"{h}x{w}px"
-    folder = data_dir() / "test_masks" / f"{name}_{per_bin}_seed{seed}"
+    folder = user_path(data_dir() / "test_masks" / f"{name}_{per_bin}_seed{seed}")
     manifest = folder / "manifest.json"
-    if not manifest.is_file() or json.loads(manifest.read_text()).get("version") != TEST_MASKS_VERSION:
-        make_test_masks(folder, size=(h, w), per_bin=per_bin, seed=seed)
+    if not manifest.is_file() or read_manifest(manifest).get("version") != TEST_MASKS_VERSION:
+        try:
+            make_test_masks(folder, size=(h, w), per_bin=per_bin, seed=seed, overwrite=True)
+        except FileExistsError:
+            if not manifest.is_file():  # what filled it was not another builder of this set
+                raise
     return folder
 
 
@@ -283,33 +344,35 @@ def load_test_masks(path: str | os.PathLike) -> list[tuple[torch.Tensor, tuple[f
 
     Raises:
         FileNotFoundError: no manifest, or a listed file is missing.
-        ValueError: a file's size or hole ratio differs from the manifest.
+        MaskSetError: a garbage manifest, or a listed file is unreadable or differs from it.
     """
-    path = Path(path).expanduser()
+    path = user_path(path)
     manifest_path = path / "manifest.json" if path.is_dir() else path
     if not manifest_path.is_file():
         raise FileNotFoundError(
             f"no test-mask manifest at {manifest_path}; build the set with "
             f"pconv.masks.make_test_masks({str(manifest_path.parent)!r})"
         )
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(manifest_path)
     h, w = manifest["size"]
+    rebuild = "rebuild the set with `python -m pconv masks --out DIR --force` (or delete the folder)"
     out = []
     for e in manifest["masks"]:
         f = manifest_path.parent / e["file"]
         if not f.is_file():
-            raise FileNotFoundError(
-                f"test mask {f} listed in {manifest_path} is missing; rebuild the set with make_test_masks"
-            )
-        with Image.open(f) as im:
-            m = torch.from_numpy(np.asarray(im.convert("L")) > 127).float()[None]  # (1, H, W)
+            raise FileNotFoundError(f"test mask {f} listed in {manifest_path} is missing; {rebuild}")
+        try:
+            with open_image(f) as im:
+                m = torch.from_numpy(np.asarray(im.convert("L")) > 127).float()[None]  # (1, H, W)
+        except ImageLoadError as err:
+            raise MaskSetError(f"test mask {f} listed in {manifest_path}: {err.reason}; {rebuild}") from None
         if tuple(m.shape[1:]) != (h, w):
-            raise ValueError(f"test mask {f} is {tuple(m.shape[1:])}, the manifest says {(h, w)}; rebuild the set")
+            raise MaskSetError(f"test mask {f} is {tuple(m.shape[1:])}, the manifest says {(h, w)}; {rebuild}")
         r = hole_ratio(m)
         if abs(r - e["hole_ratio"]) > 0.5 / (h * w):
-            raise ValueError(
+            raise MaskSetError(
                 f"test mask {f} has hole ratio {r:.6f}, the manifest says {e['hole_ratio']:.6f}: "
-                "the file was changed or belongs to another set; rebuild with make_test_masks"
+                f"the file was changed or belongs to another set; {rebuild}"
             )
         out.append((m, tuple(e["bin"])))
     return out

@@ -33,7 +33,7 @@ from pconv.dataio import (
     to_tensor,
 )
 from pconv.samples import sample_crop, sample_names
-from pconv.utils import check_hw, check_size
+from pconv.utils import check_hw, check_size, user_path
 
 __all__ = ["CarvanaDataset", "SyntheticShapesDataset", "load_object_mask"]
 
@@ -181,7 +181,7 @@ class CarvanaDataset(Dataset):
     ):
         if split not in ("train", "val", "all"):
             raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
-        self.root, self.size, self.split = Path(root).expanduser(), _size_hw(size), split
+        self.root, self.size, self.split = user_path(root), _size_hw(size), split  # absolute once
         self.augment = split == "train" if augment is None else bool(augment)
         self.image_dir, self.mask_dir = _find_layout(self.root)
         pairs = _match_images_to_masks(self.image_dir, self.mask_dir)

@@ -36,7 +36,7 @@ from .studio_image import open_image, stroke_region
 from .studio_methods import Method, ResultCache, discover_methods
 from .studio_report import write_folder
 from .studio_ui import LIVE_DEBOUNCE, BackgroundRunner, StudioView
-from .utils import check_size, output_dir
+from .utils import check_size, output_dir, user_path
 
 __all__ = ["InpaintStudio", "inpaint_studio"]
 
@@ -272,12 +272,12 @@ class InpaintStudio(widgets.VBox):
         results, errors, times, start = {}, {}, {}, time.perf_counter()
         for name in names:
             try:
-                out, seconds, cached = self._result(name, image, mask, key)
-                results[name], times[name] = out, seconds
+                out, seconds, cached = self._result(name, image, mask, key)  # ValueError when not finite
                 shown = self._result(name, image, mask, key, raw=True) if raw_view else (out, seconds, cached)
                 load = self.method(name).load_seconds if name not in self._load_shown else 0.0
                 self._load_shown.add(name)
                 self._view.show_result(name, *shown, load)
+                results[name], times[name] = out, seconds  # only once it showed: a result or an error, never both
             except Exception as e:  # noqa: BLE001  (one method's failure must not hide the others)
                 errors[name] = f"{type(e).__name__}: {e}"
                 self._view.show_error(name, errors[name])
@@ -316,18 +316,27 @@ class InpaintStudio(widgets.VBox):
     def save(self, folder: str | os.PathLike | None = None) -> Path:
         """Write image.png, mask.png (white = valid), one PNG per ticked method's result, and studio.json.
 
+        Everything that can be written is; a method that failed or gave a non-finite result is
+        named under "errors" in studio.json and in a warning.
+
         Args:
             folder: where to write; None for a new `$PCONV_OUTPUT_DIR/studio/<date-time>/`.
 
         Returns:
             The folder.
+
+        Raises:
+            pconv.utils.WriteFailedError: the disk is full or not writable; nothing half-written is left.
         """
         results = self._run(self.selected)
         with self._lock:
             rgb, hole = self._rgb.copy(), self._hole.copy()
         info = {"note": self.note, "hole_ratio": float(hole.mean()), "errors": dict(self.errors)}
-        folder = Path(folder) if folder is not None else output_dir() / "studio" / time.strftime("%Y%m%d-%H%M%S")
-        return write_folder(folder, rgb, hole, results, self.times, info)
+        folder = user_path(folder) if folder is not None else output_dir() / "studio" / time.strftime("%Y%m%d-%H%M%S")
+        written = write_folder(folder, rgb, hole, results, self.times, info)
+        for name, message in info["errors"].items():  # studio.json lists them too
+            warnings.warn(f"inpaint studio: saved {written} without {name}: {message}", RuntimeWarning, stacklevel=2)
+        return written
 
     # ------------------------------------------------------------------ showing itself once
     def _display_in_notebook(self) -> None:

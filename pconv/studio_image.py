@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -217,8 +218,8 @@ def _check_points(points: Any) -> np.ndarray:
 
 
 def _check_radius(radius: Any) -> float:
-    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or not radius > 0:
-        raise ValueError(f"radius must be a positive number of pixels, got {radius!r}")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or not 0 < radius < math.inf:
+        raise ValueError(f"radius must be a finite positive number of pixels (e.g. 12), got {radius!r}")
     return float(radius)
 
 

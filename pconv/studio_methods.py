@@ -70,7 +70,7 @@ class Method:
             (3, H, W) float in [0, 1] on the CPU.
         """
         out = self.get()(image, mask) if self.kind == "classical" else self.raw(image, mask)
-        return _composite(image, mask, out)
+        return _composite(image, mask, out, self.name)
 
     def raw(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """What the method predicts everywhere, known pixels included (classical fills: their composite).
@@ -88,8 +88,10 @@ class Method:
         if hasattr(fn, "predict"):  # a PConvUNet: its output at any size, padded and cropped as inpaint does
             return fn.predict(image, mask).detach().to("cpu", torch.float32)
         if hasattr(fn, "inpaint"):  # a network that exposes only its composite
-            return _composite(image, mask, fn.inpaint(image, mask))
-        return _call_forward(fn, image, mask).detach().cpu().float().clamp(0, 1)
+            return _composite(image, mask, fn.inpaint(image, mask), self.name)
+        out = _call_forward(fn, image, mask).detach().cpu().float()
+        _check_finite(self.name, out)  # before the clamp, which would turn inf into a plausible white
+        return out.clamp(0, 1)
 
 
 class ResultCache:
@@ -108,7 +110,7 @@ class ResultCache:
         """
         if method.is_network and not raw:  # a network's composite is its raw output's: one forward serves both views
             out, seconds, cached = self.get(method, image, mask, key, raw=True)
-            return _composite(image, mask, out), seconds, cached
+            return _composite(image, mask, out, method.name), seconds, cached
         slot = (method.name, key)  # networks store their raw output, classical fills their composite
         with self._lock:
             if slot in self._store:
@@ -119,6 +121,7 @@ class ResultCache:
         start = time.perf_counter()
         out = method.raw(image, mask) if method.is_network else method.fill(image, mask)
         seconds = time.perf_counter() - start
+        _check_finite(method.name, out)  # before caching: a NaN fill is an error, never a result
         with self._lock:
             self._store[slot] = (out, seconds)
             while len(self._store) > self.items:
@@ -126,12 +129,23 @@ class ResultCache:
         return out, seconds, False
 
 
-def _composite(image: torch.Tensor, mask: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+def _check_finite(name: str, out: torch.Tensor) -> None:
+    """Raise ValueError when `out` holds NaN or inf (a diverged network, a broken fill)."""
+    bad = int((~torch.isfinite(out)).sum())
+    if bad:
+        raise ValueError(
+            f"{name} returned {bad} non-finite value(s) (NaN or inf) of {out.numel()}: its weights have "
+            "probably diverged; use an earlier checkpoint"
+        )
+
+
+def _composite(image: torch.Tensor, mask: torch.Tensor, output: torch.Tensor, name: str) -> torch.Tensor:
     output = output.detach().to("cpu", torch.float32)
     if output.ndim == 4 and output.shape[0] == 1:
         output = output[0]  # a network's inpaint keeps the batch it was given
     if output.shape != image.shape:
         raise ValueError(f"the method returned shape {tuple(output.shape)}, expected {tuple(image.shape)}")
+    _check_finite(name, torch.where(mask > 0.5, 0.0, output))  # under the holes: what the composite shows
     return torch.where(mask > 0.5, image, output.clamp(0, 1))  # known pixels exactly
 
 
@@ -177,7 +191,7 @@ def _run_checkpoints(runs: Path) -> list[tuple[str, Path, bool]]:
     Segmentation runs (05's U-Nets live in the same folder) are left out; a file that cannot be
     read stays (readable False), so that its tile says what is wrong with it.
     """
-    from .checkpoint import list_checkpoints
+    from .checkpoint import checkpoint_step, list_checkpoints
     from .runs import checkpoint_task
 
     found = []
@@ -186,9 +200,13 @@ def _run_checkpoints(runs: Path) -> list[tuple[str, Path, bool]]:
         files = []
         if (run / "best.pt").is_file():
             files.append((f"{run.name}/best", run / "best.pt"))
-        ckpts = list_checkpoints(run)
-        if ckpts:
-            step, path = ckpts[-1]
+        named = list_checkpoints(run)
+        # newest by the step recorded inside: a junk ckpt_50.pt must not hide a valid ckpt_4.pt
+        ckpts = [(step, p) for _, p in named if (step := checkpoint_step(p)) is not None]
+        for _, junk in (p for p in named if p[1] not in {c for _, c in ckpts}):
+            log.warning("inpaint studio: skipped %s: it cannot be read as a checkpoint", junk)
+        if ckpts or named:  # none readable: the highest-numbered one, so that its tile says what is wrong
+            step, path = max(ckpts) if ckpts else named[-1]
             files.append((f"{run.name}/step {step}", path))
         tasks = [checkpoint_task(path) for _, path in files]
         files = [(name, path, task is not None) for (name, path), task in zip(files, tasks) if task != "segmentation"]

@@ -9,6 +9,7 @@ qualitative figures of Liu et al. 2018 (arXiv:1804.07723, Fig. 5-7) compare meth
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .plot import HOLE_GREY
+from .publish import publish_folder
 from .studio_image import to_rgb_array
+from .utils import user_path
 
 __all__ = ["comparison_figure", "write_folder"]
 
@@ -39,6 +42,11 @@ def write_folder(
 ) -> Path:
     """Write image.png, mask.png (white = valid, 8-bit), one PNG per result and studio.json into a new folder.
 
+    Everything that can be written is: a result that cannot be turned into an image (NaN, a
+    wrong shape) is left out, named with the reason under "not_saved" in studio.json, with
+    one warning. The files are written into a hidden sibling and renamed into place, so a
+    full disk leaves nothing half-written.
+
     Args:
         folder: the folder to create; when it exists, "-2", "-3", ... is appended (nothing is overwritten).
         rgb: uint8 (H, W, 3) image. hole: bool (H, W), True = hole.
@@ -47,21 +55,38 @@ def write_folder(
 
     Returns:
         The folder written.
+
+    Raises:
+        pconv.utils.WriteFailedError: the disk is full or not writable (names the folder).
     """
+    folder = user_path(folder)
     base, i = folder, 2
     while folder.exists():
         folder, i = base.with_name(f"{base.name}-{i}"), i + 1
-    folder.mkdir(parents=True)
-    Image.fromarray(rgb).save(folder / "image.png")
-    Image.fromarray(np.where(hole, 0, 255).astype(np.uint8)).save(folder / "mask.png")
-    files = {}
+    files, not_saved = {}, {}
     for name, out in results.items():
-        files[name] = f"{_slug(name)}.png"
-        while list(files.values()).count(files[name]) > 1:  # two names with one slug
-            files[name] = f"{Path(files[name]).stem}_.png"
-        Image.fromarray(to_rgb_array(out, what=name)).save(folder / files[name])
-    methods = {n: {"file": f, "seconds": round(times.get(n, 0.0), 4)} for n, f in files.items()}
-    (folder / "studio.json").write_text(json.dumps({**info, "methods": methods}, indent=2) + "\n")
+        try:
+            files[name] = (f"{_slug(name)}.png", to_rgb_array(out, what=name))
+        except ValueError as e:  # NaN, a wrong shape: the other results are still worth keeping
+            not_saved[name] = str(e)
+        else:
+            while [f for f, _ in files.values()].count(files[name][0]) > 1:  # two names with one slug
+                files[name] = (f"{Path(files[name][0]).stem}_.png", files[name][1])
+
+    def build(tmp: Path) -> None:
+        Image.fromarray(rgb).save(tmp / "image.png")
+        Image.fromarray(np.where(hole, 0, 255).astype(np.uint8)).save(tmp / "mask.png")
+        for file, pixels in files.values():
+            Image.fromarray(pixels).save(tmp / file)
+        methods = {n: {"file": f, "seconds": round(times.get(n, 0.0), 4)} for n, (f, _) in files.items()}
+        record = {**info, "methods": methods, **({"not_saved": not_saved} if not_saved else {})}
+        (tmp / "studio.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    while not publish_folder(folder, build, replace=False, what="studio session"):
+        folder, i = base.with_name(f"{base.name}-{i}"), i + 1  # another save took the name meanwhile
+    if not_saved:
+        lines = "; ".join(f"{n}: {why}" for n, why in not_saved.items())
+        warnings.warn(f"inpaint studio: saved {folder} without {len(not_saved)} result(s): {lines}", stacklevel=3)
     return folder
 
 

@@ -11,7 +11,7 @@ import torch
 from skimage import data
 
 from pconv import baselines
-from pconv.baselines import available_baselines, biharmonic, harmonic, mean_fill, navier_stokes, telea
+from pconv.baselines import ALL_HOLE_GREY, available_baselines, biharmonic, harmonic, mean_fill, navier_stokes, telea
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +150,17 @@ def test_harmonic_fill_ignores_nan_and_inf_under_holes(junk):
     clean = baselines.harmonic_fill(x, mask)
     dirty = baselines.harmonic_fill(torch.where(mask > 0, x, junk), mask)
     assert torch.isfinite(dirty).all() and torch.equal(dirty, clean)
+
+
+@pytest.mark.parametrize("name", ["biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill"])
+def test_every_baseline_on_an_all_hole_and_an_all_valid_mask(name, image, mask):
+    fn = available_baselines().get(name) or pytest.skip(f"{name} needs OpenCV")
+    assert torch.equal(fn(image, torch.ones(2, 1, 48, 40)), image)  # nothing to fill: the image, exactly
+    assert torch.equal(fn(image[0], torch.zeros(1, 48, 40)), torch.full_like(image[0], ALL_HOLE_GREY))
+    mixed = torch.cat([torch.zeros(1, 1, 48, 40), mask[1:]])  # one image all hole, one with an ordinary hole
+    out = fn(image, mixed)
+    assert torch.equal(out[0], torch.full_like(image[0], ALL_HOLE_GREY))
+    assert torch.equal(out[1], fn(image[1], mask[1]))  # the other image of the batch is filled as on its own
+    junk = image.clone()
+    junk[0] = float("nan")  # values under an all-hole mask never reach the fill
+    assert torch.equal(fn(junk, mixed), out)

@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -363,3 +364,107 @@ def test_default_num_workers(monkeypatch):
     assert default_num_workers() == 4  # also in Jupyter: make_loader never forks, and falls back for cell classes
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(3)), raising=False)
     assert default_num_workers() == 2
+
+
+# --- nothing lost (issue 23) ----------------------------------------------------------------------
+
+
+def _photos(folder: Path, n: int = 8, corrupt: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        _noise(24, 24, seed=i).save(folder / f"x{i}.png")
+    for i in range(corrupt):  # header and IEND intact, pixel data zeroed: only decoding shows it
+        blob = bytearray((folder / "x0.png").read_bytes())
+        blob[60:300] = bytes(240)
+        (folder / f"bad{i}.png").write_bytes(bytes(blob))
+    return folder
+
+
+ROOTS = ["imgs", "./imgs", "a/../imgs", "~/imgs", "ïmgs→"]
+
+
+@pytest.mark.parametrize("given", ROOTS)
+def test_every_dataset_resolves_its_root_once(tmp_path, monkeypatch, given):
+    """A relative root used to be joined twice by `split` (imgs/imgs/x.png); `~` and unicode too."""
+    from test_segdata import make_carvana
+
+    from pconv.data import CarvanaDataset
+
+    home = tmp_path / "home"
+    base = home if given.startswith("~") else tmp_path
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+
+    def where(g: str) -> Path:
+        return base / g.removeprefix("~/").replace("a/../", "").removeprefix("./")
+
+    folder = _photos(where(given))
+    train, val = ImageFolderDataset.split(given, 16)
+    whole = ImageFolderDataset(given, 16)
+    for ds in (train, val, whole):
+        assert ds.root == folder.absolute() or ds.root.resolve() == folder.resolve()
+        assert ds.root.is_absolute() and all(f.is_absolute() and f.is_file() for f in ds.files)
+    assert sorted(train.files + val.files) == whole.files and len(whole) == 8
+    masks = MaskFolder(given, 16, invert=False)
+    assert masks.root.is_absolute() and len(masks) == 8
+    monkeypatch.chdir(home.parent.parent)  # the paths stay valid wherever the process goes next
+    assert all(ds[0].shape == (3, 16, 16) for ds in (train, val, whole)) and masks[0].shape == (1, 16, 16)
+
+    monkeypatch.chdir(tmp_path)
+    make_carvana(where(given.replace("imgs", "cars")))
+    cars = CarvanaDataset(given.replace("imgs", "cars"), size=(16, 24), split="all")
+    assert cars.root.is_absolute() and cars.image_dir.is_absolute() and len(cars) > 0
+
+
+def test_an_empty_root_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(_photos(tmp_path / "imgs"))  # "" must not silently mean the current folder
+    for call in (lambda: ImageFolderDataset(""), lambda: ImageFolderDataset.split("")):
+        with pytest.raises(ValueError, match="root is empty"):
+            call()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_corrupt_image_in_a_small_folder_is_skipped_on_either_side(tmp_path, seed):
+    folder = _photos(tmp_path / "imgs", n=8, corrupt=1)
+    with pytest.warns(UserWarning, match=r"skipping 1 unreadable file\(s\):\n  .*bad0.png: decoding failed") as rec:
+        train, val = ImageFolderDataset.split(folder, 16, seed=seed)
+    assert len(rec) == 1  # reported once, up front
+    assert folder / "bad0.png" not in train.files + val.files and len(train) + len(val) == 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second report while iterating
+        assert all(x.shape == (3, 16, 16) for ds in (train, val) for x in ds)
+    assert [p.name for p, _ in train.skipped] == [p.name for p, _ in val.skipped] == ["bad0.png"]
+
+
+def test_corrupt_images_that_would_fill_the_val_side_of_a_large_folder_are_replaced(tmp_path, monkeypatch):
+    import pconv.data as data_module
+
+    monkeypatch.setattr(data_module, "_DECODE_LIMIT", 3)  # a "large" folder: only the val side is decoded
+    folder = _photos(tmp_path / "imgs", n=6, corrupt=3)
+    for seed in range(6):
+        with pytest.warns(UserWarning):
+            train, val = ImageFolderDataset.split(folder, 16, val_fraction=0.3, seed=seed)
+        assert not any(f.name.startswith("bad") for f in val.files)
+        assert all(x.shape == (3, 16, 16) for x in val)
+
+
+def test_all_but_one_image_corrupt_is_a_clear_error(tmp_path):
+    folder = _photos(tmp_path / "imgs", n=1, corrupt=3)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"only 1 readable image\(s\) of 4 .*bad0.png"):
+        ImageFolderDataset.split(folder, 16)
+
+
+def test_train_on_a_relative_folder_with_a_corrupt_image_runs(tmp_path, monkeypatch):
+    """The command users type most: `python -m pconv train --data imgs` (relative), one bad file in it."""
+    from pconv.cli import main
+
+    monkeypatch.setenv("PCONV_SMOKE", "1")
+    monkeypatch.chdir(tmp_path)
+    _photos(tmp_path / "imgs", n=8, corrupt=1)
+    args = ["--steps", "2", "--size", "32", "--layers", "3", "--base-channels", "8", "--vgg", "none"]
+    for seed in ("0", "4"):  # the bad file lands in train with one seed and alone in val with the other
+        out = f"run{seed}"
+        with pytest.warns(UserWarning, match="bad0.png"):
+            code = main(["train", "--data", "imgs", "--out", out, "--seed", seed, "--device", "cpu", *args])
+        assert code == 0 and any((tmp_path / out).glob("*.pt"))

@@ -14,6 +14,7 @@ from PIL import Image
 from pconv.dataio import (
     ImageLoadError,
     check_index,
+    find_images,
     item_rng,
     load_image,
     open_image,
@@ -128,3 +129,55 @@ def test_read_with_fallback_serves_the_next_file_and_says_when_none_reads(tmp_pa
     files[2].unlink()
     with pytest.raises(RuntimeError, match="Owner: none of the 3 files"), pytest.warns(UserWarning, match="c.png"):
         read_with_fallback(files, 2, load_image, bad, skipped, "Owner")
+
+
+# --- nothing lost (issue 23) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mode, values",
+    [
+        ("I", np.arange(0, 1001, 4, dtype=np.int32)),
+        ("F", np.linspace(0, 1000, 251, dtype=np.float32)),
+        ("F", np.linspace(-2, 3, 251, dtype=np.float32)),
+        ("I", np.arange(0, 4000, 16, dtype=np.int32)),  # 12-bit data: 0..4095
+    ],
+)
+def test_wide_greyscale_is_scaled_by_its_own_range_with_a_warning(tmp_path, mode, values):
+    path = tmp_path / "wide.tif"
+    Image.fromarray(values[:250].reshape(10, 25), mode).save(path)
+    with pytest.warns(UserWarning, match=rf"wide.tif: {mode} image with values .* scaled by its own range"):
+        got = np.asarray(load_image(path))[..., 0].astype(np.float64)
+    a = values[:250].reshape(10, 25).astype(np.float64)
+    lo = min(a.min(), 0)
+    assert np.abs(got - (a - lo) / (a.max() - lo) * 255).max() <= 0.5 + 1e-6  # full contrast, not near black
+    assert got.max() == 255
+
+
+@pytest.mark.parametrize(
+    "mode, values, scale",
+    [("I", np.arange(0, 250), 255), ("F", np.linspace(0, 1, 250), 1), ("I", np.linspace(0, 65535, 250), 65535)],
+)
+def test_standard_greyscale_ranges_keep_their_meaning_without_a_warning(tmp_path, mode, values, scale):
+    path = tmp_path / "grey.tif"
+    a = values.reshape(10, 25).astype(np.float32 if mode == "F" else np.int32)
+    Image.fromarray(a, mode).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = np.asarray(load_image(path))[..., 0].astype(np.float64)
+    assert np.abs(got - a.astype(np.float64) / scale * 255).max() <= 0.5 + 1e-6
+
+
+def test_find_images_follows_symlinked_folders_once_and_survives_loops(tmp_path):
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (root / "own").mkdir(parents=True)
+    elsewhere.mkdir()
+    Image.new("RGB", (4, 4)).save(root / "own" / "a.png")
+    Image.new("RGB", (4, 4)).save(elsewhere / "b.png")
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (root / "again").symlink_to(elsewhere, target_is_directory=True)  # a second link: read once
+    (elsewhere / "loop").symlink_to(root, target_is_directory=True)  # back up: a loop
+    (root / "own" / "self").symlink_to(root / "own", target_is_directory=True)
+    found = [p.relative_to(root).as_posix() for p in find_images(root)]
+    assert sorted(p.split("/")[-1] for p in found) == ["a.png", "b.png"]
+    assert "own/a.png" in found and ({"again/b.png", "linked/b.png"} & set(found))  # b.png through one link

@@ -459,3 +459,59 @@ def test_leftovers_of_a_killed_download_are_cleaned_and_previous_data_restored(f
         "img_align_celeba/000002.jpg",
     }
     assert sorted(p.name for p in parent.iterdir()) == [".celeba.partial-live", "celeba"]
+
+
+# ---------------------------------------------------------------- nothing lost (issue 23)
+
+
+@pytest.mark.parametrize("field", ["key", "username"])
+@pytest.mark.parametrize("value", [987654321, 98.7654, ["s3cr3t"], None, {"s3cr3t": 1}, True, "", "   "])
+def test_kaggle_json_fields_of_the_wrong_type_are_one_clear_error(clean_env, capsys, field, value):
+    config = Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"username": USERNAME, "key": KEY, field: value}))
+    config.chmod(0o600)
+    with pytest.raises(KaggleCredentialsError, match=f"{config}: the field '{field}' is") as info:
+        download("celeba")
+    out = capsys.readouterr()
+    status = credentials_status()  # reads the same file: the same message, no traceback
+    for shown in (str(info.value), out.out, out.err, status):
+        assert not any(secret in shown for secret in (KEY, "987654321", "98.7654", "s3cr3t"))
+    assert "must be a non-empty text" in status
+
+
+def test_a_full_or_read_only_disk_is_a_write_failure_and_keeps_the_old_data(fake, clean_env, monkeypatch):
+    import errno
+
+    from pconv.utils import WriteFailedError
+
+    first = download("celeba")
+    before = files_under(first)
+    for code, kind in ((errno.ENOSPC, KaggleDiskFullError), (errno.EACCES, kaggle.KaggleWriteError)):
+
+        def no_room(*args, code=code, **kwargs):
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(_archive, "extract_nested", no_room)
+        with pytest.raises(kind) as info:
+            download("celeba", force=True)
+        assert isinstance(info.value, WriteFailedError) and "PCONV_DATA_DIR" in str(info.value)
+        assert files_under(first) == before  # the previous download is intact
+        assert sorted(p.name for p in first.parent.iterdir()) == [first.name]  # nothing half-written beside it
+
+
+def test_force_is_named_as_the_flag_too(fake, clean_env):
+    dest = clean_env / "data" / "celeba"
+    dest.mkdir(parents=True)
+    (dest / "half.jpg").write_bytes(b"x")
+    with pytest.raises(KaggleError, match=r"force=True \(--force\)"):
+        download("celeba")
+
+
+@pytest.mark.parametrize("given", ["rel", "./rel", "a/../rel", "~/rel"])
+def test_dest_is_resolved_once(fake, clean_env, monkeypatch, given):
+    monkeypatch.chdir(clean_env)
+    (clean_env / "a").mkdir()
+    path = download("celeba", given)
+    base = clean_env / "home" if given.startswith("~") else clean_env
+    assert path.is_absolute() and path.resolve() == base / "rel" and (path / MARKER).is_file()

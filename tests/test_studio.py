@@ -431,3 +431,104 @@ def test_the_latency_benchmark_runs_end_to_end():
     done = subprocess.run([sys.executable, str(bench), *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "release -> tile: median" in done.stdout and "stroke 2:" in done.stdout
+
+
+# ---------------------------------------------------------------- nothing lost (issue 23)
+
+
+def _diverged(value: float):
+    return lambda image, mask: torch.full_like(image, value)  # a forward f(image, mask) whose weights went NaN
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_fill_is_an_error_tile_not_a_result(photo, value):
+    studio = InpaintStudio(photo, models={"tiny": _tiny(), "broken": _diverged(value)})
+    studio.paint([(10, 10), (30, 20)], 4)
+    with pytest.warns(RuntimeWarning, match="broken failed: .*non-finite"):
+        results = studio.run(["tiny", "broken", "mean_fill"])
+    assert set(results) == {"tiny", "mean_fill"} and set(studio.errors) == {"broken"}
+    assert "broken" not in studio.times and all(torch.isfinite(r).all() for r in results.values())
+    with pytest.warns(RuntimeWarning, match="broken failed"):
+        assert "broken" not in studio.run(["broken"])  # not cached as a result either
+
+
+def test_save_after_a_nan_method_writes_everything_else_and_names_it(photo, tmp_path):
+    studio = InpaintStudio(photo, models={"tiny": _tiny(), "broken": _diverged(float("nan"))})
+    studio.paint([(10, 10), (30, 20)], 4)
+    studio.selected = ["tiny", "broken", "mean_fill"]
+    with pytest.warns(RuntimeWarning, match="without broken: ValueError: .*non-finite"):
+        folder = studio.save(tmp_path / "session")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "image.png",
+        "mask.png",
+        "mean_fill.png",
+        "studio.json",
+        "tiny.png",
+    ]
+    info = json.loads((folder / "studio.json").read_text())
+    assert set(info["methods"]) == {"tiny", "mean_fill"} and "non-finite" in info["errors"]["broken"]
+
+
+def test_write_folder_keeps_the_results_it_can_write(tmp_path):
+    from pconv.studio_report import write_folder
+
+    rgb, hole = np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5), bool)
+    good, nan = torch.rand(3, 4, 5), torch.full((3, 4, 5), float("nan"))
+    with pytest.warns(UserWarning, match="without 2 result"):
+        folder = write_folder(tmp_path / "s", rgb, hole, {"a": good, "nan": nan, "shape": torch.rand(5, 4, 5)}, {}, {})
+    info = json.loads((folder / "studio.json").read_text())
+    assert set(info["methods"]) == {"a"} and set(info["not_saved"]) == {"nan", "shape"}
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "image.png", "mask.png", "studio.json"]
+
+
+@pytest.mark.parametrize("fail_at", [1, 3, 4])  # image.png, a result, studio.json
+def test_save_on_a_full_disk_leaves_nothing_half_written(studio, tmp_path, monkeypatch, fail_at):
+    import errno
+
+    from pconv.utils import WriteFailedError
+
+    studio.paint([(10, 10)], 5)
+    studio.selected = ["tiny", "mean_fill"]
+    first = studio.save(tmp_path / "session")
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    calls, save, write_text = [], Image.Image.save, Path.write_text
+
+    def full(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == fail_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def save_file(im, fp, *args, **kwargs):  # the previews of the tiles are encoded into memory: not a file
+        return (isinstance(fp, (str, Path)) and full()) or save(im, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_file)
+    monkeypatch.setattr(Path, "write_text", lambda *a, **k: full() or write_text(*a, **k))
+    with pytest.raises(WriteFailedError, match="session-2.*(disk|quota) .*full"):
+        studio.save(tmp_path / "session")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session"]  # no session-2, no hidden partial folder
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == before
+
+
+@pytest.mark.parametrize("radius", [float("inf"), float("nan"), -3, 0])
+def test_paint_refuses_an_impossible_radius_and_keeps_the_mask(studio, radius):
+    studio.paint([(10, 10)], 3)
+    mask = studio.mask
+    for brush in (studio.paint, studio.erase):
+        with pytest.raises(ValueError, match="radius must be a finite positive number"):
+            brush([(5, 5)], radius)
+    assert torch.equal(studio.mask, mask)
+    studio.paint([(5, 5)], 1e6)  # huge but finite: the whole image
+    assert studio.hole_ratio == 1.0
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [("rel", "rel"), ("./rel", "rel"), ("a/../rel", "rel"), ("~/rel", "home/rel"), ("ünï/r", "ünï/r")],
+)
+def test_save_resolves_the_folder_once(studio, tmp_path, monkeypatch, given, expected):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    folder = studio.save(given)
+    assert folder.is_absolute() and folder.resolve() == tmp_path / expected
+    assert (folder / "studio.json").is_file() and not (tmp_path / "~").exists()

@@ -48,9 +48,9 @@ def test_bad_points_are_refused(points):
         stroke_region((8, 8), points, 2)
 
 
-@pytest.mark.parametrize("radius", [0, -1, True, "3", float("nan")])
+@pytest.mark.parametrize("radius", [0, -1, True, "3", float("nan"), float("inf"), np.inf])
 def test_bad_radius_is_refused(radius):
-    with pytest.raises(ValueError, match="radius must be a positive number"):
+    with pytest.raises(ValueError, match="radius must be a finite positive number"):
         stroke_region((8, 8), [(1, 1)], radius)
 
 

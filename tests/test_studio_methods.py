@@ -168,3 +168,17 @@ def test_the_cache_computes_once_per_key_and_forgets_the_oldest():
     cache.get(method, image, mask, "b")
     cache.get(method, image, mask, "c")  # evicts "a"
     assert cache.get(method, image, mask, "a")[2] is False and len(calls) == 4
+
+
+def test_a_junk_high_numbered_checkpoint_does_not_hide_the_valid_one(caplog):
+    _run_folder("run", [4], best=False, mtime=1_000_000)
+    run = output_dir() / "runs" / "run"
+    (run / "ckpt_50.pt").write_bytes(b"junk, e.g. a copy cut short")
+    (run / "ckpt_7.pt").write_bytes((run / "ckpt_4.pt").read_bytes())  # a stale name: step 4 inside
+    with caplog.at_level("WARNING", logger="pconv.studio"):
+        networks = [m for m in discover_methods() if m.is_network]
+    assert [(m.name, Path(m.source).name) for m in networks] in (
+        [("run/step 4", "ckpt_4.pt")],
+        [("run/step 4", "ckpt_7.pt")],
+    )
+    assert "skipped" in caplog.text and "ckpt_50.pt" in caplog.text
