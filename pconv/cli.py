@@ -20,20 +20,29 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from . import commands
-from .checkpoint import CheckpointError
+from .cli_args import (
+    MAX_IMAGE_SIZE,
+    MAX_MASK_SIZE,
+    SEED_MAX,
+    count,
+    data_source,
+    device,
+    folder,
+    model_source,
+    path,
+    rate,
+)
+from .cli_errors import is_user_error, one_line, user_errors
 from .commands import UsageError
 from .interrupts import exit_status, signal_of, sigterm_interrupts
 from .pretrained_cli import add_pretrained_parser
-from .runfolder import RunFolderError
-from .utils import is_smoke, resolve_device
+from .utils import is_smoke
 
 __all__ = ["main", "build_parser", "defaults", "UsageError", "SMOKE", "EXIT_CODES"]
 
@@ -41,8 +50,9 @@ EXIT_CODES = """exit status:
   0    finished (or nothing was left to do)
   1    training diverged: the message names the last good checkpoint
   2    an error you can fix (a flag, a path, a file, a full disk), said in one line
-  130  stopped by Ctrl-C (SIGINT)   a checkpoint was saved first;
-  143  stopped by SIGTERM           continue with --resume"""
+  129  stopped by SIGHUP (terminal or SSH closed)   a checkpoint was saved first;
+  130  stopped by Ctrl-C (SIGINT)                   continue with --resume
+  143  stopped by SIGTERM"""
 
 SMOKE = dict(  # PCONV_SMOKE=1: seconds on a CPU
     size=32,
@@ -68,52 +78,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def count(low: int) -> Callable[[str], int]:
-    """An argparse type: an int >= `low`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
-        return value
-
-    return parse
-
-
-def rate(text: str) -> float:
-    """An argparse type: a finite number > 0 (a learning rate, a clipping norm)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
-def device(text: str) -> str:
-    """An argparse type: 'auto' or a device this machine has (cpu, cuda, cuda:1, mps)."""
-    try:
-        resolve_device(text)
-    except (RuntimeError, ValueError) as e:  # torch: unknown device strings; pconv: CUDA/MPS missing
-        reason = str(e) if "available" in str(e) else "expected auto, cpu, cuda, cuda:N or mps"
-        raise argparse.ArgumentTypeError(f"{reason}; got {text!r}") from None
-    return text
-
-
-def folder(text: str) -> str:
-    """An argparse type: a path that is a folder or does not exist yet (it is made)."""
-    if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
-    return text
-
-
 # The TrainConfig fields that are `train` flags (--batch-size for batch_size): type and help.
 TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
-    "size": (count(1), "image side in pixels; a multiple of 2**layers"),
+    "size": (count(1, MAX_IMAGE_SIZE), f"image side in pixels; a multiple of 2**layers, at most {MAX_IMAGE_SIZE}"),
     "steps": (count(1), "total training steps, fine-tuning included"),
     "batch_size": (count(1), "images per step (per process under torchrun)"),
     "lr": (rate, "Adam learning rate (paper: 2e-4)"),
@@ -128,8 +95,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "amp": (bool, "mixed precision; None: on for CUDA, off elsewhere"),
     "channels_last": (bool, "channels-last memory format (faster on GPUs)"),
     "compile": (bool, "torch.compile the model (falls back to eager if it fails)"),
-    "num_workers": (count(0), "DataLoader worker processes; None: by CPU count"),
-    "seed": (count(0), "seed of weights, data order and masks"),
+    "num_workers": (count(0), "DataLoader worker processes, at most the CPU count; None: by CPU count"),
+    "seed": (count(0, SEED_MAX), "seed of weights, data order and masks"),
     "log_every": (count(1), "log every N steps"),
     "val_every": (count(1), "validate every N steps"),
     "sample_every": (count(1), "save a sample figure every N steps"),
@@ -185,9 +152,10 @@ def _add_train_parser(sub: Any, d: dict[str, Any]) -> None:
     )
     t.add_argument(
         "--data",
+        type=data_source,
         default="samples",
         help="'samples' (offline scikit-image photos), "
-        "'celeba' (data_dir()/celeba, see `download`) or a folder of images",
+        "'celeba' (data_dir()/celeba, see `download`) or a folder of images (./samples for one named so)",
     )
     t.add_argument(
         "--out",
@@ -233,19 +201,29 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     which = e.add_mutually_exclusive_group(required=True)
-    which.add_argument("--checkpoint", help="a ckpt_<step>.pt or best.pt written by `train` (or `pretrained convert`)")
     which.add_argument(
-        "--pretrained", metavar="NAME", help="a name from `pretrained list` (downloaded once), or its file"
+        "--checkpoint", type=path, help="a ckpt_<step>.pt or best.pt written by `train` (or `pretrained convert`)"
     )
-    e.add_argument("--data", default="samples", help="'samples' (held-out sample photos), 'celeba' or a folder")
+    which.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        type=model_source,
+        help="a name from `pretrained list` (downloaded once), or its file",
+    )
+    e.add_argument(
+        "--data", type=data_source, default="samples", help="'samples' (held-out sample photos), 'celeba' or a folder"
+    )
     e.add_argument(
         "--masks",
+        type=path,
         default=None,
         help="test-mask folder with a manifest.json (default: the shared set under "
         "data_dir()/test_masks/, made once for the checkpoint's image size)",
     )
     e.add_argument("--per-bin", type=count(1), default=d["per_bin"], help="masks per bin when the mask set is made")
-    e.add_argument("--num-images", type=count(1), default=d["num_images"], help="images to evaluate on")
+    e.add_argument(
+        "--num-images", type=count(1), default=d["num_images"], help="images to evaluate on (at most what --data holds)"
+    )
     e.add_argument(
         "--methods",
         default=d["methods"],
@@ -263,9 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     m.add_argument("--out", type=folder, required=True, help="folder to write")
-    m.add_argument("--size", type=count(1), default=d["mask_size"], help="mask side in pixels")
+    m.add_argument(
+        "--size",
+        type=count(1, MAX_MASK_SIZE),
+        default=d["mask_size"],
+        help=f"mask side in pixels, at most {MAX_MASK_SIZE}",
+    )
     m.add_argument("--per-bin", type=count(1), default=d["mask_per_bin"], help="masks per hole-ratio bin (6 bins)")
-    m.add_argument("--seed", type=count(0), default=d["mask_seed"], help="seed of the set")
+    m.add_argument("--seed", type=count(0, SEED_MAX), default=d["mask_seed"], help="seed of the set")
+    m.add_argument("--force", action="store_true", help="overwrite a mask set that --out already holds")
     m.set_defaults(func=commands.masks)
 
     k = sub.add_parser(
@@ -275,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         "credentials from ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY.",
     )
     k.add_argument("name", help="celeba, celebahq256, places365, carvana, or an owner/dataset slug")
-    k.add_argument("--dest", default=None, help="destination folder (default: data_dir()/NAME)")
+    k.add_argument("--dest", type=folder, default=None, help="destination folder (default: data_dir()/NAME)")
     k.add_argument("--competition", action="store_true", help="NAME is a competition slug")
     k.add_argument("--force", action="store_true", help="download again even if complete")
     k.set_defaults(func=commands.download)
@@ -284,29 +268,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (see `EXIT_CODES`: 0, 1 diverged, 2 user error, 130/143 signals)."""
-    from .data import ImageLoadError
-    from .kaggle import KaggleError
-    from .pretrained import PretrainedError
-    from .train import RunExistsError, TrainingDivergedError
+    """Run the CLI; returns the exit status (see `EXIT_CODES`: 0, 1 diverged, 2 user error, 129/130/143 signals).
+
+    The one place that turns errors into exit statuses: `pconv.cli_errors.is_user_error` ones
+    print one line and return 2; any other exception is a bug and keeps its traceback.
+    """
+    from .train import TrainingDivergedError
 
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except UsageError as e:
-        print(f"{parser.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{parser.prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
     name = f"pconv {args.command}"
-    user_errors = (UsageError, CheckpointError, RunExistsError, RunFolderError, KaggleError, ImageLoadError)
     try:
         with sigterm_interrupts():  # SIGTERM ends the command as Ctrl-C does, with no traceback
             return args.func(args)
-    except (*user_errors, PretrainedError) as e:
-        print(f"{name}: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
     except TrainingDivergedError as e:
-        print(f"{name}: training diverged: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{name}: training diverged: {one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         print(f"{name}: stopped by {signal_of(e).name}", file=sys.stderr)
         return exit_status(signal_of(e))
+    except (OSError, *user_errors()) as e:
+        if not is_user_error(e):
+            raise  # an unexpected OSError is a bug: its traceback is the report
+        print(f"{name}: error: {one_line(e)}", file=sys.stderr)
+        return 2

@@ -7,12 +7,17 @@ batch norm frozen for the last `finetune_steps` of the `steps` in total.
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["TrainConfig", "ConfigError"]
+__all__ = ["TrainConfig", "ConfigError", "SEED_MAX", "cpu_count"]
+
+log = logging.getLogger("pconv.train")
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes < 2**64; one bit spare for `seed + rank` and `seed + 1`
 
 
 class ConfigError(ValueError):
@@ -38,7 +43,15 @@ _COUNTS = {
     "warmup_steps": 0,
     "seed": 0,  # numpy's SeedSequence takes non-negative seeds only
 }
+_HIGHEST = {"seed": SEED_MAX}
 _RATES = ("lr", "finetune_lr", "grad_clip")  # finite and > 0: an inf or NaN lr fills the weights with NaN
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _is_int(v: Any) -> bool:
@@ -55,9 +68,11 @@ class TrainConfig:
 
     `steps` is the total number of optimizer steps, fine-tuning included. `amp=None`
     means on for CUDA (bf16 where supported, else fp16 with a GradScaler), off elsewhere.
-    `num_workers=None` picks `pconv.data.default_num_workers()`. `out=None` makes a new
+    `num_workers=None` picks `pconv.data.default_num_workers()`; more than the CPUs this
+    process may use (`cpu_count`) are capped to them, with a logged note. `out=None` makes a new
     folder under `$PCONV_OUTPUT_DIR/runs/`. `schedule` is "constant" or "cosine" (decay to
-    lr / 10 over the main phase), after `warmup_steps` of linear warm-up.
+    lr / 10 over the main phase), after `warmup_steps` of linear warm-up, which must fit in
+    the main phase (`steps - finetune_steps`). `seed` is in [0, `SEED_MAX`].
     """
 
     steps: int = 1000
@@ -89,8 +104,9 @@ class TrainConfig:
         for name, low in _COUNTS.items():
             value = getattr(self, name)
             if not (value is None and name == "num_workers"):
-                if not _is_int(value) or value < low:
-                    raise ConfigError(name, f"an int >= {low}", value)
+                high = _HIGHEST.get(name)
+                if not _is_int(value) or value < low or (high is not None and value > high):
+                    raise ConfigError(name, f"an int >= {low}" if high is None else f"an int in [{low}, {high}]", value)
                 setattr(self, name, int(value))  # numpy ints become plain ints (weights_only-safe)
         for name in _RATES:
             value = getattr(self, name)
@@ -100,6 +116,13 @@ class TrainConfig:
                 setattr(self, name, float(value))
         if not _is_int(self.finetune_steps) or not 0 <= self.finetune_steps <= self.steps:
             raise ConfigError("finetune_steps", f"an int in [0, steps={self.steps}]", self.finetune_steps)
+        main = self.steps - self.finetune_steps
+        if self.warmup_steps > main:  # the lr would never reach `lr` (see `lr_at`)
+            raise ConfigError("warmup_steps", f"an int in [0, steps - finetune_steps = {main}]", self.warmup_steps)
+        cpus = cpu_count()
+        if self.num_workers is not None and self.num_workers > cpus:  # more only thrash: each loads whole images
+            log.warning("num_workers=%d is more than the %d CPUs here; using %d", self.num_workers, cpus, cpus)
+            self.num_workers = cpus
         if self.schedule not in ("constant", "cosine"):
             raise ConfigError("schedule", "'constant' or 'cosine'", self.schedule)
         if self.amp not in (True, False, None):
@@ -123,9 +146,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """The inverse of `to_dict`; unknown keys (e.g. "model", "task") are ignored."""
+        """The inverse of `to_dict`; unknown keys (e.g. "model", "task") are ignored.
+
+        A saved config is fitted to this machine quietly: `num_workers` to its CPU count, and a
+        warm-up longer than the main phase (accepted before these were checked) to that phase.
+        """
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names}
+        if _is_int(kw.get("num_workers")):
+            kw["num_workers"] = min(kw["num_workers"], cpu_count())
+        steps, finetune, warmup = (kw.get(k) for k in ("steps", "finetune_steps", "warmup_steps"))
+        if _is_int(steps) and _is_int(finetune) and _is_int(warmup) and 0 <= finetune <= steps:
+            kw["warmup_steps"] = min(warmup, steps - finetune)
+        return cls(**kw)
 
     def changes_since(self, saved: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """{key: (now, then)} for the settings that shape the run's outcome and differ from a saved config."""

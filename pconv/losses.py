@@ -77,7 +77,7 @@ class InpaintingLoss(nn.Module):
     Args:
         valid, hole, perceptual, style, tv: weights of each term; a zero weight skips the term.
         vgg: "auto" (ImageNet VGG16 when it loads, else one warning and no perceptual/style
-            terms), "imagenet" (RuntimeError when the weights cannot be loaded), a path to a
+            terms), "imagenet" (`VGGWeightsError` when the weights cannot be loaded), a path to a
             vgg16 weights file, or None / False (off: never touches VGG).
         extra: user terms `{name: (fn, weight)}` with `fn(output, target, mask) -> scalar`;
             see `add_term`.

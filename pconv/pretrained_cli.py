@@ -12,16 +12,25 @@ live in `pconv.pretrained` and `pconv.convert`; this module only parses and prin
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from .commands import UsageError
 
-__all__ = ["add_pretrained_parser", "pretrained_list", "pretrained_download", "pretrained_convert", "pretrained_model"]
+__all__ = [
+    "add_pretrained_parser",
+    "convert_output",
+    "pretrained_list",
+    "pretrained_download",
+    "pretrained_convert",
+    "pretrained_model",
+]
 
 
 def add_pretrained_parser(sub: Any) -> None:
     """Add `pretrained` and its three subcommands to the CLI's subparsers `sub`."""
+    from .cli_args import model_source
     from .convert import SOURCES
 
     p = sub.add_parser(
@@ -43,10 +52,29 @@ def add_pretrained_parser(sub: Any) -> None:
         description="Convert a checkpoint of naoto0804's or mmagic's PConv (a file or a name from "
         "`pretrained list`) into a pconv checkpoint that `evaluate --checkpoint` and `load_checkpoint` read.",
     )
-    c.add_argument("input", metavar="IN", help="a checkpoint file (.pth) or a name from `pretrained list`")
-    c.add_argument("output", metavar="OUT", help="the pconv checkpoint to write (it must not exist yet)")
+    c.add_argument(
+        "input", metavar="IN", type=model_source, help="a checkpoint file (.pth) or a name from `pretrained list`"
+    )
+    c.add_argument(
+        "output",
+        metavar="OUT",
+        type=convert_output,
+        help="the pconv checkpoint to write (it must not exist yet); an existing folder: OUT/<IN's name>.pt",
+    )
     c.add_argument("--source", choices=SOURCES, default=None, help="the file's layout (default: from its keys)")
     c.set_defaults(func=pretrained_convert)
+
+
+def convert_output(text: str) -> Path:
+    """An argparse type for `convert`'s OUT: a path to write (`cli_args.output`); "dir/" must be an existing folder."""
+    from .cli_args import output
+
+    out = output(text)
+    if text.endswith(("/", os.sep)) and not out.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} names a folder (it ends with '/') that does not exist; create it first, or give a file name"
+        )
+    return out
 
 
 def _figure(value: float | None) -> str:
@@ -93,15 +121,19 @@ def pretrained_convert(args: argparse.Namespace) -> int:
     from .checkpoint import model_info, save_checkpoint
     from .fetch import sha256_of
     from .pretrained import PRETRAINED, cache_path
+    from .utils import writing
 
-    out = Path(args.output).expanduser()
+    out = args.output
+    if out.is_dir():  # `convert x.pth runs/`: a file in that folder, not one named like it
+        out = out / f"{args.input if args.input in PRETRAINED else Path(args.input).stem}.pt"
     if out.exists():
         raise UsageError(f"OUT {out} exists; pconv does not overwrite it: pass a new path, or delete it first")
     model, size = pretrained_model(args.input, args.source)
-    source_file = cache_path(args.input) if args.input in PRETRAINED else Path(args.input).expanduser()
+    source_file = cache_path(args.input) if args.input in PRETRAINED else Path(args.input)
     provenance = {"from": str(args.input), "sha256": sha256_of(source_file), "source": args.source or "detected"}
     config = {"model": model_info(model), "task": "inpainting", "size": size, "pretrained": provenance}
-    save_checkpoint({"step": 0, "model": model.state_dict(), "config": config}, out)
+    with writing(out, "checkpoint"):  # a read-only or full disk: one line, and no half-written file
+        save_checkpoint({"step": 0, "model": model.state_dict(), "config": config}, out)
     print(
         f"wrote {out}: PConvUNet(layers={model.layers}, normalize={model.config['normalize']}); "
         f"score it with `python -m pconv evaluate --checkpoint {out}`"

@@ -21,7 +21,9 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor, nn
 
-__all__ = ["VGG16Features", "auto_vgg"]
+from .utils import user_path
+
+__all__ = ["VGG16Features", "VGGWeightsError", "auto_vgg"]
 
 # VGG16 "D" configuration up to pool3 (Simonyan & Zisserman 2015, Table 1); "M" = max-pool.
 _VGG16_TO_POOL3 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M")
@@ -29,6 +31,13 @@ _POOL_INDICES = (4, 9, 16)  # pool1, pool2, pool3 inside torchvision's vgg16().f
 DOWNLOAD_TIMEOUT_S = 15.0  # per socket operation; an offline machine fails fast instead of hanging
 _download_error: str | None = None  # first failed download in this process; not retried
 _warned_no_vgg = False  # "auto" warns once per process
+
+
+class VGGWeightsError(RuntimeError):
+    """torchvision's ImageNet VGG16 weights cannot be loaded (offline, not cached, or a corrupt cache).
+
+    The message says how to fix it; the CLI prints it as one line with exit status 2.
+    """
 
 
 def _imagenet_url() -> str:
@@ -80,7 +89,7 @@ def _load_imagenet_state() -> dict[str, Tensor]:
     else:
         _download_error = reason  # do not try the network again in this process
         where = f"{cached} is not in the torch hub cache and downloading {url} failed ({reason})"
-    raise RuntimeError(
+    raise VGGWeightsError(
         f"Could not load torchvision's ImageNet VGG16 weights: {where}. To fix: on a machine with network run "
         "`python -c \"import torchvision; torchvision.models.vgg16(weights='IMAGENET1K_V1')\"` and copy "
         f"{cached.name} from its $TORCH_HOME/hub/checkpoints into {cached.parent} here (TORCH_HOME picks the "
@@ -94,7 +103,7 @@ class VGG16Features(nn.Module):
 
     Args:
         weights: "imagenet" (torchvision's `VGG16_Weights.IMAGENET1K_V1`, from the torch hub
-            cache or one download; RuntimeError if neither works), a path to a file holding a
+            cache or one download; `VGGWeightsError` if neither works), a path to a file holding a
             state_dict of torchvision's `vgg16()` or of its `.features` (layers past pool3 and
             the classifier are ignored), or None (random initialisation: for tests).
 
@@ -120,7 +129,7 @@ class VGG16Features(nn.Module):
             if weights == "imagenet":
                 state, source = _load_imagenet_state(), "torchvision ImageNet weights"
             else:
-                path = Path(weights).expanduser()
+                path = user_path(weights)  # ~ expanded, made absolute: the message names the real file
                 if not path.is_file():
                     raise FileNotFoundError(
                         f"VGG16 weights file {str(path)!r} does not exist; pass an existing file holding a "
@@ -181,7 +190,7 @@ def auto_vgg() -> VGG16Features | None:
     global _warned_no_vgg
     try:
         return VGG16Features("imagenet")
-    except RuntimeError as exc:
+    except VGGWeightsError as exc:
         if not _warned_no_vgg:
             _warned_no_vgg = True
             msg = "InpaintingLoss(vgg='auto') leaves out the perceptual and style terms (absent from its dict)."

@@ -113,6 +113,22 @@ def test_masks_command(tmp_path, capsys):
     assert (tmp_path / "m" / "manifest.json").exists()
 
 
+def test_masks_refuses_an_existing_set_unless_forced(tmp_path, capsys):
+    """Issue 23 BAD 9: `masks --out` overwrote an existing set without asking."""
+    import json
+
+    out = str(tmp_path / "m")
+    assert main(["masks", "--out", out, "--size", "32", "--per-bin", "1", "--seed", "1"]) == 0
+    before = (tmp_path / "m" / "manifest.json").read_text()
+    capsys.readouterr()
+    assert main(["masks", "--out", out, "--size", "32", "--per-bin", "2"]) == 2
+    err = capsys.readouterr().err
+    assert out in err and "--force" in err and err.count("\n") == 1 and "=True" not in err
+    assert (tmp_path / "m" / "manifest.json").read_text() == before  # untouched
+    assert main(["masks", "--out", out, "--size", "32", "--per-bin", "2", "--force"]) == 0
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["per_bin"] == 2
+
+
 def test_user_errors_are_one_line_exit_2(tmp_path, smoke, capsys):
     cases = [
         (["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "a")], "nowhere"),
@@ -270,7 +286,8 @@ def test_help_documents_the_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for pattern in (r"\b0 finished", r"\b1 training diverged", r"\b2 an error", r"\b130 .*SIGINT", r"\b143 .*SIGTERM"):
+    patterns = (r"\b0 finished", r"\b1 training diverged", r"\b2 an error", r"\b129 .*SIGHUP", r"\b130 .*SIGINT")
+    for pattern in (*patterns, r"\b143 .*SIGTERM"):
         assert re.search(pattern, text), pattern
 
 
@@ -311,7 +328,7 @@ def test_evaluate_a_folder_or_an_untrusted_file(tmp_path, capsys):
     assert "not a checkpoint pconv trusts" in err and "weights_only=False" not in err
 
 
-@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_a_signal_saves_a_checkpoint_and_exits_with_its_code(tmp_path, signame, code):
     import signal
     import time

@@ -88,8 +88,10 @@ def test_auto_offline_warns_once_and_drops_vgg_terms(offline):
 
 
 def test_imagenet_offline_raises_clear_error(offline):
-    with pytest.raises(RuntimeError) as info:
+    """Its own type (a RuntimeError, as before), so the CLI can report it as one line with exit 2."""
+    with pytest.raises(vgg.VGGWeightsError) as info:
         InpaintingLoss(vgg="imagenet")
+    assert isinstance(info.value, RuntimeError)
     msg = str(info.value)
     assert os.path.basename(cache_path()) in msg and os.path.dirname(cache_path()) in msg
     assert "vgg='auto'" in msg and "network" in msg
@@ -176,5 +178,19 @@ def test_corrupt_cache_file_says_so(offline):
     os.makedirs(os.path.dirname(cache_path()))
     with open(cache_path(), "wb") as f:
         f.write(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match="delete or replace"):
+    with pytest.raises(vgg.VGGWeightsError, match="delete or replace"):
         VGG16Features("imagenet")
+
+
+def test_a_weights_path_with_a_quoted_tilde_or_relative_is_the_users_file(vgg_state, tmp_path, monkeypatch):
+    import shutil
+
+    path, state = vgg_state
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(path, tmp_path / "w.pth")
+    for given in ("~/w.pth", "w.pth", "./w.pth"):
+        net = VGG16Features(given)
+        assert torch.equal(net.features[0].weight, state["features.0.weight"])
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "none.pth")):
+        VGG16Features("~/none.pth")
