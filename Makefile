@@ -14,7 +14,7 @@ help:
 	@echo "make test   set up, then run every test (notebooks included, smoke mode; TEST_JOBS=0: one process)"
 	@echo "make test-browser  the notebooks' widgets in Chromium through JupyterLab (needs Debian's chromium)"
 	@echo "make lab    JupyterLab on notebooks/"
-	@echo "make lint   ruff check and ruff format --check (configured in pyproject.toml)"
+	@echo "make lint   ruff check, ruff format --check and the import rule (lint-imports; all in pyproject.toml)"
 	@echo "make bench  the benchmarks in benchmarks/ (small CPU configurations)"
 	@echo "make setup  create .venv/ and install pconv with its notebook and test extras (Python >= 3.11;"
 	@echo "            PYTHON=path picks the interpreter, VENV=dir the folder, PYTEST_ARGS=... narrows make test)"
@@ -63,7 +63,7 @@ test-browser: $(VENV)/.pconv-browser
 	$(PY) -m pytest -m browser tests/test_browser.py
 
 demo: setup
-	$(PY) -m pconv.nbrun notebooks/00_quickstart.ipynb
+	$(PY) -m pconv.notebook.runner notebooks/00_quickstart.ipynb
 
 # JupyterLab refuses to start as root (containers, cloud machines, CI) unless told it may.
 USER_ID ?= $(shell id -u)
@@ -73,6 +73,7 @@ lab: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

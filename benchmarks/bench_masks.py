@@ -1,4 +1,4 @@
-"""Throughput of the free-form mask generator (pconv.masks) on one CPU core.
+"""Throughput of the free-form mask generator (pconv.data.masks) on one CPU core.
 
     python benchmarks/bench_masks.py [--size 256] [--n 1000] [--smoke]
 
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from pconv.masks import PAPER_HOLE_BINS, MaskGenerator, hole_ratio, irregular_mask
+from pconv.data import PAPER_HOLE_BINS, MaskGenerator, hole_ratio, irregular_mask
 
 
 def rate(fn, n: int) -> tuple[float, float]:

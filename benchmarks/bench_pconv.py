@@ -30,8 +30,7 @@ import torch.nn.functional as F
 from naive_pconv import Twin, Unchecked
 from torch import nn
 
-from pconv.layers import PartialConv2d
-from pconv.models import PConvUNet
+from pconv.nn import PartialConv2d, PConvUNet
 
 
 def parse_args() -> argparse.Namespace:

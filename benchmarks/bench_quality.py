@@ -4,7 +4,7 @@
                                        [--per-bin 16] [--eval-size 64] [--threads T]
                                        [--set KEY=VALUE ...] [--record [--results FILE]] [--smoke]
 
-Trains `pconv.recipes.quickstart()` (the configuration of notebooks/00_quickstart.ipynb)
+Trains `pconv.train.recipes.quickstart()` (the configuration of notebooks/00_quickstart.ipynb)
 on random crops of the six training sample photos, then scores it with
 `evaluate_inpainting` on held-out crops of the two validation photos against the
 classical baselines, with a fixed binned test-mask set made by `make_test_masks` at
@@ -14,7 +14,7 @@ beats both Telea and biharmonic in PSNR for holes up to 40 % (bins 1-10 .. 30-40
 `--minutes M` times a few steps first and sets the step count to fit M minutes (the
 schedule is then planned for that count; a hard stop at M minutes guards it).
 `--set` changes one setting of the recipe, for tuning runs: `model=CLASS` (a class of
-`pconv.models`: `PConvUNet`, `PConvUNetWithStem`), `model.NAME=VALUE` (an argument of the
+`pconv.nn.pconv_unet`: `PConvUNet`, `PConvUNetWithStem`), `model.NAME=VALUE` (an argument of the
 model's constructor; `null` removes it, back to the default), `loss.NAME=VALUE`
 (`InpaintingLoss`), `train.NAME=VALUE` (`TrainConfig`), `hole_range=[lo,hi]` or
 `train_length=N`; VALUE is JSON (`true`, `0.5`, `[0.01,0.4]`) or else a string. For example
@@ -42,9 +42,7 @@ from pathlib import Path
 
 import torch
 
-from pconv.callbacks import StopAfter
-from pconv.recipes import quickstart
-from pconv.train import Trainer
+from pconv.train import StopAfter, Trainer, quickstart
 from pconv.utils import is_smoke
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

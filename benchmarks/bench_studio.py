@@ -1,4 +1,4 @@
-"""Latency of the inpainting studio (pconv.studio): from the end of a mouse stroke to the result tile.
+"""Latency of the inpainting studio (pconv.notebook.studio): from the end of a mouse stroke to the result tile.
 
     python benchmarks/bench_studio.py [--size 512] [--layers 7] [--base-channels 64] [--strokes 8] [--threads 0]
 
@@ -26,8 +26,8 @@ from common import parser, setup
 from PIL import Image
 
 from pconv.data import sample_images
-from pconv.models import PConvUNet
-from pconv.studio import InpaintStudio
+from pconv.nn import PConvUNet
+from pconv.notebook import InpaintStudio
 
 
 def send(studio: InpaintStudio, event: str, x: float, y: float) -> None:

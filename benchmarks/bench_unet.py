@@ -23,8 +23,7 @@ import time
 import common
 import torch
 
-from pconv.losses import bce_dice_loss
-from pconv.models import UNet
+from pconv.nn import UNet, bce_dice_loss
 
 
 def parse_args() -> argparse.Namespace:

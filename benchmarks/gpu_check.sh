@@ -11,7 +11,7 @@
 #            bf16 + channels_last: img/s, peak memory, ratios to the plain-conv twin and the naive
 #            reference (per-layer table at 512)
 #   unet     bench_unet.py --device cuda --amp bf16, then fp16, at Carvana's 160x240 and 640x960
-#   quality  bench_quality.py: the quickstart's GPU recipe (pconv.recipes.quickstart("cuda")) trained
+#   quality  bench_quality.py: the quickstart's GPU recipe (pconv.train.recipes.quickstart("cuda")) trained
 #            for 2.5 minutes on the sample photos, then scored against the classical fills on the
 #            held-out crops and test masks of the CPU figures (64x64, 16 masks per bin)
 # It prints one table at the end (step, status, seconds, key figure) and exits 1 if any step did

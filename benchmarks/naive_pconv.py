@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.models import PConvUNet
+from pconv.nn import PConvUNet
 
 
 class NaivePartialConv2d(nn.Conv2d):

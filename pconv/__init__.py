@@ -1,7 +1,9 @@
 """pconv: partial-convolution inpainting (Liu et al. 2018) and U-Net segmentation in PyTorch.
 
-The public names of the submodules are re-exported here lazily, so `import pconv` is
-cheap and never touches optional pieces (the Kaggle client, ipywidgets) until used:
+The package has rooms, lowest first: `pconv.utils`; `pconv.nn` (the papers) and `pconv.data`;
+`pconv.evaluation`; `pconv.train`; `pconv.pretrained`; `pconv.notebook` and `pconv.cli`
+(docs/architecture.md). Their headline names are re-exported here lazily, so `import pconv`
+is cheap and never touches optional pieces (the Kaggle client, ipywidgets) until used:
 
     from pconv import PConvUNet, InpaintingLoss, MaskGenerator, SampleImageDataset
 
@@ -15,11 +17,20 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "layers": ["PartialConv2d", "partial_conv2d"],
-    "models": ["PConvUNet", "UNet"],
-    "losses": ["InpaintingLoss", "VGG16Features", "gram_matrix", "dice_loss", "bce_dice_loss"],
-    "masks": [
+_EXPORTS = {  # room -> the headline names `pconv` re-exports from it
+    "nn": [
+        "PartialConv2d",
+        "partial_conv2d",
+        "PConvUNet",
+        "UNet",
+        "composite",
+        "InpaintingLoss",
+        "VGG16Features",
+        "gram_matrix",
+        "dice_loss",
+        "bce_dice_loss",
+    ],
+    "data": [
         "irregular_mask",
         "hole_ratio",
         "PAPER_HOLE_BINS",
@@ -27,13 +38,18 @@ _EXPORTS = {
         "MaskFolder",
         "make_test_masks",
         "load_test_masks",
+        "load_image",
+        "ImageLoadError",
+        "ImageFolderDataset",
+        "InpaintingDataset",
+        "sample_images",
+        "SampleImageDataset",
+        "sample_inpainting_data",
+        "CarvanaDataset",
+        "SyntheticShapesDataset",
     ],
-    "data": ["load_image", "ImageLoadError", "ImageFolderDataset", "InpaintingDataset"],
-    "samples": ["sample_images", "SampleImageDataset", "sample_inpainting_data"],
-    "segdata": ["CarvanaDataset", "SyntheticShapesDataset"],
     "train": ["TrainConfig", "Trainer", "load_checkpoint"],
-    "metrics": ["psnr", "ssim", "l1_error", "dice_score", "iou_score"],
-    "evaluate": ["evaluate_inpainting"],
+    "evaluation": ["psnr", "ssim", "l1_error", "dice_score", "iou_score", "evaluate_inpainting"],
     "pretrained": ["PRETRAINED", "from_state_dict", "load_pretrained"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

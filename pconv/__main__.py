@@ -1,6 +1,6 @@
-"""`python -m pconv {train,evaluate,masks,download}`: see `pconv.cli`."""
+"""`python -m pconv {train,evaluate,masks,download}`: see `pconv.cli.parser`."""
 
-from .cli import main
+from pconv.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ __all__ = [
     "WriteFailedError",
     "writing",
     "is_write_failure",
+    "eval_mode",
 ]
 
 
@@ -215,3 +217,22 @@ def writing(path: str | os.PathLike, what: str = "file") -> Iterator[None]:
         err = WriteFailedError(f"could not write {what} {os.fspath(path)}: {reason}; {_write_advice(e)}")
         err.errno = getattr(e, "errno", None) or errno.ENOSPC
         raise err from e
+
+
+@contextmanager
+def eval_mode(*models: Any) -> Iterator[None]:
+    """Eval mode inside the block for every `torch.nn.Module` among `models`; each one's mode restored after.
+
+    Inference in training mode would let batch norm update its running statistics from the
+    batch (and dropout drop), so every prediction pconv makes outside training runs in here.
+    Other objects (a classical fill, a function) are passed over.
+    """
+    modules = [m for m in models if isinstance(m, torch.nn.Module)]
+    flags = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, flag in zip(modules, flags):
+            m.train(flag)

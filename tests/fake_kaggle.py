@@ -1,4 +1,4 @@
-"""A fake Kaggle API on 127.0.0.1 for testing `pconv.kaggle` with the real `kaggle` client, offline.
+"""A fake Kaggle API on 127.0.0.1 for testing `pconv.data.kaggle.download` with the real `kaggle` client, offline.
 
 It speaks just enough of the kagglesdk protocol (kaggle 2.x): the client POSTs JSON
 to `http://localhost/api/v1/<service>/<method>` when `KAGGLE_API_ENVIRONMENT=LOCALHOST`,

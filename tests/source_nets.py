@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pconv.convert import IMAGENET_MEAN, IMAGENET_STD
-from pconv.masks import irregular_mask
-from pconv.pretrained import PRETRAINED, Pretrained
+from pconv.data import irregular_mask
+from pconv.pretrained.convert import IMAGENET_MEAN, IMAGENET_STD
+from pconv.pretrained.registry import PRETRAINED, Pretrained
 
 D = torch.float64
 BN = ("weight", "bias", "running_mean", "running_var")

@@ -18,11 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pconv.layers import PartialConv2d
-from pconv.losses import InpaintingLoss, bce_dice_loss
-from pconv.masks import irregular_mask
-from pconv.models import PConvUNet, UNet
-from pconv.samples import sample_inpainting_data
+from pconv.data import irregular_mask, sample_inpainting_data
+from pconv.nn import InpaintingLoss, PartialConv2d, PConvUNet, UNet, bce_dice_loss
 from pconv.train import TrainConfig, Trainer
 
 pytestmark = pytest.mark.cuda

@@ -20,37 +20,20 @@ DESIGN_TABLE = """
 | `pconv.notebook` | `show_inpainting`, `show_masks`, `plot_history`, `show_segmentation`, `training_panel`, `mask_explorer`, `inpaint_studio`, `InpaintStudio` |
 | `pconv.cli` | `python -m pconv {train,evaluate,masks,download,pretrained}` |
 """  # noqa: E501
-# What this tree adds to that table: modules split out of those above, and public names beyond the
-# contract. DESIGN.md is the shared contract and read-only here; the closing notes list these.
+# What each room exports beyond that table: the names the other rooms, the notebooks and the
+# benchmarks use. DESIGN.md is the shared contract and read-only here; the closing notes list these.
 ADDED_TABLE = """
-| `models.py` (+ parts, inpainter, inputs) | `PConvUNetWithStem` (a full-resolution stem and head around PConvUNet; not in the paper) |
-| `vgg.py` | `VGG16Features`, `auto_vgg` (ImageNet weights from the hub cache, bounded download) |
-| `dataio.py` | `load_image`, `ImageLoadError`, `find_images`, `IMAGE_EXTENSIONS` (what the data modules share; `data.py` is their public face) |
-| `sizing.py` | `training_settings` (notebook 03's defaults for the device) |
-| `runs.py` | `find_checkpoints`, `run_checkpoint`, `load_models` (the runs under `outputs/runs/`) |
-| `evaluate.py` | `compare_methods`, `Comparison` |
-| `report.py` | `InpaintingReport`, `bin_of`, `bin_hole_range` (the one hole-bin rule) |
-| `pretrained.py` (+ convert, fetch) | `cached`, `PretrainedError` |
-| `plot_eval.py` | `plot_report`, `show_fills`, `show_errors`, `show_worst`, `sample_slider` |
-| `plot_model.py` | `plot_mask_updates` (the update masks shrinking through the encoder) |
+| `pconv.nn` | `Inpainter`, `MODELS`, `PConvUNetWithStem`, `upgrade_model_info`, `VGGWeightsError` |
+| `pconv.data` | `bin_label`, `bin_of`, `credentials_status`, `default_num_workers`, `endless_batches`, `FAMILIES`, `find_images`, `first_batch`, `fixed_test_masks`, `loader_seed`, `make_loader`, `MaskSetError`, `publish_folder`, `sample_inpainting_data`, `sample_names`, `sample_photo`, `SyntheticShapesDataset`, `to_device`, `to_tensor` |
+| `pconv.evaluation` | `compare_methods`, `METRICS`, `per_image_scores`, `predict_probs`, `save_mask_pngs` |
+| `pconv.train` | `checkpoint_step`, `checkpoint_task`, `CheckpointError`, `ConfigError`, `exit_status`, `find_checkpoints`, `list_checkpoints`, `LivePlot`, `load_models`, `model_from_checkpoint`, `model_info`, `non_finite_tensor`, `quickstart`, `run_checkpoint`, `RunExistsError`, `RunFolderError`, `save_checkpoint`, `SEED_MAX`, `signal_of`, `sigterm_interrupts`, `StopAfter`, `training_settings`, `TrainingDivergedError` |
+| `pconv.pretrained` | `cache_path`, `cached`, `download_pretrained`, `PretrainedError`, `sha256_of`, `SOURCES` |
+| `pconv.notebook` | `comparison_figure`, `discover_methods`, `plot_dice_histogram`, `plot_mask_updates`, `plot_report`, `sample_slider`, `show_errors`, `show_fills`, `show_worst` |
+| `pconv.cli` | `main` |
 """  # noqa: E501
-# In the contract but not in this tree yet; strict xfail, so each entry must go once it lands. The
-# subpackages land with the package layout (issue 20); `patchmatch` with the ablations (issue 21).
-NOT_YET: set[tuple[str, str]] = {("nn", "*"), ("evaluation", "*"), ("notebook", "*")} | {
-    ("data", name)
-    for name in (
-        "irregular_mask",
-        "hole_ratio",
-        "PAPER_HOLE_BINS",
-        "MaskGenerator",
-        "MaskFolder",
-        "make_test_masks",
-        "load_test_masks",
-        "download",
-        "DATASETS",
-        "KaggleError",
-    )
-}
+# In the contract but not in this tree yet; strict xfail, so each entry must go once it lands.
+NOT_YET: set[tuple[str, str]] = {("evaluation", "patchmatch")}  # with the ablations (issue 21)
+ROOMS = ("nn", "data", "evaluation", "train", "pretrained", "notebook", "cli")
 
 
 def landed(module: str, name: str) -> bool:
@@ -76,8 +59,8 @@ DESIGN_PAIRS = [
 
 def test_the_table_was_read():
     pairs = design_pairs()
-    assert ("nn", "composite") in pairs and ("evaluate", "compare_methods") in pairs
-    assert len(pairs) == len(set(pairs)) == 78 and all(m != "cli" for m, _ in pairs)  # the CLI row names commands
+    assert ("nn", "composite") in pairs and ("train", "quickstart") in pairs
+    assert len(pairs) == len(set(pairs)) == 122 and {m for m, _ in pairs} == set(ROOMS)
 
 
 def test_the_pasted_table_is_design_md_s():
@@ -99,12 +82,19 @@ def test_lazy_top_level_name_is_the_modules_object(module, name):
     assert getattr(pconv, name) is getattr(importlib.import_module(f"pconv.{module}"), name)
 
 
-def test_moved_names_are_one_object_everywhere():
-    from pconv import evaluate, losses, metrics, vgg
+@pytest.mark.parametrize("room", ROOMS)
+def test_a_room_exports_exactly_its_tables_names(room):
+    listed = {n for m, n in design_pairs() if m == room and landed(m, n)}
+    assert set(importlib.import_module(f"pconv.{room}").__all__) == listed
 
-    assert metrics.evaluate_inpainting is evaluate.evaluate_inpainting is pconv.evaluate_inpainting
-    assert metrics.InpaintingReport is evaluate.InpaintingReport
-    assert losses.VGG16Features is vgg.VGG16Features
+
+def test_the_figures_have_one_public_path():
+    # Defined in pconv.evaluation.figures (the trainer saves sample grids with them), public in pconv.notebook.
+    from pconv.evaluation import figures
+
+    notebook, evaluation = importlib.import_module("pconv.notebook"), importlib.import_module("pconv.evaluation")
+    for name in ("show_inpainting", "show_masks", "plot_history", "show_segmentation"):
+        assert getattr(notebook, name) is getattr(figures, name) and name not in evaluation.__all__
 
 
 @pytest.mark.parametrize("name", pconv.__all__)

@@ -64,3 +64,20 @@ def test_process_alive():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # reaped: its pid names no process now
     assert utils.process_alive(os.getpid()) and not utils.process_alive(child.pid)
+
+
+def test_eval_mode_restores_each_models_own_mode_even_after_an_error():
+    from torch import nn
+
+    from pconv.utils import eval_mode
+
+    training, frozen = nn.BatchNorm2d(2).train(), nn.BatchNorm2d(2).eval()
+    with eval_mode(training, frozen, "not a module"):
+        assert not training.training and not frozen.training
+    assert training.training and not frozen.training
+    try:
+        with eval_mode(training):
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    assert training.training

@@ -1,0 +1,7 @@
+"""pconv.cli."""
+
+from pconv.cli.parser import main
+
+__all__ = [
+    "main",
+]

@@ -1,0 +1,30 @@
+"""pconv.notebook."""
+
+from pconv.evaluation.figures import plot_dice_histogram, plot_history, show_inpainting, show_masks, show_segmentation
+from pconv.notebook.eval_plots import plot_report, sample_slider, show_errors, show_fills, show_worst
+from pconv.notebook.model_plots import plot_mask_updates
+from pconv.notebook.panel import training_panel
+from pconv.notebook.studio import InpaintStudio, inpaint_studio
+from pconv.notebook.studio_methods import discover_methods
+from pconv.notebook.studio_report import comparison_figure
+from pconv.notebook.widgets import mask_explorer
+
+__all__ = [
+    "InpaintStudio",
+    "comparison_figure",
+    "discover_methods",
+    "inpaint_studio",
+    "mask_explorer",
+    "plot_dice_histogram",
+    "plot_history",
+    "plot_mask_updates",
+    "plot_report",
+    "sample_slider",
+    "show_errors",
+    "show_fills",
+    "show_inpainting",
+    "show_masks",
+    "show_segmentation",
+    "show_worst",
+    "training_panel",
+]

@@ -1,0 +1,308 @@
+"""The training panel: train partial-convolution inpainting (Liu et al. 2018, arXiv:1804.07723) from a notebook.
+
+Every control is declared once, in `TRAINING_CONTROLS` (name, widget kind, range, where the
+value goes, tooltip). Start values come from `TrainConfig`, `InpaintingLoss` and the mask
+generator; only `PANEL_START` differs: a small model and a short run, so a first Train
+finishes on a CPU. Train builds the model, the data and the loss from the controls, unless
+the caller pinned them by passing them in (their controls are then disabled and say so),
+and runs `Trainer.fit` in a background thread; Stop ends the run after the current step,
+with a checkpoint. Each Train starts from fresh weights and a fresh optimizer; ticking
+"continue" trains the last run's weights and optimizer for more steps instead. The curves
+of successive runs overlay, labelled with their settings (`pconv.notebook.panel_plot`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import itertools
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from pconv.notebook.panel_controls import (
+    LOSS_TERMS,
+    PINNED_WHY,
+    ROWS,
+    TRAINING_CONTROLS,
+    build_data,
+    build_loss,
+    build_model,
+    make_config,
+    model_kwargs,
+    peek_size,
+    run_label,
+    training_controls,
+)
+from pconv.notebook.panel_plot import PanelCallback, Run
+
+__all__ = ["TrainingPanel", "training_panel"]
+
+_RUN_IDS = itertools.count(1)
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What one Train will do, decided (and checked) in the kernel's thread before the run starts."""
+
+    values: dict[str, Any]  # the controls at the click: the run is built from these, not from later edits
+    config: Any
+    resume: bool  # continue: load the newest checkpoint in config.out
+    start_step: int
+    reuse_model: bool  # continue the panel's own last run: keep its model object
+
+
+class TrainingPanel(widgets.VBox):
+    """Controls, Train / Stop buttons, a status line, live curves of every run and a sample grid.
+
+    Built by `training_panel` (see there for the controls and the pinning rules).
+
+    Attributes:
+        controls: name -> control widget (the rows of `TRAINING_CONTROLS`).
+        pinned: {"model" | "data" | "loss": the object passed in}; their controls are disabled.
+        train_button, stop_button: "Train" and "Stop"; `start()` and `stop()` do what they do.
+        status: HTML status line. note: what is pinned, and why. plot, samples: Output widgets.
+        model, train_data, val_data, loss_fn: what the last run trained with (None before it).
+        trainer: the last `Trainer`; history: its history. runs: every `Run` of this panel.
+        figure: the last overlay Figure drawn. error: the exception that ended the last run, or None.
+        thread: the training thread of the last run.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        train_data: Any,
+        val_data: Any,
+        loss_fn: Any,
+        config: Any,
+        controls: dict[str, widgets.Widget],
+        **kwargs: Any,
+    ):
+        given = {"model": model, "data": train_data, "loss": loss_fn}
+        self.controls, self.pinned = controls, {k: v for k, v in given.items() if v is not None}
+        self.model, self.train_data, self.val_data, self.loss_fn = model, train_data, val_data, loss_fn
+        self._given_val, self._config = val_data, config
+        self.trainer = self.error = self.thread = self.figure = None
+        self.runs: list[Run] = []
+        self._stop_event, self._last_out, self._initial_state = threading.Event(), None, None
+        self.legend_title = "layers x channels, size, holes, lr, batch, steps, weights " + "/".join(LOSS_TERMS)
+        self.train_button = widgets.Button(description="Train", button_style="success", icon="play")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.train_button.tooltip = "train with these settings in the background"
+        self.stop_button.tooltip = "end the run after the current step, with a checkpoint"
+        self.status = widgets.HTML("Set the controls and press <b>Train</b>: training runs in the background.")
+        self.plot, self.samples = widgets.Output(), widgets.Output()
+        self.train_button.on_click(lambda _b: self.start())
+        self.stop_button.on_click(lambda _b: self.stop())
+        notes = [f"<i>{ROWS[t]} pinned: {html.escape(why)}</i>" for t, why in PINNED_WHY.items() if t in self.pinned]
+        self.note = widgets.HTML("<br>".join(notes))
+        children = [
+            widgets.HBox(
+                [widgets.HTML(f"<b>{title}</b>", layout={"width": "110px"})]
+                + [controls[r.name] for r in TRAINING_CONTROLS if r.target == target],
+                layout={"flex_flow": "row wrap"},
+            )
+            for target, title in ROWS.items()
+        ]
+        buttons = widgets.HBox([self.train_button, self.stop_button, controls["continue"], self.status])
+        super().__init__(children=[*children, self.note, buttons, self.plot, self.samples], **kwargs)
+
+    # ------------------------------------------------------------------ public
+    @property
+    def running(self) -> bool:
+        """True while a training thread is alive."""
+        return self.thread is not None and self.thread.is_alive()
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once Stop was pressed for the current run."""
+        return self._stop_event.is_set()
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The last run's history rows ([] before the first run)."""
+        return self.trainer.history if self.trainer is not None else []
+
+    def values(self) -> dict[str, Any]:
+        """{control name: current value}."""
+        return {k: c.value for k, c in self.controls.items()}
+
+    def make_config(self) -> Any:
+        """The `TrainConfig` the "train" controls describe now (run folder and total resolved at `start`)."""
+        return make_config(self.values(), self._config)
+
+    def start(self) -> bool:
+        """What Train does: read the controls and start training in a background thread.
+
+        Returns:
+            True when a run started; False when one is already running or a control is invalid
+            (the status line says why).
+        """
+        if self.running:
+            return False
+        try:
+            plan = self._plan()
+        except ValueError as e:
+            self.say(f"cannot start: {e}", error=True)
+            return False
+        self._stop_event.clear()
+        self.error, self._last_out = None, plan.config.out
+        self.train_button.disabled, self.stop_button.disabled = True, False
+        how = f"continuing from step {plan.start_step}" if plan.resume else "fresh weights"
+        self.say(
+            f"starting ({how}): up to step {plan.config.steps}, run folder <code>{html.escape(plan.config.out)}</code>"
+        )
+        self.thread = threading.Thread(target=self._run, args=(plan,), name="pconv-training", daemon=True)
+        self.thread.start()
+        return True
+
+    def stop(self) -> None:
+        """What Stop does: end the run after the current step; `fit` then writes a checkpoint."""
+        self._stop_event.set()
+        if self.running and self.trainer is not None:
+            self.trainer.stop()
+            self.say("stopping after this step ...")
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the training thread; True when no run is going on any more."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return not self.running
+
+    def say(self, text: str, error: bool = False) -> None:
+        """Set the status line: `text` is HTML, or with `error=True` plain text shown in red."""
+        self.status.value = f"<span style='color:#b00'>{html.escape(text, quote=False)}</span>" if error else text
+
+    # ------------------------------------------------------------------ one run
+    def _plan(self) -> _Plan:
+        from pconv.train import list_checkpoints
+        from pconv.utils import output_dir
+
+        v = self.values()
+        config, resume, arch = make_config(v, self._config), bool(v["continue"]), model_kwargs(v)
+        folder, start, reuse = config.out, 0, False
+        if resume:
+            folder = folder or self._last_out
+            found = list_checkpoints(folder) if folder else []
+            if not found:
+                where = f"no checkpoint in {folder}" if folder else "no run yet; press Train once first"
+                raise ValueError(
+                    f"continue: {where} (or name a run folder in 'out'); untick continue for fresh weights"
+                )
+            start = found[-1][0]
+            config = dataclasses.replace(config, steps=start + config.steps)
+            reuse = folder == self._last_out and self.model is not None and "model" not in self.pinned
+            if reuse and arch != {k: int(self.model.config[k]) for k in arch}:
+                raise ValueError(
+                    f"continue keeps the last run's model ({self.model.layers} layers, "
+                    f"{self.model.config['base_channels']} channels): set those back, or untick continue"
+                )
+        elif folder and (list_checkpoints(folder) or (Path(folder) / "best.pt").exists()):
+            raise ValueError(f"out: {folder} holds a run already; tick continue to train it further, or clear 'out'")
+        config.out = folder or str(output_dir() / "runs" / f"panel-{time.strftime('%Y%m%d-%H%M%S')}-{next(_RUN_IDS)}")
+        model = self.pinned.get("model")
+        multiple = getattr(model, "multiple", 1) if model is not None else 2 ** arch["layers"]
+        if "data" not in self.pinned and config.size % multiple:
+            raise ValueError(f"size {config.size} must be a multiple of 2**layers = {multiple}")
+        return _Plan(v, config, resume, start, reuse)
+
+    def _run(self, plan: _Plan) -> None:
+        try:
+            from pconv.train import Trainer
+
+            model, train_data, val_data, loss_fn = self._build(plan)
+            trainer = Trainer(model, loss_fn, plan.config, callbacks=[PanelCallback(self)])
+            self.trainer, self.model, self.train_data, self.val_data, self.loss_fn = (
+                trainer, model, train_data, val_data, loss_fn
+            )  # fmt: skip
+            self.runs.append(Run(len(self.runs) + 1, self._label(plan), trainer, plan.start_step))
+            trainer.fit(train_data, val_data, resume=plan.resume)
+            how = "stopped" if trainer.step < plan.config.steps else "finished"
+            self.say(
+                f"{how} at step {trainer.step}/{plan.config.steps}; checkpoint in "
+                f"<code>{html.escape(str(trainer.out))}</code>"
+            )
+        except Exception as e:  # noqa: BLE001  (shown in the panel: a thread has no caller to raise to)
+            self.error = e
+            self.say(f"training failed: {type(e).__name__}: {e}", error=True)
+        finally:
+            self.train_button.disabled, self.stop_button.disabled = False, True
+
+    def _build(self, plan: _Plan) -> tuple[Any, Any, Any, Any]:
+        """Model, data and loss of a run: the pinned ones, else built from the controls."""
+        config, v, model = plan.config, plan.values, self.pinned.get("model")
+        if model is not None:  # fresh weights for a pinned model: the ones it came with
+            if self._initial_state is None:
+                self._initial_state = {k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()}
+            elif not plan.resume:
+                model.load_state_dict(self._initial_state)
+        else:
+            model = self.model if plan.reuse_model else build_model(v, config.seed)
+        if hasattr(model, "freeze_encoder_bn"):
+            model.freeze_encoder_bn(False)  # a reused model may be frozen from fine-tuning; the trainer re-freezes
+        if "data" in self.pinned:
+            train_data, val_data = self.pinned["data"], self._given_val
+            config.size = peek_size(train_data) or config.size  # the checkpoint records the real size
+        else:
+            train_data, val_data = build_data(v, config.size, config.seed)
+            val_data = val_data if self._given_val is None else self._given_val
+        loss_fn = self.pinned["loss"] if "loss" in self.pinned else build_loss(v)
+        return model, train_data, val_data, loss_fn
+
+    def _label(self, plan: _Plan) -> str:
+        """The legend entry of a run: its settings, and which run it continues."""
+        continues, out = "", Path(plan.config.out)
+        if plan.resume:
+            earlier = [f"#{r.number}" for r in self.runs if Path(r.trainer.out) == out]
+            continues = earlier[-1] if earlier else out.name
+        return run_label(len(self.runs) + 1, plan.values, plan.config, self.pinned, continues)
+
+
+def training_panel(
+    model: Any = None,
+    train_data: Any = None,
+    val_data: Any = None,
+    *,
+    loss_fn: Any = None,
+    config: Any = None,
+    out: str | os.PathLike | None = None,
+    start: Mapping[str, Any] | None = None,
+) -> TrainingPanel:
+    """A panel to train an inpainting model from the notebook: controls, Train / Stop, live curves.
+
+    Building it trains, builds and draws nothing. Train builds what is not pinned from the
+    controls (`PConvUNet(layers, base_channels)` seeded by `config.seed`; crops of the offline
+    sample photos at "size" with masks in "hole range"; `InpaintingLoss` with the weights) and
+    runs `Trainer.fit` in a background thread; Stop ends the run after the current step, with a
+    checkpoint. Each Train starts from fresh weights and a fresh optimizer in a new run folder
+    (a pinned model is reset to the weights it came with); tick "continue" to train the last
+    run (or the run in "out") for "steps" more steps. The curves of all runs overlay, one line
+    per run with its settings in the legend. `panel.model`, `.trainer`, `.history` hold the last
+    run; `panel.join(timeout)` waits for it.
+
+    Controls: `.controls`, one per row of `pconv.notebook.panel_controls.TRAINING_CONTROLS` (names,
+    ranges, where each value goes and tooltips are declared there).
+
+    Args:
+        model: pins the network (disables "layers" and "channels"); None: built from the controls.
+        train_data: pins the training data, a Dataset (or DataLoader) of {"image", "mask"}
+            (disables "size" and "hole range"); None: the sample photos per the controls.
+        val_data: held-out data for validation and the samples; None with default training
+            data: 8 crops of the sample set's held-out photos.
+        loss_fn: pins the loss (disables the weights); None: `InpaintingLoss` from the controls.
+        config: a `TrainConfig` giving start values and every other setting; None: `TrainConfig`
+            defaults with `PANEL_START`, logging and checkpoints scaled to "steps".
+        out: start value of the run-folder control (default: `config.out`, else empty).
+        start: start values of other controls by name, e.g. {"layers": 6, "hole_range": (0.1, 0.5)}.
+
+    Returns:
+        The `TrainingPanel` (an ipywidgets VBox): display it, or make it a cell's last expression.
+    """
+    pinned = {"model": model, "data": train_data, "loss": loss_fn}
+    controls = training_controls(config, {k: v for k, v in pinned.items() if v is not None}, out, start)
+    return TrainingPanel(model, train_data, val_data, loss_fn, config, controls)

@@ -1,0 +1,380 @@
+"""Inpaint your own photo: draw the hole with the mouse, compare each method's fill (notebook 06).
+
+NVIDIA and PConv-Keras showed partial-convolution inpainting (Liu et al. 2018,
+arXiv:1804.07723) as a separate web demo. `InpaintStudio` puts it in the notebook, next to
+your own checkpoints: an ipycanvas MultiCanvas shows the photo with a translucent mask
+layer on top; mouse strokes call the same `paint` / `erase` as the Python API (the mask is
+computed in numpy, the canvas only shows it); Inpaint runs the ticked methods
+(`pconv.notebook.studio_methods`) and shows one composite per method with its time.
+
+Speed: the photo is sent to the canvas once per image, a stroke is previewed with a few
+canvas commands and redrawn exactly once when it ends, networks stay loaded on their
+device, and results are cached by (image, mask, method), so a rerun computes only what
+changed. Runs happen in a background thread: the kernel keeps taking strokes meanwhile.
+The widgets and the run thread live in `pconv.notebook.studio_ui`, the pixels in `pconv.notebook.studio_image`,
+the fills in `pconv.notebook.studio_methods`, the saved folder and the figure in `pconv.notebook.studio_report`;
+this module is longer than ~300 lines because it is one class, the studio's documented API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from pconv.notebook.studio_image import open_image, stroke_region
+from pconv.notebook.studio_methods import Method, ResultCache, discover_methods
+from pconv.notebook.studio_report import write_folder
+from pconv.notebook.studio_ui import LIVE_DEBOUNCE, BackgroundRunner, StudioView
+from pconv.utils import check_size, output_dir, user_path
+
+__all__ = ["InpaintStudio", "inpaint_studio"]
+
+UNDO_STEPS = 50  # masks kept for undo (256 KB each at 512x512)
+CACHE_ITEMS = 48  # cached results (3 MB each at 512x512)
+DEFAULT_SAMPLE = "chelsea"  # a held-out photo of the sample set: no sample-trained model has seen it
+
+
+class InpaintStudio(widgets.VBox):
+    """Draw holes on a photo and compare what each inpainting method puts there (see `inpaint_studio`).
+
+    Coordinates are image pixels of the working image: x = column, y = row, pixel centres
+    at integers. Every change to the mask is one undo step (a mouse stroke, from press to
+    release, is one).
+
+    Attributes:
+        size: the working size (long side, pixels). note: what happened to the last image.
+        results: {method: (3, H, W) composite} of the last run; errors: {method: message};
+            times: {method: seconds}.
+        controls, canvas, tiles, status: the widgets (see `pconv.notebook.studio_ui.StudioView`).
+    """
+
+    def __init__(self, image: Any = None, models: Any = None, size: int = 512, runs: str | os.PathLike | None = None):
+        self.size = check_size(size, "size")
+        self._lock = threading.RLock()  # image and mask: the kernel thread paints, the run thread reads
+        self._history: deque[np.ndarray] = deque(maxlen=UNDO_STEPS)
+        self._cache = ResultCache(CACHE_ITEMS)
+        self._image_key, self._stroke, self._load_shown = 0, None, set()
+        self.results, self.errors, self.times, self.note = {}, {}, {}, ""
+        self._methods: dict[str, Method] = {m.name: m for m in discover_methods(models, runs)}
+        self._rgb, self._image = np.zeros((1, 1, 3), np.uint8), torch.zeros(3, 1, 1)
+        self._hole = np.zeros((1, 1), bool)
+        self._shown_in: int | None = None  # the notebook cell `inpaint_studio` displayed this in
+        from pconv.data import sample_names
+
+        self._view = StudioView(self, list(sample_names("all")))
+        self.controls, self.canvas, self.tiles, self.status = (
+            self._view.controls,
+            self._view.canvas,
+            self._view.tiles,
+            self._view.status,
+        )
+        self._runner = BackgroundRunner(lambda: self._run(self.selected), self._view.run_failed)
+        super().__init__(children=self._view.children)
+        self.add_class("pconv-studio")
+        if image is None:
+            self.show_sample(DEFAULT_SAMPLE)
+        else:
+            self.set_image(image)
+
+    # ------------------------------------------------------------------ the image
+    @property
+    def image(self) -> torch.Tensor:
+        """The working image, (3, H, W) float in [0, 1]."""
+        return self._image.clone()
+
+    def set_image(self, image: Any, name: str | None = None) -> None:
+        """Open a photo; the mask, undo history and results start afresh.
+
+        Args:
+            image: a file path, the bytes of an image file, a PIL image (EXIF orientation
+                applied), a numpy array (H, W[, 1|3|4]) or a tensor (3, H, W); uint8, uint16 or
+                float in [0, 1]. Grey becomes RGB, transparency is composited over white.
+                Larger than `size` on its long side: resized to it (the note says so).
+            name: how the note and error messages call the image (default: the file name or the type).
+
+        Raises:
+            pconv.data.image_folder.ImageLoadError: a file that cannot be decoded (names it and why).
+            ValueError, TypeError: an array or object that is not an image.
+        """
+        rgb, note = open_image(image, self.size, name)
+        self._use(rgb, note)
+
+    def show_sample(self, name: str) -> None:
+        """Open one of the offline sample photos (`pconv.data.image_folder.sample_images("all")`) by name."""
+        from pconv.data import sample_photo
+
+        rgb, note = open_image(sample_photo(name), self.size, f"sample photo {name!r}")
+        self._use(rgb, note, sample=name)
+
+    def _use(self, rgb: np.ndarray, note: str, sample: str | None = None) -> None:
+        h, w = rgb.shape[:2]
+        with self._lock:
+            self._rgb, self._hole = rgb, np.zeros((h, w), bool)
+            self._image = torch.from_numpy(rgb.transpose(2, 0, 1) / np.float32(255)).float()  # (3, H, W)
+            self._image_key += 1
+            self._history.clear()
+            self._stroke = None
+            self.results, self.errors, self.times, self.note = {}, {}, {}, note
+        self._view.image_changed(rgb, note, sample)
+
+    # ------------------------------------------------------------------ the mask
+    @property
+    def mask(self) -> torch.Tensor:
+        """The mask, (1, H, W) float32: 1 = valid, 0 = hole."""
+        with self._lock:
+            return torch.from_numpy((~self._hole).astype(np.float32))[None]
+
+    @property
+    def hole_ratio(self) -> float:
+        """Fraction of the image that is hole, in [0, 1]."""
+        return float(self._hole.mean())
+
+    def paint(self, points: Sequence[Sequence[float]], radius: float = 12) -> None:
+        """Make a stroke of hole: every pixel within `radius` of the polyline through `points`.
+
+        Args:
+            points: [(x, y), ...] in image pixels (x = column, y = row); one point paints a disk.
+            radius: brush radius in pixels, > 0.
+        """
+        self._brush(points, radius, True)
+
+    def erase(self, points: Sequence[Sequence[float]], radius: float = 12) -> None:
+        """Give the pixels within `radius` of the polyline through `points` back to the image (see `paint`)."""
+        self._brush(points, radius, False)
+
+    def _brush(self, points: Any, radius: Any, hole: bool) -> None:
+        with self._lock:
+            region = stroke_region(self._hole.shape, points, radius)
+            if not (self._hole[region] != hole).any():
+                return
+            if self._stroke is None:
+                self._history.append(self._hole.copy())
+            self._hole[region] = hole
+        self._mask_changed(stroke=self._stroke is not None)
+
+    def undo(self) -> bool:
+        """Undo the last change to the mask; False when there is nothing to undo."""
+        with self._lock:
+            if not self._history:
+                return False
+            self._hole, self._stroke = self._history.pop(), None
+        self._mask_changed()
+        return True
+
+    def clear(self) -> None:
+        """Remove every hole (undoable)."""
+        self._set_hole(np.zeros_like(self._hole))
+
+    def random_mask(self, hole_range: tuple[float, float] = (0.1, 0.3), seed: int | None = None) -> None:
+        """Replace the mask by a free-form one from `pconv.data.masks.irregular_mask` (undoable).
+
+        Args:
+            hole_range: (lo, hi) fraction of the image to make hole, 0 <= lo <= hi <= 1.
+            seed: an int for a reproducible mask; None for a fresh one.
+        """
+        from pconv.data import irregular_mask
+
+        h, w = self._hole.shape
+        self._set_hole(irregular_mask(h, w, hole_range, rng=seed) == 0)
+
+    def _set_hole(self, hole: np.ndarray) -> None:
+        with self._lock:
+            if np.array_equal(hole, self._hole):
+                return
+            self._history.append(self._hole)
+            self._hole, self._stroke = hole, None
+        self._mask_changed()
+
+    def begin_stroke(self) -> None:
+        """Start a stroke: `paint` / `erase` calls until `end_stroke` are one undo step (what a mouse press does)."""
+        with self._lock:
+            self._stroke = self._hole.copy()
+
+    def end_stroke(self) -> None:
+        """End the stroke begun by `begin_stroke`: one undo step, the exact mask redrawn, a live run started."""
+        with self._lock:
+            before, self._stroke = self._stroke, None
+            if before is None:
+                return
+            if not np.array_equal(before, self._hole):
+                self._history.append(before)
+        self._mask_changed(delay=0.0)
+
+    # ------------------------------------------------------------------ the fills
+    @property
+    def methods(self) -> list[str]:
+        """Names of every fill on offer, networks first (see `pconv.notebook.studio_methods.discover_methods`)."""
+        return list(self._methods)
+
+    def method(self, name: str) -> Method:
+        """The `Method` called `name` (its kind, source, load time)."""
+        if name not in self._methods:
+            raise ValueError(f"unknown method {name!r}; the studio offers: {', '.join(self._methods)}")
+        return self._methods[name]
+
+    @property
+    def selected(self) -> list[str]:
+        """The ticked methods (what Inpaint and `run()` compute); assign a list of names to tick others."""
+        return self._view.selected
+
+    @selected.setter
+    def selected(self, names: Sequence[str]) -> None:
+        wanted = {self.method(n).name for n in names}
+        for name, box in self._view.checks.items():
+            box.value = name in wanted
+
+    def _snapshot(self) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """(image, mask, key) as they are now; `key` names the pair in the result cache."""
+        with self._lock:
+            hole = self._hole.copy()
+            image, image_key = self._image, self._image_key
+        digest = hashlib.blake2b(np.packbits(hole).tobytes(), digest_size=16).digest()
+        return image, torch.from_numpy((~hole).astype(np.float32))[None], (image_key, hole.shape, digest)
+
+    def _result(self, name: str, image: torch.Tensor, mask: torch.Tensor, key: tuple, raw: bool = False):
+        """(output, seconds, cached) of one method; `raw` gives the output before compositing."""
+        if not raw and not (mask == 0).any():
+            return image.clone(), 0.0, False  # nothing to fill: the composite is the image itself
+        return self._cache.get(self.method(name), image, mask, key, raw)
+
+    def run(self, methods: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Fill the holes with each method (default: the ticked ones) and show the results.
+
+        Unchanged inputs are not recomputed (results are cached per image, mask and method).
+        A method that fails is left out of the result; its message is in `errors` and its tile.
+
+        Args:
+            methods: names from `methods`; None for the ticked ones.
+
+        Returns:
+            {method: (3, H, W) composite in [0, 1]}: known pixels exactly as in `image`.
+        """
+        results = self._run(self.selected if methods is None else [self.method(n).name for n in methods])
+        for name, message in self.errors.items():
+            warnings.warn(f"inpaint studio: {name} failed: {message}", RuntimeWarning, stacklevel=2)
+        return results
+
+    def _run(self, names: list[str]) -> dict[str, torch.Tensor]:
+        image, mask, key = self._snapshot()
+        raw_view = self._view.showing_raw
+        self._view.run_started(names)
+        results, errors, times, start = {}, {}, {}, time.perf_counter()
+        for name in names:
+            try:
+                out, seconds, cached = self._result(name, image, mask, key)  # ValueError when not finite
+                shown = self._result(name, image, mask, key, raw=True) if raw_view else (out, seconds, cached)
+                load = self.method(name).load_seconds if name not in self._load_shown else 0.0
+                self._load_shown.add(name)
+                self._view.show_result(name, *shown, load)
+                results[name], times[name] = out, seconds  # only once it showed: a result or an error, never both
+            except Exception as e:  # noqa: BLE001  (one method's failure must not hide the others)
+                errors[name] = f"{type(e).__name__}: {e}"
+                self._view.show_error(name, errors[name])
+        self.results, self.errors, self.times = results, errors, times
+        self._view.run_done(results, errors, time.perf_counter() - start, float((mask == 0).float().mean()))
+        return results
+
+    def run_in_background(self, delay: float = 0.0) -> None:
+        """What Inpaint does: run the ticked methods in a background thread after `delay` seconds.
+
+        Requests made while a run is going (or waiting) coalesce into one more run.
+        """
+        self._runner.request(delay)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for background runs to finish; True unless `timeout` (seconds) ran out first."""
+        return self._runner.wait(timeout)
+
+    def _mask_changed(self, stroke: bool = False, delay: float = LIVE_DEBOUNCE) -> None:
+        if not stroke and self._view.live:
+            self._runner.request(delay)  # first: the run starts while the hole layer is redrawn
+        self._view.mask_changed(self._hole, stroke)
+
+    def raw_output(self, method: str) -> torch.Tensor:
+        """A network's prediction everywhere, before compositing, for the current image and mask.
+
+        Args:
+            method: a name from `methods` (a classical fill gives its composite).
+
+        Returns:
+            (3, H, W) float in [0, 1].
+        """
+        image, mask, key = self._snapshot()
+        return self._result(self.method(method).name, image, mask, key, raw=True)[0]
+
+    def save(self, folder: str | os.PathLike | None = None) -> Path:
+        """Write image.png, mask.png (white = valid), one PNG per ticked method's result, and studio.json.
+
+        Everything that can be written is; a method that failed or gave a non-finite result is
+        named under "errors" in studio.json and in a warning.
+
+        Args:
+            folder: where to write; None for a new `$PCONV_OUTPUT_DIR/studio/<date-time>/`.
+
+        Returns:
+            The folder.
+
+        Raises:
+            pconv.utils.WriteFailedError: the disk is full or not writable; nothing half-written is left.
+        """
+        results = self._run(self.selected)
+        with self._lock:
+            rgb, hole = self._rgb.copy(), self._hole.copy()
+        info = {"note": self.note, "hole_ratio": float(hole.mean()), "errors": dict(self.errors)}
+        folder = user_path(folder) if folder is not None else output_dir() / "studio" / time.strftime("%Y%m%d-%H%M%S")
+        written = write_folder(folder, rgb, hole, results, self.times, info)
+        for name, message in info["errors"].items():  # studio.json lists them too
+            warnings.warn(f"inpaint studio: saved {written} without {name}: {message}", RuntimeWarning, stacklevel=2)
+        return written
+
+    # ------------------------------------------------------------------ showing itself once
+    def _display_in_notebook(self) -> None:
+        """Display in the running notebook cell, if any; that cell's own echo of the studio is then skipped."""
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        shell = get_ipython()
+        if shell is None or getattr(shell, "kernel", None) is None:
+            return  # a terminal or a script: nothing to show in
+        display(self)
+        self._shown_in = shell.execution_count
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if self._shown_in is not None and shell is not None and shell.execution_count == self._shown_in:
+            self._shown_in = None  # `studio = inpaint_studio(); studio` in one cell: shown once already
+            return {}
+        return super()._repr_mimebundle_(**kwargs)
+
+
+def inpaint_studio(image: Any = None, models: Any = None, size: int = 512) -> InpaintStudio:
+    """Open the inpainting studio; in a notebook it shows itself.
+
+    Args:
+        image: what `InpaintStudio.set_image` takes; None for a sample photo.
+        models: a network, a callable f(image, mask) -> output, a checkpoint path, a list of
+            them or a dict name -> one; added to the checkpoints under `outputs/runs/*/`, the
+            cached pretrained models and the classical fills.
+        size: the working size: images larger than this on their long side are resized.
+
+    Returns:
+        The `InpaintStudio` (an ipywidgets VBox).
+    """
+    studio = InpaintStudio(image, models, size)
+    studio._display_in_notebook()
+    return studio

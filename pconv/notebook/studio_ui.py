@@ -1,0 +1,317 @@
+"""The inpainting studio's widgets: canvas, controls, method checkboxes, result tiles, the run thread.
+
+`StudioView` draws what `pconv.notebook.studio.InpaintStudio` holds and forwards what the user does
+to its public API: mouse strokes become `begin_stroke` / `paint` or `erase` / `end_stroke`
+in image pixels, the buttons call `undo`, `clear`, `random_mask`, `run_in_background` and
+`save`. The canvas is an ipycanvas MultiCanvas: layer 0 holds the photo (sent once per
+image), layer 1 the translucent holes, previewed stroke by stroke with a few canvas commands
+and redrawn exactly from the mask when a stroke ends. `BackgroundRunner` runs the fills off
+the kernel's thread, so strokes keep arriving while a network computes.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from ipycanvas import MultiCanvas, hold_canvas
+
+from pconv.notebook.studio_image import OVERLAY_RGBA, encode, overlay_rgba, to_rgb_array
+
+__all__ = ["BackgroundRunner", "StudioView", "LIVE_DEBOUNCE"]
+
+LIVE_DEBOUNCE = 0.25  # seconds of quiet after a Python-side change before a live rerun (a mouse stroke: none)
+TILE_WIDTH = 320  # result tiles are shown at most this wide (CSS pixels)
+_OVERLAY_CSS = "rgba({}, {}, {}, {:.3f})".format(*OVERLAY_RGBA[:3], OVERLAY_RGBA[3] / 255)
+
+
+def _error(text: str) -> str:
+    return f"<span style='color:#b00'>{html.escape(text)}</span>"
+
+
+class BackgroundRunner:
+    """Run `fn` in a background thread; requests made while it runs coalesce into one more run.
+
+    `request(delay)` debounces: a new request within `delay` seconds replaces the waiting one.
+    """
+
+    def __init__(self, fn: Callable[[], Any], on_error: Callable[[BaseException], None]):
+        self._fn, self._on_error = fn, on_error
+        self._cond = threading.Condition()
+        self._timer: threading.Timer | None = None
+        self._busy = self._pending = False
+
+    def request(self, delay: float = 0.0) -> None:
+        """Run `fn` after `delay` seconds (0: now), or once more after the current run."""
+        with self._cond:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if delay > 0:
+                self._timer = threading.Timer(delay, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+            else:
+                self._start()
+
+    def _fire(self) -> None:
+        with self._cond:
+            if self._timer is not threading.current_thread():
+                return  # cancelled and replaced after it had already woken up
+            self._timer = None
+            self._start()
+
+    def _start(self) -> None:  # with self._cond held
+        if self._busy:
+            self._pending = True
+            return
+        self._busy = True
+        threading.Thread(target=self._work, name="pconv-studio-run", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                self._fn()
+            except Exception as e:  # noqa: BLE001  (a thread has no caller to raise to: show it)
+                self._on_error(e)
+            with self._cond:
+                if not self._pending:
+                    self._busy = False
+                    self._cond.notify_all()
+                    return
+                self._pending = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no run is going or waiting; True unless `timeout` ran out first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._busy and self._timer is None, timeout)
+
+
+class StudioView:
+    """The widgets of an `InpaintStudio`; `children` is what the studio's VBox shows."""
+
+    def __init__(self, studio: Any, sample_names: list[str]):
+        self.studio = studio
+        self.canvas = MultiCanvas(2, width=1, height=1)  # 0: the photo, 1: the holes (receives the mouse)
+        self.canvas.add_class("pconv-studio-canvas")
+        self.photo = widgets.Image(format="png")  # encoded once per image; the canvas draws it from here
+        slider = {"continuous_update": False, "style": {"description_width": "initial"}}
+        c = self.controls = {
+            "sample": widgets.Dropdown(options=[("sample photo ...", "")] + [(n, n) for n in sample_names], value=""),
+            "upload": widgets.FileUpload(accept=".png,.jpg,.jpeg,image/png,image/jpeg", description="your photo"),
+            "brush": widgets.IntSlider(value=12, min=1, max=64, description="brush radius", **slider),
+            "mode": widgets.ToggleButtons(options=["paint", "erase"], value="paint", style={"button_width": "60px"}),
+            "undo": widgets.Button(description="Undo", icon="undo"),
+            "clear": widgets.Button(description="Clear"),
+            "random": widgets.Button(description="Random mask"),
+            "inpaint": widgets.Button(description="Inpaint", button_style="primary", icon="magic"),
+            "live": widgets.Checkbox(value=False, description="live", indent=False, layout={"width": "60px"}),
+            "view": widgets.ToggleButtons(options=["composite", "raw output"], value="composite"),
+            "save": widgets.Button(description="Save", icon="save"),
+        }
+        self.checks = {
+            m.name: widgets.Checkbox(
+                value=m.default,
+                description=m.name,
+                indent=False,
+                tooltip=f"{m.kind}: {m.source}",
+                layout={"width": "auto"},
+            )
+            for m in (studio.method(n) for n in studio.methods)
+        }
+        self.note, self.ratio, self.status = widgets.HTML(), widgets.HTML(), widgets.HTML()
+        self.tiles = widgets.HBox(layout={"flex_flow": "row wrap"})
+        self._tiles: dict[str, tuple[widgets.VBox, widgets.HTML, widgets.Image, widgets.HTML]] = {}
+        self._last: tuple[float, float] | None = None  # previous mouse point of the stroke in progress
+        self._syncing = False
+        self._wire()
+        row = {"flex_flow": "row wrap", "align_items": "center"}
+        self.children = [
+            widgets.HBox([c["sample"], c["upload"], self.note], layout=row),
+            widgets.HBox([c["brush"], c["mode"], c["undo"], c["clear"], c["random"], self.ratio], layout=row),
+            self.canvas,
+            widgets.HBox([widgets.HTML("<b>methods</b>&nbsp;"), *self.checks.values()], layout=row),
+            widgets.HBox([c["inpaint"], c["live"], c["view"], c["save"], self.status], layout=row),
+            self.tiles,
+        ]
+
+    def _wire(self) -> None:
+        s, c = self.studio, self.controls
+        self.canvas.on_mouse_down(self._down)
+        self.canvas.on_mouse_move(self._move)
+        self.canvas.on_mouse_up(self._up)
+        self.canvas.on_mouse_out(self._up)
+        self.canvas.on_client_ready(self.redraw)  # a new page (or a second view) starts blank: replay
+        c["sample"].observe(self._on_sample, names="value")
+        c["upload"].observe(self._on_upload, names="value")
+        c["undo"].on_click(lambda _b: s.undo())
+        c["clear"].on_click(lambda _b: s.clear())
+        c["random"].on_click(lambda _b: s.random_mask())
+        c["inpaint"].on_click(lambda _b: s.run_in_background())
+        c["save"].on_click(lambda _b: threading.Thread(target=self._save, daemon=True).start())
+        c["view"].observe(lambda _ch: s.run_in_background() if s.results else None, names="value")
+        c["live"].observe(lambda ch: s.run_in_background() if ch["new"] else None, names="value")
+        for box in self.checks.values():
+            box.observe(lambda _ch: s.run_in_background(LIVE_DEBOUNCE) if self.live else None, names="value")
+
+    # ------------------------------------------------------------------ state the studio reads
+    @property
+    def live(self) -> bool:
+        return bool(self.controls["live"].value)
+
+    @property
+    def showing_raw(self) -> bool:
+        return self.controls["view"].value == "raw output"
+
+    @property
+    def selected(self) -> list[str]:
+        return [name for name, box in self.checks.items() if box.value]
+
+    # ------------------------------------------------------------------ the mouse
+    def _stroke_to(self, x: float, y: float) -> None:
+        point = (x - 0.5, y - 0.5)  # canvas coordinates -> pixel centres at integers
+        segment = [self._last or point, point]
+        radius, paint = self.controls["brush"].value, self.controls["mode"].value == "paint"
+        (self.studio.paint if paint else self.studio.erase)(segment, radius)
+        self._preview(segment, radius, paint)
+        self._last = point
+
+    def _down(self, x: float, y: float) -> None:
+        self.studio.begin_stroke()
+        self._last = None
+        self._stroke_to(x, y)
+
+    def _move(self, x: float, y: float) -> None:
+        if self._last is not None:
+            self._stroke_to(x, y)
+
+    def _up(self, x: float, y: float) -> None:
+        if self._last is not None:
+            self._stroke_to(x, y)
+            self._last = None
+            self.studio.end_stroke()
+
+    def _preview(self, segment: list[tuple[float, float]], radius: float, paint: bool) -> None:
+        """Draw a stroke segment on the hole layer now; `mask_changed` redraws it exactly at the stroke's end."""
+        (x0, y0), (x1, y1) = ((x + 0.5, y + 0.5) for x, y in segment)
+        layer = self.canvas[1]
+        with hold_canvas():
+            layer.line_cap, layer.line_width = "round", 2 * radius + 1
+            # cut first, then paint: overlapping translucent strokes must not darken
+            for op, style in [("destination-out", "#000")] + ([("source-over", _OVERLAY_CSS)] if paint else []):
+                layer.global_composite_operation, layer.stroke_style, layer.fill_style = op, style, style
+                if (x0, y0) == (x1, y1):
+                    layer.fill_circle(x0, y0, radius + 0.5)
+                else:
+                    layer.stroke_line(x0, y0, x1, y1)
+            layer.global_composite_operation = "source-over"
+
+    # ------------------------------------------------------------------ drawing what the studio holds
+    def image_changed(self, rgb: np.ndarray, note: str, sample: str | None) -> None:
+        h, w = rgb.shape[:2]
+        self._last = None  # a stroke in progress belonged to the old image
+        self.photo.value = encode(rgb, "png")
+        self.canvas.width, self.canvas.height = w, h
+        self.canvas.layout.width = f"{w}px"
+        self.note.value = html.escape(note)
+        self._syncing = True
+        try:
+            self.controls["sample"].value = sample or ""
+        finally:
+            self._syncing = False
+        self.tiles.children = ()
+        self.status.value = "Paint the holes on the photo, tick the methods, press <b>Inpaint</b>."
+        self.redraw()
+
+    def redraw(self, *_args: Any) -> None:
+        """Draw the photo and the holes again (a new page shows a blank canvas until this)."""
+        with hold_canvas():
+            self.canvas[0].clear()
+            self.canvas[0].draw_image(self.photo, 0, 0)
+        self.mask_changed(self.studio.mask[0].numpy() == 0, stroke=False)
+
+    def mask_changed(self, hole: np.ndarray, stroke: bool) -> None:
+        """Update the hole ratio; after a stroke (or any other change) redraw the hole layer exactly."""
+        h, w = hole.shape
+        self.ratio.value = f"hole: <b>{hole.mean():.1%}</b> of {w}x{h}"
+        if stroke:
+            return  # `_preview` has drawn it
+        layer = self.canvas[1]
+        with hold_canvas():
+            layer.clear()
+            if hole.any():
+                layer.global_composite_operation = "source-over"
+                layer.put_image_data(overlay_rgba(hole), 0, 0)
+
+    # ------------------------------------------------------------------ results
+    def tile(self, name: str) -> tuple[widgets.VBox, widgets.HTML, widgets.Image, widgets.HTML]:
+        """(box, label, image, error) of a method's result tile, made on first use."""
+        if name not in self._tiles:
+            label, error = widgets.HTML(f"<b>{html.escape(name)}</b>"), widgets.HTML()
+            image = widgets.Image(format="jpeg", layout={"max_width": f"{TILE_WIDTH}px"})
+            box = widgets.VBox([label, image, error], layout={"margin": "0 8px 8px 0"})
+            box.add_class("pconv-studio-tile")
+            self._tiles[name] = (box, label, image, error)
+        return self._tiles[name]
+
+    def run_started(self, names: list[str]) -> None:
+        self.tiles.children = [self.tile(n)[0] for n in names]
+        self.status.value = "running ..." if names else _error("tick at least one method")
+
+    def show_result(self, name: str, shown: torch.Tensor, seconds: float, cached: bool, load: float) -> None:
+        _box, label, image, error = self.tile(name)
+        image.value = encode(to_rgb_array(shown, what=name), "jpeg")  # a preview: `save` writes lossless PNGs
+        image.layout.display, error.value = None, ""
+        what = " raw output" if self.showing_raw and self.studio.method(name).is_network else ""
+        when = "cached" if cached else f"{seconds:.2f} s" + (f", loaded in {load:.1f} s" if load >= 0.05 else "")
+        label.value = f"<b>{html.escape(name)}</b>{what} · {when}"
+
+    def show_error(self, name: str, message: str) -> None:
+        _box, label, image, error = self.tile(name)
+        image.layout.display = "none"
+        label.value = f"<b>{html.escape(name)}</b> · failed"
+        error.value = _error(message[:500])
+
+    def run_failed(self, error: BaseException) -> None:
+        """The whole run raised (not one method's tile): say so in the status line."""
+        self.status.value = _error(f"the run failed: {type(error).__name__}: {error}")
+
+    def run_done(self, results: dict, errors: dict, seconds: float, hole: float) -> None:
+        if not results and not errors:
+            return
+        text = f"{len(results)} fill(s) in {seconds:.2f} s, {hole:.1%} hole"
+        if hole == 0:
+            text = "no hole yet: paint one on the photo (each composite is the photo itself)"
+        if errors:
+            text += "; " + _error(f"{len(errors)} failed: {', '.join(errors)}")
+        self.status.value = text
+
+    # ------------------------------------------------------------------ images and files
+    def _on_sample(self, change: dict) -> None:
+        if change["new"] and not self._syncing:
+            self.studio.show_sample(change["new"])
+
+    def _on_upload(self, change: dict) -> None:
+        files = change["new"]
+        if not files:
+            return
+        upload = files[-1]
+        try:
+            self.studio.set_image(bytes(upload["content"]), name=upload["name"])
+        except (OSError, ValueError, TypeError) as e:  # ImageLoadError is an OSError
+            self.note.value = _error(f"{e}; the current image is kept")
+        finally:
+            self.controls["upload"].value = ()  # so that the same file can be chosen again
+
+    def _save(self) -> None:
+        try:
+            folder = self.studio.save()
+        except Exception as e:  # noqa: BLE001  (shown in the panel: the button has no caller)
+            self.status.value = _error(f"saving failed: {type(e).__name__}: {e}")
+        else:
+            self.status.value = f"saved to <code>{html.escape(str(folder))}</code>"

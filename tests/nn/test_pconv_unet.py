@@ -1,0 +1,436 @@
+"""PConvUNet, PConvUNetWithStem and UNet: shapes, parameter counts per the paper's table, the paper's
+wiring, entry errors, values under holes, normalisation, the stem and head, checkpoints, inpaint."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pconv.nn import PConvUNet, PConvUNetWithStem, UNet
+from pconv.train import model_from_checkpoint, model_info
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def tiny(**kw) -> PConvUNet:
+    torch.manual_seed(0)
+    return PConvUNet(**{"layers": 3, "base_channels": 4, "max_channels": 8, **kw})
+
+
+def masks(n: int, h: int, w: int, hole: float = 0.3, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, h, w, generator=gen) > hole).float()
+
+
+# The paper's appendix table (512x512 input), as (kernel, input channels, output channels, BatchNorm).
+# The input channels of a decoder layer are its upsampled input plus the concatenated skip.
+PAPER_TABLE = [
+    (7, 3, 64, False),  # PConv1, stride 2, ReLU
+    (5, 64, 128, True),  # PConv2
+    (5, 128, 256, True),  # PConv3
+    (3, 256, 512, True),  # PConv4
+    (3, 512, 512, True),  # PConv5
+    (3, 512, 512, True),  # PConv6
+    (3, 512, 512, True),  # PConv7
+    (3, 512, 512, True),  # PConv8
+    (3, 512 + 512, 512, True),  # PConv9, LeakyReLU(0.2) from here on
+    (3, 512 + 512, 512, True),  # PConv10
+    (3, 512 + 512, 512, True),  # PConv11
+    (3, 512 + 512, 512, True),  # PConv12
+    (3, 512 + 256, 256, True),  # PConv13
+    (3, 256 + 128, 128, True),  # PConv14
+    (3, 128 + 64, 64, True),  # PConv15
+    (3, 64 + 3, 3, False),  # PConv16, no activation
+]
+
+
+def table_params(kernel: int, c_in: int, c_out: int, bn: bool) -> int:
+    # weights, then BatchNorm's scale and shift, or the convolution's bias where there is no BatchNorm
+    return kernel * kernel * c_in * c_out + (2 * c_out if bn else c_out)
+
+
+@pytest.mark.parametrize("layers", [8, 7])
+def test_paper_parameter_counts(layers):
+    # layers=7 (256x256) is the table without PConv8 and the decoder layer that mirrors it, PConv9.
+    table = PAPER_TABLE if layers == 8 else PAPER_TABLE[:7] + PAPER_TABLE[9:]
+    model = PConvUNet(layers=layers)
+    blocks = list(model.encoder) + [up.block for up in model.decoder]
+    assert len(blocks) == len(table) == 2 * layers
+    for i, (block, row) in enumerate(zip(blocks, table)):
+        assert n_params(block) == table_params(*row), f"PConv{i + 1}: {row}"
+    assert n_params(model) == sum(table_params(*row) for row in table)
+    if layers == 7:
+        assert abs(n_params(model) - 25.8e6) < 0.05e6  # paper-size network at 256x256
+    assert abs(n_params(UNet()) - 31.04e6) < 0.01e6
+
+
+@pytest.mark.parametrize("layers,size", [(7, 256), (8, 512)])
+def test_pconv_unet_shapes(layers, size):
+    model = PConvUNet(layers=layers, base_channels=2, max_channels=8)
+    assert [b.conv.kernel_size[0] for b in model.encoder] == [7, 5, 5] + [3] * (layers - 3)
+    image, mask = torch.rand(1, 3, size, size), masks(1, size, size)
+    output, output_mask = model(image, mask)
+    assert output.shape == (1, 3, size, size) and output_mask.shape == (
+        1,
+        1,
+        size,
+        size,
+    )
+    assert torch.isfinite(output).all()
+
+
+def naive_pconv(conv, x, m):
+    """Eq. 1-2 with a full multi-channel mask (NVIDIA-style): (features, (N, C_out, H', W') mask)."""
+    ones = torch.ones(1, *conv.weight.shape[1:])
+    s = F.conv2d(m, ones, stride=conv.stride, padding=conv.padding)
+    out = F.conv2d(x * m, conv.weight, None, conv.stride, conv.padding)
+    out = out * ones.numel() / s.clamp(min=1) * (s > 0)
+    if conv.bias is not None:
+        out = out + conv.bias.view(1, -1, 1, 1) * (s > 0)
+    return out, (s > 0).float()
+
+
+def naive_block(b, x, m):
+    """One row of the paper's table: partial conv, BatchNorm, activation; C-channel masks."""
+    x, m1 = naive_pconv(b.conv, x, m)
+    x = b.bn(x) if b.bn is not None else x
+    x = {
+        "relu": F.relu,
+        "leaky_relu": lambda t: F.leaky_relu(t, 0.2),
+        None: lambda t: t,
+    }[b.activation](x)
+    return x, m1.expand(-1, b.conv.out_channels, -1, -1)
+
+
+def naive_unet(model: PConvUNet, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's U-Net spelled out: C-channel masks, concatenated with the features."""
+    skips = [(x, m)]
+    for down in model.encoder:
+        x, m = naive_block(down, x, m)
+        skips.append((x, m))
+    x, m = skips.pop()
+    for up in model.decoder:
+        s, sm = skips.pop()
+        x, m = F.interpolate(x, scale_factor=2.0), F.interpolate(m, scale_factor=2.0)
+        x, m = naive_block(up.block, torch.cat([x, s], 1), torch.cat([m, sm], 1))
+    return x, m
+
+
+def naive_forward(model: PConvUNet, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The paper's network spelled out, on an image already zero under its holes."""
+    return naive_unet(model, image, mask.expand_as(image))[0]
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_matches_naive_multichannel_network(train):
+    model = tiny()
+    for bn in model.modules():  # non-trivial BatchNorm statistics and affine
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(bn.running_mean, -0.5, 0.5)
+            torch.nn.init.uniform_(bn.running_var, 0.5, 2.0)
+            torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(bn.bias, -0.5, 0.5)
+    model.train(train)
+    image, mask = torch.rand(2, 3, 32, 24), masks(2, 32, 24, hole=0.6)
+    mask[:, :, 4:20, 4:20] = 0  # a hole large enough to leave deep windows empty
+    with torch.no_grad():
+        want = naive_forward(model, image, mask)
+        got, _ = model(image, mask)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_training_step_gradients_and_bf16():
+    model = tiny(upsampling="bilinear")
+    image, mask = torch.rand(2, 3, 16, 16), masks(2, 16, 16)
+    output, _ = model(image, mask)
+    (output - image).abs().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output, _ = model(image, mask)
+    assert output.dtype == torch.bfloat16 and torch.isfinite(output).all()
+    output.float().mean().backward()
+
+
+def test_entry_errors():
+    model = tiny()
+    image, mask = torch.rand(1, 3, 16, 16), masks(1, 16, 16)
+    cases = [
+        ((image[0], mask), "image must be"),
+        ((torch.rand(1, 4, 16, 16), mask), "image must be"),
+        ((image.to(torch.uint8), mask), "float"),
+        ((image, mask[0]), "mask must be"),
+        ((image, torch.ones(1, 3, 16, 16)), "mask must be"),
+        ((image, torch.ones(1, 1, 16, 8)), "does not match"),
+        ((torch.rand(2, 3, 16, 16), torch.ones(3, 1, 16, 16)), "does not match"),
+        (
+            (torch.rand(1, 3, 20, 16), torch.ones(1, 1, 20, 16)),
+            r"multiples of 2\*\*layers = 8.*inpaint",
+        ),
+        ((image, mask * 0.5), "binary"),
+    ]
+    for args, match in cases:
+        with pytest.raises(ValueError, match=match):
+            model(*args)
+    with pytest.raises(ValueError, match="upsampling"):
+        PConvUNet(upsampling="bicubic")
+    with pytest.raises(ValueError, match="layers"):
+        PConvUNet(layers=0)
+
+
+def test_freeze_encoder_bn_survives_train():
+    model = tiny().freeze_encoder_bn(True)
+    enc = [m for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    dec = [m for m in model.decoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert enc and dec
+    model.train()
+    assert all(not bn.training and not bn.weight.requires_grad for bn in enc)
+    assert all(bn.training and bn.weight.requires_grad for bn in dec)
+    before = [bn.running_mean.clone() for bn in enc]
+    model(torch.rand(2, 3, 16, 16), masks(2, 16, 16))
+    assert all(torch.equal(b, bn.running_mean) for b, bn in zip(before, enc))
+    model.freeze_encoder_bn(False)
+    assert all(bn.training and bn.weight.requires_grad for bn in enc)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_inpaint_any_size_keeps_known_pixels_and_mode(train):
+    model = tiny().train(train)
+    image, mask = torch.rand(2, 3, 13, 22, dtype=torch.float64), masks(2, 13, 22)
+    result = model.inpaint(image, mask)
+    assert result.shape == image.shape and result.dtype == torch.float64 and not result.requires_grad
+    known = mask.expand_as(image) > 0
+    assert torch.equal(result[known], image[known])
+    assert result.min() >= 0 and result.max() <= 1
+    assert model.training == train
+    single = model.inpaint(image[0], mask[0])
+    assert single.shape == image[0].shape
+    torch.testing.assert_close(single, result[0])
+    small = model.inpaint(torch.rand(3, 3, 5), torch.zeros(1, 3, 5))  # too small to reflect-pad
+    assert small.shape == (3, 3, 5) and torch.isfinite(small).all()
+    with pytest.raises(ValueError, match="mask must be"):
+        model.inpaint(image[0], mask)
+    with pytest.raises(ValueError, match="binary"):
+        model.inpaint(image, mask * 0.5)
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (PConvUNetWithStem, dict(layers=3, base_channels=8, max_channels=16, upsampling="bilinear", stem_channels=4)),
+        (PConvUNet, dict(layers=2, base_channels=4, normalize=(0.5, 0.5))),
+        (UNet, dict(in_channels=1, out_channels=2, features=(4, 8), bilinear=True)),
+    ],
+)
+def test_config_rebuilds_the_same_network(cls, kwargs):
+    model = cls(**kwargs)
+    twin = cls(**model.config)
+    assert twin.config == model.config
+    assert {k: v.shape for k, v in twin.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    twin.load_state_dict(model.state_dict())
+
+
+def test_pconv_unet_is_a_plain_class_with_the_documented_constructor():
+    """No `__new__` that hands out another class, no patched signature: the constructor is what it says."""
+    import inspect
+
+    assert "__new__" not in vars(PConvUNet) and "__signature__" not in vars(PConvUNet)
+    params = inspect.signature(PConvUNet).parameters
+    assert list(params) == ["in_channels", "layers", "base_channels", "max_channels", "upsampling", "normalize"]
+    defaults = [p.default for p in params.values()]
+    assert defaults == [3, 7, 64, 512, "nearest", None]  # the paper's 256x256 network
+    model = PConvUNet(layers=2)
+    assert type(model) is PConvUNet and type(copy.deepcopy(model)) is PConvUNet
+    assert set(model.config) == set(params)
+    for removed in ("stem_channels", "residual"):  # the options that left the constructor
+        with pytest.raises(TypeError, match=removed):
+            PConvUNet(layers=2, **{removed: 4})
+
+
+def naive_with_stem(model: PConvUNetWithStem, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The stem network spelled out: stem, the paper's U-Net on its features, head on [U-Net output, image]."""
+    x, m = naive_block(model.stem, image, mask.expand_as(image))
+    x, m = naive_unet(model.body, x, m)
+    return naive_block(model.head, torch.cat([x, image], 1), torch.cat([m, mask.expand_as(image)], 1))[0]
+
+
+def test_stem_wraps_the_paper_network_at_full_resolution():
+    torch.manual_seed(0)
+    model = PConvUNetWithStem(layers=3, base_channels=8, stem_channels=4)
+    assert isinstance(model.body, PConvUNet) and not isinstance(model, PConvUNet)
+    assert model.stem.conv.stride == (1, 1) and model.stem.conv.kernel_size == (3, 3)
+    assert model.body.encoder[0].conv.in_channels == 4 and model.body.decoder[-1].block.conv.out_channels == 4
+    assert model.head.conv.in_channels == 4 + 3 and model.head.conv.out_channels == 3
+    assert model.encoder is model.body.encoder and model.multiple == 8
+    image = torch.rand(2, 3, 16, 16)
+    mask = (torch.rand(2, 1, 16, 16) > 0.4).float()
+    output, output_mask = model(image, mask)
+    assert output.shape == image.shape and output_mask.shape == mask.shape
+    with torch.no_grad():
+        torch.testing.assert_close(output, naive_with_stem(model, image * mask, mask), rtol=1e-4, atol=1e-5)
+    noisy = image + (1 - mask) * torch.rand_like(image)  # values under the holes are ignored
+    assert torch.allclose(model(noisy, mask)[0], output)
+    result = model.inpaint(image[:, :, :13, :11], mask[:, :, :13, :11])  # any size, as PConvUNet's
+    assert result.shape == (2, 3, 13, 11) and torch.equal(
+        result * mask[:, :, :13, :11], image[:, :, :13, :11] * mask[:, :, :13, :11]
+    )
+    for bad, match in [
+        ((image[:, :, :12], mask[:, :, :12]), r"multiples of 2\*\*layers = 8.*inpaint"),
+        ((image, mask * 0.5), "binary"),
+        ((image * 255, mask), "span"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            model(*bad)
+    with pytest.raises(ValueError, match="stem_channels must be >= 1.*PConvUNet"):
+        PConvUNetWithStem(stem_channels=0)
+
+
+def test_stem_network_freezes_its_unets_encoder_bn():
+    model = PConvUNetWithStem(layers=3, base_channels=4, stem_channels=2).freeze_encoder_bn(True)
+    enc = [m for m in model.body.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    dec = [m for m in model.body.decoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert enc and dec
+    model.train()
+    assert all(not bn.training and not bn.weight.requires_grad for bn in enc)
+    assert all(bn.training and bn.weight.requires_grad for bn in dec)
+    assert model.stem.conv.weight.requires_grad and model.head.conv.weight.requires_grad
+
+
+# The keys and shapes of a stem network's state dict, in order: those of checkpoints written before
+# the stem became its own class, with the U-Net's moved under `body.` (pconv/legacy.py).
+STEM_STATE = [
+    ("stem.conv.weight", (2, 3, 3, 3)), ("stem.conv.bias", (2,)),
+    ("head.conv.weight", (3, 5, 3, 3)), ("head.conv.bias", (3,)),
+    ("body.encoder.0.conv.weight", (4, 2, 7, 7)), ("body.encoder.0.conv.bias", (4,)),
+    ("body.encoder.1.conv.weight", (8, 4, 5, 5)), ("body.encoder.1.bn.weight", (8,)),
+    ("body.encoder.1.bn.bias", (8,)), ("body.encoder.1.bn.running_mean", (8,)),
+    ("body.encoder.1.bn.running_var", (8,)), ("body.encoder.1.bn.num_batches_tracked", ()),
+    ("body.decoder.0.block.conv.weight", (4, 12, 3, 3)), ("body.decoder.0.block.bn.weight", (4,)),
+    ("body.decoder.0.block.bn.bias", (4,)), ("body.decoder.0.block.bn.running_mean", (4,)),
+    ("body.decoder.0.block.bn.running_var", (4,)), ("body.decoder.0.block.bn.num_batches_tracked", ()),
+    ("body.decoder.1.block.conv.weight", (2, 6, 3, 3)), ("body.decoder.1.block.conv.bias", (2,)),
+]  # fmt: skip
+
+
+def test_stem_network_keeps_the_parameter_order_of_old_checkpoints():
+    model = PConvUNetWithStem(layers=2, base_channels=4, max_channels=8, stem_channels=2)
+    assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == STEM_STATE
+    # Saved optimizer state is matched to parameters by position: the order must not change either.
+    assert [k for k, _ in model.named_parameters()] == [
+        k for k, _ in STEM_STATE if "running" not in k and "num" not in k
+    ]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tiny(),
+        lambda: tiny(normalize=((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))),
+        lambda: PConvUNetWithStem(layers=3, base_channels=4, stem_channels=4, normalize=(0.5, 0.5)),
+    ],
+)
+def test_checkpoints_rebuild_every_model(build):
+    model = build().eval()
+    ckpt = {"step": 1, "model": model.state_dict(), "config": {"model": model_info(model)}}
+    rebuilt = model_from_checkpoint(ckpt)
+    assert type(rebuilt) is type(model) and rebuilt.config == model.config
+    image, mask = torch.rand(2, 3, 16, 16), masks(2, 16, 16)
+    assert torch.equal(rebuilt(image, mask)[0], model(image, mask)[0])
+
+
+def test_normalize_is_the_plain_network_on_normalised_images():
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # ImageNet's
+    plain = tiny().double().eval()  # eval: inpaint below runs in eval mode too
+    normed = tiny(normalize=(mean, std)).double().eval()
+    normed.load_state_dict(plain.state_dict())
+    assert set(normed.state_dict()) == set(plain.state_dict())  # the constants are not saved
+    assert normed.config["normalize"] == [mean, std]
+    image, mask = torch.rand(2, 3, 16, 16, dtype=torch.float64), masks(2, 16, 16)
+    # the model keeps its constants as float32 buffers (then .double()): round them the same way here
+    m, s = (torch.tensor(v).double().view(1, 3, 1, 1) for v in (mean, std))
+    with torch.no_grad():
+        # The plain network's U-Net on what the original implementations feed in (forward itself
+        # refuses images outside [0, 1]).
+        want, want_mask = plain.unet((image - m) / s * mask, mask)
+        got, got_mask = normed(image, mask)
+    torch.testing.assert_close(got, want * s + m, rtol=1e-12, atol=1e-12)
+    assert torch.equal(got_mask, want_mask)
+    result = normed.inpaint(image, mask)  # the composite is in [0, 1] space: known pixels are the image's
+    known = mask.expand_as(image) > 0
+    assert torch.equal(result[known], image[known]) and result.min() >= 0 and result.max() <= 1
+    torch.testing.assert_close(result[~known], (want * s + m).clamp(0, 1)[~known], rtol=1e-12, atol=1e-12)
+    half = tiny(normalize=(0.5, 0.5))  # one float for every channel: the [-1, 1] convention
+    assert half.config["normalize"] == [[0.5] * 3, [0.5] * 3]
+
+
+def test_a_bad_normalize_argument_is_refused_at_construction():
+    with pytest.raises(ValueError, match="normalize must be None or"):
+        tiny(normalize="imagenet")
+
+
+@pytest.mark.parametrize("junk", [float("nan"), float("inf"), -float("inf"), 1e30])
+@pytest.mark.parametrize(
+    "build",
+    [tiny, lambda: tiny(normalize=(0.5, 0.5)), lambda: PConvUNetWithStem(layers=3, base_channels=4, stem_channels=4)],
+)
+def test_values_under_holes_cannot_leak(junk, build):
+    model = build().eval()
+    image = torch.rand(2, 3, 16, 16)
+    mask = torch.ones(2, 1, 16, 16)
+    mask[:, :, 3:12, 4:13] = 0  # one big hole: a single NaN pixel used to spread over most of it
+    dirty = torch.where(mask > 0, image, junk)
+    with torch.no_grad():
+        output, _ = model(dirty, mask)
+        assert torch.isfinite(output).all() and torch.equal(output, model(image, mask)[0])
+    result = model.inpaint(dirty[:, :, :13, :11], mask[:, :, :13, :11])  # padded by reflection
+    assert torch.isfinite(result).all()
+    assert torch.equal(result, model.inpaint(image[:, :, :13, :11], mask[:, :, :13, :11]))
+
+
+@pytest.mark.parametrize(
+    "scale, shift, match",
+    [
+        (255.0, 0.0, r"span \[0, 255\].*255"),  # 8-bit values as floats
+        (2.0, -1.0, r"span \[-1, 1\].*\(image \+ 1\) / 2"),  # the [-1, 1] convention
+    ],
+)
+def test_images_outside_0_1_are_refused(scale, shift, match):
+    model = tiny()
+    image, mask = torch.rand(1, 3, 16, 16), masks(1, 16, 16)
+    image[..., 0, 0], image[..., 0, 1] = 0.0, 1.0
+    mask[..., 0, :2] = 1
+    wrong = image * scale + shift
+    with pytest.raises(ValueError, match=match):
+        model(wrong, mask)
+    with pytest.raises(ValueError, match=match):
+        model.inpaint(wrong[0, :, :13], mask[0, :, :13])
+    slightly = image * 1.2 - 0.1  # resampling overshoot stays accepted
+    model(slightly, mask)
+    hole_only = torch.where(mask > 0, image, 255.0)  # values under holes are not looked at
+    model(hole_only, mask)
+    nan_known = image.clone()
+    nan_known[..., 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf at known pixels"):
+        model(nan_known, mask)
+
+
+@pytest.mark.parametrize("hw", [(37, 53), (8, 8), (3, 5)])
+def test_predict_is_the_forward_at_any_size_and_inpaint_its_composite(hw):
+    import torch.nn.functional as F
+
+    model = PConvUNet(layers=3, base_channels=4).eval()
+    h, w = hw
+    image, mask = torch.rand(3, h, w), (torch.rand(1, h, w) > 0.3).float()
+    got = model.predict(image, mask)
+    # reference: pad to a multiple of 2**3 (reflect when the image is large enough, else holes), forward, crop
+    ph, pw = -h % 8, -w % 8
+    mode = "reflect" if ph < h and pw < w else "constant"
+    x, m = F.pad(image[None], (0, pw, 0, ph), mode=mode), F.pad(mask[None], (0, pw, 0, ph), mode=mode)
+    with torch.no_grad():
+        want = model(x, m)[0][0, :, :h, :w].clamp(0, 1)
+    assert got.shape == (3, h, w) and torch.allclose(got, want)
+    assert torch.equal(model.inpaint(image, mask), torch.where(mask > 0, image, got))

@@ -1,0 +1,172 @@
+import io
+import os
+
+import nbformat
+import pytest
+
+from pconv.notebook import runner as nbrun
+
+
+def _notebook(tmp_path, source):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in source]
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_runs_and_writes_executed_copy_with_smoke_env(tmp_path, capfd, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _notebook(tmp_path, ["import os\nprint(os.environ.get('PCONV_SMOKE'))"])
+    out = nbrun.run_notebook(path, tmp_path / "out", smoke=True)
+    cell = nbformat.read(out, as_version=4).cells[0]
+    assert cell.outputs[0]["text"].strip() == "1"
+    if os.name == "posix":  # the kernel talks over local sockets, left nowhere afterwards
+        assert "TCP" not in capfd.readouterr().err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "probe.ipynb"]
+
+
+def test_failing_cell_names_notebook_and_keeps_copy(tmp_path):
+    path = _notebook(tmp_path, ["raise ValueError('boom')"])
+    with pytest.raises(nbrun.NotebookError, match="probe.ipynb failed") as err:
+        nbrun.run_notebook(path, tmp_path / "out")
+    assert "boom" in str(err.value)
+    assert (tmp_path / "out" / "probe.ipynb").exists()
+
+
+def test_cli_missing_notebook(tmp_path, capsys):
+    assert nbrun.main([str(tmp_path / "nope.ipynb")]) == 1
+    assert "notebook not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _with_parameters(tmp_path, params_source, body):
+    nb = nbformat.v4.new_notebook()
+    first = nbformat.v4.new_code_cell(params_source)
+    first.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# probe"), first] + [nbformat.v4.new_code_cell(s) for s in body]
+    path = tmp_path / "params.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
+    path = _with_parameters(tmp_path, "STEPS = 10\nNAME = 'a'\nSIZE: int = 3", ["print(STEPS, NAME, SIZE)"])
+    out = nbrun.run_notebook(path, tmp_path / "out", parameters={"STEPS": 2, "SIZE": (4, 6)})
+    cells = nbformat.read(out, as_version=4).cells
+    assert cells[2].metadata["tags"] == ["injected-parameters"]
+    assert cells[2].source.splitlines()[1:] == ["STEPS = 2", "SIZE = (4, 6)"]
+    assert cells[3].outputs[0]["text"].strip() == "2 a (4, 6)"
+    assert len(nbformat.read(path, as_version=4).cells) == 3  # the notebook itself is left alone
+
+
+def test_parameter_errors_name_the_notebook_and_what_to_do(tmp_path):
+    path = _with_parameters(tmp_path, "STEPS = 10", ["pass"])
+    nb = nbformat.read(path, as_version=4)
+    with pytest.raises(ValueError, match=r"'STEP' is not a parameter of this notebook; its parameters are \['STEPS'\]"):
+        nbrun.inject_parameters(nb, {"STEP": 1}, "params.ipynb")
+    with pytest.raises(ValueError, match="not a Python literal"):
+        nbrun.inject_parameters(nb, {"STEPS": object()}, "params.ipynb")
+    plain = _notebook(tmp_path, ["x = 1"])
+    with pytest.raises(ValueError, match="has no code cell tagged 'parameters'"):
+        nbrun.run_notebook(plain, tmp_path / "out", parameters={"x": 2})
+    nbrun.inject_parameters(nb, {}, "params.ipynb")  # nothing to inject: nothing changes
+    assert len(nb.cells) == 3
+
+
+def test_cli_parameters_and_errors(tmp_path, capsys):
+    path = _with_parameters(tmp_path, "STEPS = 10\nNAME = 'a'", ["print(STEPS, NAME)"])
+    assert nbrun.main([str(path), "--out", str(tmp_path / "out"), "-p", "STEPS=3", "-p", "NAME=b c", "--quiet"]) == 0
+    assert "ran " in capsys.readouterr().out
+    cells = nbformat.read(tmp_path / "out" / "params.ipynb", as_version=4).cells
+    assert cells[3].outputs[0]["text"].strip() == "3 b c"  # a value that is no literal stays a string
+    assert nbrun.main([str(path), "--out", str(tmp_path / "out"), "-p", "NOPE=1", "--quiet"]) == 1
+    assert "'NOPE' is not a parameter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        nbrun.main([str(path), "-p", "no-equals-sign"])
+    assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- what the terminal is told
+
+
+def test_echo_names_each_cell_and_streams_lines_and_progress(tmp_path):
+    source = [
+        "print('first line')\nimport sys\nprint('to stderr', file=sys.stderr)",
+        "%matplotlib inline\nfrom tqdm.auto import tqdm\nfor _ in tqdm(range(5), desc='train'):\n    pass",
+        "print('no newline at the end', end='')",
+    ]
+    path = _notebook(tmp_path, source)
+    echo = io.StringIO()
+    nbrun.run_notebook(path, tmp_path / "out", echo=echo)
+    lines = echo.getvalue().splitlines()
+    assert lines[0] == "[cell 1/3] print('first line')"
+    assert "    first line" in lines and "    to stderr" in lines
+    assert "[cell 2/3] from tqdm.auto import tqdm" in lines  # the magic line is not the cell's headline
+    progress = [ln for ln in lines if "5/5" in ln]
+    assert len(progress) == 1 and progress[0].startswith("    train: 100%")  # the widget bar, read from its updates
+    assert lines[-2:] == ["[cell 3/3] print('no newline at the end', end='')", "    no newline at the end"]
+
+
+def test_cli_tells_the_terminal_by_default(tmp_path, capsys):
+    path = _notebook(tmp_path, ["print('hello')"])
+    assert nbrun.main([str(path), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "[cell 1/1] print('hello')" in captured.err and "    hello" in captured.err
+    assert "CPU-seconds in the kernel" in captured.out or os.name != "posix"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_echo_throttles_bars_and_joins_partial_lines(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(nbrun.time, "monotonic", clock)
+    out = io.StringIO()
+    echo = nbrun.ProgressEcho(out, total=2, interval=10)
+    echo.cell_started("x = 1\n")
+
+    def widget(value):
+        echo.message({"msg_type": "comm_msg", "content": {"data": {"method": "update", "state": {"value": value}}}})
+
+    widget("train:\u2007\u2007\u20070%")  # tqdm's left text: the description
+    widget("\u20070/100\u2007[00:00&lt;?,\u2007?it/s]")  # shown: the first state of a bar
+    clock.now = 3
+    widget("\u20071/100\u2007[00:03&lt;05:00]")  # within the interval: not shown
+    widget(3.0)  # the bar's numeric value: ignored
+    clock.now = 14
+    widget("\u200750/100\u2007[00:14&lt;00:14]")
+    widget("\u2007100/100\u2007[00:28&lt;00:00]")  # full: always shown
+    widget("\u2007100/100\u2007[00:28&lt;00:00]")  # the same state again: not repeated
+    echo.message({"msg_type": "stream", "content": {"name": "stdout", "text": "half a "}})
+    echo.message({"msg_type": "stream", "content": {"name": "stdout", "text": "line\nnext"}})
+    echo.message({"msg_type": "stream", "content": {"name": "stderr", "text": "\r 10%|#| 1/10 [00:01<00:09]"}})
+    echo.message({"msg_type": "display_data", "content": {"data": {"text/plain": "<Figure>"}}})
+    clock.now = 20
+    echo.cell_finished()  # flushes "next"; 6 s since the start: the time is shown
+    assert out.getvalue().splitlines() == [
+        "[cell 1/2] x = 1",
+        "    train:   0% 0/100 [00:00<?, ?it/s]",
+        "    train:   0% 50/100 [00:14<00:14]",
+        "    train:   0% 100/100 [00:28<00:00]",
+        "    half a line",
+        "    next",
+        "    (20 s)",
+    ]
+
+
+def test_a_cell_past_the_timeout_and_a_dead_kernel_say_what_to_do(tmp_path):
+    slow = _notebook(tmp_path, ["import time\ntime.sleep(60)"])
+    with pytest.raises(nbrun.NotebookError, match=r"ran longer than 2 s .* \(--timeout S\)"):
+        nbrun.run_notebook(slow, tmp_path / "out", timeout=2)
+    assert (tmp_path / "out" / "probe.ipynb").exists()
+    dead = _notebook(tmp_path, ["import os\nos._exit(1)"])
+    with pytest.raises(nbrun.NotebookError, match="the kernel died"):
+        nbrun.run_notebook(dead, tmp_path / "out", timeout=60)

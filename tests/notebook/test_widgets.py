@@ -1,0 +1,79 @@
+"""Headless tests for pconv.notebook.widgets: building draws nothing, the controls drive the preview."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+import pconv.data.masks
+import pconv.evaluation.figures
+from pconv.notebook.widgets import MASK_CONTROLS, mask_explorer
+
+
+def _png(box) -> str:
+    (out,) = box.preview.outputs
+    return out["data"]["image/png"]
+
+
+def _count_calls(monkeypatch, module, name) -> list:
+    """Wrap module.name so that every call is recorded (and still made)."""
+    calls, original = [], getattr(module, name)
+
+    @functools.wraps(original)  # keeps the signature, which the widgets read their defaults from
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_mask_explorer_builds_without_drawing(monkeypatch):
+    masks = _count_calls(monkeypatch, pconv.data.masks, "irregular_mask")
+    figures = _count_calls(monkeypatch, pconv.evaluation.figures, "show_masks")
+    box = mask_explorer(size=32, count=2)
+    assert masks == [] and figures == [] and box.preview.outputs == () and not box.rendered
+    assert list(box.controls) == [row.name for row in MASK_CONTROLS]
+    assert set(box.controls) == {"hole_range", "family", "boxes", "size", "seed", "count"}
+    box._repr_mimebundle_()  # what display(box) calls: now, and only now, masks are drawn
+    assert len(masks) == 2 and len(figures) == 1 and box.rendered
+
+
+def test_mask_explorer_starts_from_irregular_masks_defaults():
+    box = mask_explorer()
+    assert box.controls["hole_range"].value == (0.01, 0.6) and box.controls["family"].value == "freeform"
+    assert box.controls["boxes"].value is False and tuple(box.controls["family"].options) == pconv.data.masks.FAMILIES
+    assert box.controls["seed"].tooltip == "mask i of the grid uses default_rng([seed, i])"
+
+
+def test_mask_explorer_preview_follows_the_controls():
+    box = mask_explorer(size=64, count=3)
+    bundle = box._repr_mimebundle_()  # what display(box) calls: the first draw happens here
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    first = _png(box)
+    assert "3 masks of 64x64" in box.info.value
+
+    box.controls["seed"].value = 5
+    assert _png(box) != first
+    box.controls["hole_range"].value = (0.5, 0.6)
+    box.controls["family"].value = "thick"
+    box.controls["count"].value = 2
+    lo, hi = (float(x) for x in box.info.value.split("hole ratio ")[1].split(" (")[0].split(" to "))
+    assert "2 masks" in box.info.value and 0.5 <= lo <= hi <= 0.6
+
+
+@pytest.mark.parametrize("family", ["thin", "medium", "mixed"])
+def test_mask_explorer_every_family_renders(family):
+    box = mask_explorer(size=32, count=1)
+    box.controls["boxes"].value = True
+    box.controls["family"].value = family
+    assert _png(box)
+
+
+def test_training_panel_is_importable_from_widgets():
+    import pconv.notebook.panel
+    import pconv.notebook.widgets
+
+    assert pconv.notebook.widgets.training_panel is pconv.notebook.panel.training_panel
+    assert pconv.notebook.widgets.TrainingPanel is pconv.notebook.panel.TrainingPanel
