@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     steps = history[-1]["step"] if history else 0
     t1 = time.perf_counter()
-    report = scoring.evaluate(copy.deepcopy(model), progress=False)
+    report = scoring.score(copy.deepcopy(model), progress=False)
     eval_s = time.perf_counter() - t1
     margins = goal_margins(report)
     won = all(m > 0 for m in margins.values())

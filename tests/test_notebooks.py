@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pconv.nn import PConvUNet, UNet
 from pconv.notebook.runner import NotebookError, run_notebook
+from pconv.train import model_info, save_checkpoint
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 EXPECTED = [
@@ -177,9 +179,6 @@ def test_segmentation_notebook_after_an_early_stop(tmp_path):
 @pytest.mark.slow
 def test_evaluate_notebook_compares_the_runs_it_finds(tmp_path):
     """04 takes every inpainting run under outputs/runs/ (best.pt, else the newest ckpt) and skips the others."""
-    from pconv.nn import PConvUNet, UNet
-    from pconv.train import model_info, save_checkpoint
-
     runs = tmp_path / "outputs" / "runs"
     for name, model, task, file in [
         ("earlier", PConvUNet(layers=2, base_channels=4, max_channels=8), "inpainting", "ckpt_3.pt"),

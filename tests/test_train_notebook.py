@@ -15,14 +15,14 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03_train_inpa
 # raises KeyboardInterrupt inside `fit`) once step 3 is done.
 STOP_AT_STEP_3 = """
 STEPS = 8
-import pconv.train.callbacks
+import pconv.train
 
-class _InterruptAt3(pconv.train.callbacks.LivePlot):
+class _InterruptAt3(pconv.train.LivePlot):
     def on_step_end(self, trainer, step, terms):
         if step == 3 and trainer.config.finetune_steps == 0:
             raise KeyboardInterrupt
 
-pconv.train.callbacks.LivePlot = _InterruptAt3
+pconv.train.LivePlot = _InterruptAt3  # the public name, which the notebook's import cell reads next
 """
 REPORT = 'import json\nprint("RESULT", json.dumps({"step": trainer.step, "lr": {r["step"]: r["lr"] for r in history}}))'
 

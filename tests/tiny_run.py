@@ -1,4 +1,5 @@
-"""A tiny training setup shared by the trainer's tests: a stand-in model, data and config (CPU, seconds).
+"""A tiny training setup shared by the trainer's tests: a stand-in model, data and config (CPU, seconds),
+and a checkpoint with every field a resume needs, with the ways tests spoil one.
 
 A module of its own (not a conftest fixture) so that DataLoader worker processes,
 which rebuild datasets by importing their module, and helper subprocesses can import it.
@@ -11,6 +12,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pconv.train import TrainConfig, Trainer
+from pconv.train.rng import capture_rng
 
 
 class TinyInpaint(nn.Module):
@@ -86,3 +88,48 @@ def cfg(tmp_path, **kw):
 def make_trainer(tmp_path, loss=l1_terms, callbacks=(), **kw):
     torch.manual_seed(0)
     return Trainer(TinyInpaint(), loss, cfg(tmp_path, **kw), callbacks=callbacks)
+
+
+def training_ckpt(step, **change):
+    """A checkpoint with every field a resume needs, as the trainer writes them; `change` overrides fields."""
+    w = torch.nn.Parameter(torch.full((2,), float(step)))
+    opt = torch.optim.Adam([w])
+    w.grad = torch.ones(2)
+    opt.step()
+    ckpt = {
+        "step": step,
+        "model": {"w": w.detach().clone()},
+        "optimizer": opt.state_dict(),
+        "scaler": {},
+        "config": {"steps": 10, "size": 16, "model": {"name": "X", "kwargs": {}}, "task": "inpainting"},
+        "rng": capture_rng(),
+        "best": {"metric": "val/psnr", "value": None, "step": None},
+        "history": [{"step": step, "lr": 0.1, "loss/total": 1.0}],
+        "skipped_steps": 0,
+    }
+    return {**ckpt, **change}
+
+
+def nan_model(ckpt):
+    ckpt["model"]["w"][0] = float("nan")
+    return ckpt
+
+
+# one field of `training_ckpt` spoiled each: `pconv.train.checkpoint_checks.checkpoint_problem` names every one
+BAD_FIELDS = {
+    "nan-weights": lambda c: nan_model(c),
+    "inf-optimizer-state": lambda c: [c["optimizer"]["state"][0]["exp_avg"].fill_(float("inf")), c][1],
+    "step-text": lambda c: {**c, "step": "7"},
+    "step-negative": lambda c: {**c, "step": -1},
+    "rng-list": lambda c: {**c, "rng": [1, 2, 3]},
+    "rng-torch-short": lambda c: {**c, "rng": {**c["rng"], "torch": torch.zeros(4, dtype=torch.uint8)}},
+    "history-dict": lambda c: {**c, "history": {"step": 1}},
+    "history-row-without-step": lambda c: {**c, "history": [{"lr": 0.1}]},
+    "config-list": lambda c: {**c, "config": ["size", 16]},
+    "config-size-text": lambda c: {**c, "config": {**c["config"], "size": "big"}},
+    "config-model-name-number": lambda c: {**c, "config": {**c["config"], "model": {"name": 3}}},
+    "best-list": lambda c: {**c, "best": [1]},
+    "optimizer-list": lambda c: {**c, "optimizer": [1]},
+    "no-rng": lambda c: {k: v for k, v in c.items() if k != "rng"},
+    "skipped-text": lambda c: {**c, "skipped_steps": "2"},
+}

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from pconv.pretrained import PRETRAINED
 from pconv.train import SEED_MAX
 from pconv.utils import resolve_device, user_path
 
@@ -115,6 +116,4 @@ def data_source(text: str) -> str | Path:
 
 def model_source(text: str) -> str | Path:
     """An argparse type for a pretrained model: a name from `pretrained list` as is, else a file path."""
-    from pconv.pretrained import PRETRAINED
-
     return text if text in PRETRAINED else path(text)

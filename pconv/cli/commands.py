@@ -1,8 +1,8 @@
 """What each `python -m pconv` subcommand does, given its parsed arguments (the parser is `pconv.cli.parser`).
 
 `train` builds a partial-convolution U-Net (Liu et al. 2018) with `InpaintingLoss` and
-runs `pconv.train.trainer.Trainer` on the offline sample photos or a folder of images;
-`evaluate` scores a checkpoint or a public pretrained model (`pconv.pretrained.registry`) per
+runs `pconv.train.Trainer` on the offline sample photos or a folder of images;
+`evaluate` scores a checkpoint or a public pretrained model (`pconv.pretrained`) per
 hole-ratio bin (the paper's Table 1) against the classical baselines; `masks` writes the
 fixed binned test-mask set; `download` fetches a Kaggle dataset (`pretrained`: `pconv.cli.pretrained`).
 A problem the user can fix is raised as `UsageError` (one line, exit 2). Every path in
@@ -21,9 +21,34 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.utils.data import Subset
 
 from pconv.cli.errors import UsageError
-from pconv.utils import data_dir, is_smoke
+from pconv.cli.pretrained import pretrained_model
+from pconv.data import (
+    ImageFolderDataset,
+    InpaintingDataset,
+    MaskGenerator,
+    SampleImageDataset,
+    find_images,
+    fixed_test_masks,
+    load_test_masks,
+    make_test_masks,
+    sample_inpainting_data,
+    sample_names,
+)
+from pconv.data import download as kaggle_download
+from pconv.evaluation import evaluate_inpainting
+from pconv.nn import InpaintingLoss, PConvUNet, VGGWeightsError
+from pconv.train import (
+    TrainConfig,
+    Trainer,
+    exit_status,
+    list_checkpoints,
+    load_checkpoint,
+    model_from_checkpoint,
+)
+from pconv.utils import data_dir, is_smoke, resolve_device, writing
 
 __all__ = ["train", "evaluate", "masks", "download"]
 
@@ -45,10 +70,6 @@ def _image_folder(data: str | Path) -> Path:
 
 
 def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
-    from torch.utils.data import Subset
-
-    from pconv.data import ImageFolderDataset, InpaintingDataset, MaskGenerator, find_images, sample_inpainting_data
-
     if args.data == "samples":
         smoke = is_smoke()
         return sample_inpainting_data(
@@ -72,8 +93,6 @@ def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _check_resumable(out: Path | None) -> None:
     """--resume needs a run to continue: refuse (rather than quietly start fresh) when --out holds no checkpoint."""
-    from pconv.train import list_checkpoints
-
     if out is None:
         raise UsageError("--resume needs --out: the run folder to continue")
     if not list_checkpoints(out) and not (out / "best.pt").is_file():
@@ -106,9 +125,6 @@ def _init_distributed(device: str) -> int:
 
 def train(args: argparse.Namespace) -> int:
     """`train`: every TrainConfig field that is a flag goes into the config as given."""
-    from pconv.nn import InpaintingLoss, PConvUNet, VGGWeightsError
-    from pconv.train import TrainConfig, Trainer, exit_status
-
     rank = _init_distributed(args.device)
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
@@ -165,8 +181,6 @@ SAMPLE_CROPS_PER_PHOTO = 32  # evaluate --data samples: fixed crops per held-out
 
 def _checkpoint_model(path: Path) -> tuple[Any, int, str]:
     """The model of `evaluate --checkpoint`, the square image size its config records, and a description."""
-    from pconv.train import load_checkpoint, model_from_checkpoint
-
     ckpt = load_checkpoint(path)
     config = ckpt.get("config") or {}
     if not isinstance(config, dict):
@@ -198,10 +212,6 @@ def _capped(num_images: int, most: int, holds: str) -> int:
 
 def _eval_images(args: argparse.Namespace, size: int) -> Any:
     """The held-out images of `evaluate`: at most --num-images, and at most what --data holds (with a note)."""
-    from torch.utils.data import Subset
-
-    from pconv.data import ImageFolderDataset, SampleImageDataset, sample_names
-
     if args.data == "samples":
         most = SAMPLE_CROPS_PER_PHOTO * len(sample_names("val"))
         n = _capped(args.num_images, most, f"the held-out sample photos give ({SAMPLE_CROPS_PER_PHOTO} crops each)")
@@ -215,13 +225,7 @@ def _eval_images(args: argparse.Namespace, size: int) -> Any:
 
 def evaluate(args: argparse.Namespace) -> int:
     """`evaluate`: PSNR, SSIM and L1 per hole-ratio bin of a checkpoint (or a pretrained model) and the baselines."""
-    from pconv.data import fixed_test_masks
-    from pconv.evaluation import evaluate_inpainting
-    from pconv.utils import resolve_device, writing
-
     if args.pretrained:
-        from pconv.cli.pretrained import pretrained_model
-
         model, size = pretrained_model(args.pretrained)
         what = f"pretrained {args.pretrained}"
     else:
@@ -251,13 +255,10 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def masks(args: argparse.Namespace) -> int:
     """`masks`: write the fixed binned test-mask set and its manifest (over an existing set only with --force)."""
-    from pconv.data import load_test_masks, make_test_masks
-    from pconv.utils import writing
-
     try:
         with writing(args.out, "test-mask set"):
             out = make_test_masks(args.out, size=args.size, per_bin=args.per_bin, seed=args.seed, overwrite=args.force)
-    except FileExistsError as e:  # a set is there already: the message says --force (`cli_errors.one_line`)
+    except FileExistsError as e:  # a set is there already: the message says --force (`pconv.cli.errors.one_line`)
         raise UsageError(str(e)) from e
     except ValueError as e:
         raise UsageError(str(e)) from e
@@ -267,8 +268,6 @@ def masks(args: argparse.Namespace) -> int:
 
 def download(args: argparse.Namespace) -> int:
     """`download`: a Kaggle dataset with the official client."""
-    from pconv.data import download as kaggle_download
-
     try:
         path = kaggle_download(args.name, args.dest, competition=args.competition, force=args.force)
     except ValueError as e:

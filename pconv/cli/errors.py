@@ -12,6 +12,12 @@ from __future__ import annotations
 import errno
 import re
 
+from pconv.data import ImageLoadError, KaggleError, MaskSetError
+from pconv.nn import VGGWeightsError
+from pconv.pretrained import PretrainedError
+from pconv.train import CheckpointError, ConfigError, RunExistsError, RunFolderError
+from pconv.utils import WriteFailedError
+
 __all__ = ["UsageError", "FIXABLE_ERRNOS", "user_errors", "is_user_error", "one_line"]
 
 
@@ -36,13 +42,7 @@ _FLAG_OF = {"resume": "--resume", "force": "--force", "overwrite": "--force"}
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The package's exception types that mean "the user can fix this" (imported lazily: `import pconv` stays cheap)."""
-    from pconv.data import ImageLoadError, KaggleError, MaskSetError
-    from pconv.nn import VGGWeightsError
-    from pconv.pretrained import PretrainedError
-    from pconv.train import CheckpointError, ConfigError, RunExistsError, RunFolderError
-    from pconv.utils import WriteFailedError
-
+    """The package's exception types that mean "the user can fix this"."""
     return (
         UsageError,
         CheckpointError,
@@ -69,8 +69,6 @@ def one_line(e: BaseException) -> str:
     A `ConfigError` names its flag (`--batch-size`, not `TrainConfig.batch_size`); a bare
     OSError names its file, the reason and the fix.
     """
-    from pconv.train import ConfigError
-
     if isinstance(e, ConfigError):
         text = f"argument --{e.field.replace('_', '-')}: expected {e.expected}, got {e.value!r} (see --help)"
     elif isinstance(e, OSError) and not isinstance(e, user_errors()) and e.errno in FIXABLE_ERRNOS:

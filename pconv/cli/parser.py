@@ -10,8 +10,9 @@
 
 Defaults have one source: `TrainConfig` for the training flags, `PConvUNet` and
 `InpaintingLoss` for the model and loss flags, `make_test_masks` for `masks`; the
-table `SMOKE` holds the deliberate differences of `PCONV_SMOKE=1` (a tiny, CPU-friendly
-configuration, for tests). Every flag is checked before any work starts.
+deliberate differences of `PCONV_SMOKE=1` (a tiny, CPU-friendly configuration, for tests)
+are the ("cli", "smoke") row of the one sizing table, `pconv.train.SIZES`. Every flag is
+checked before any work starts.
 `PCONV_DEBUG_RANK_STATE=DIR` makes every rank of a `train` run save its final weights
 as DIR/rank<r>.pt (for checking DDP).
 """
@@ -40,10 +41,12 @@ from pconv.cli.args import (
 )
 from pconv.cli.errors import UsageError, is_user_error, one_line, user_errors
 from pconv.cli.pretrained import add_pretrained_parser
-from pconv.train import exit_status, signal_of, sigterm_interrupts
+from pconv.data import make_test_masks
+from pconv.nn import InpaintingLoss, PConvUNet
+from pconv.train import SIZES, TrainConfig, TrainingDivergedError, exit_status, signal_of, sigterm_interrupts
 from pconv.utils import is_smoke
 
-__all__ = ["main", "build_parser", "defaults", "UsageError", "SMOKE", "EXIT_CODES"]
+__all__ = ["main", "build_parser", "defaults", "UsageError", "EXIT_CODES"]
 
 EXIT_CODES = """exit status:
   0    finished (or nothing was left to do)
@@ -52,22 +55,6 @@ EXIT_CODES = """exit status:
   129  stopped by SIGHUP (terminal or SSH closed)   a checkpoint was saved first;
   130  stopped by Ctrl-C (SIGINT)                   continue with --resume
   143  stopped by SIGTERM"""
-
-SMOKE = dict(  # PCONV_SMOKE=1: seconds on a CPU
-    size=32,
-    steps=4,
-    batch_size=2,
-    layers=3,
-    base_channels=8,
-    log_every=1,
-    val_every=4,
-    sample_every=4,
-    checkpoint_every=4,
-    num_images=2,
-    per_bin=1,
-    vgg="none",
-    methods="model",
-)
 
 
 class Parser(argparse.ArgumentParser):
@@ -111,23 +98,19 @@ def _signature_defaults(fn: Callable) -> dict[str, Any]:
 
 
 def defaults() -> dict[str, Any]:
-    """Every flag's default, read from the code it configures (then `SMOKE` under PCONV_SMOKE=1).
+    """Every flag's default, read from the code it configures (then `SIZES["cli", "smoke"]` under PCONV_SMOKE=1).
 
     Keys: the TrainConfig fields; `layers`, `base_channels` (PConvUNet); `vgg`
     (InpaintingLoss; None is "none"); `mask_size`, `mask_per_bin`, `mask_seed`
     (make_test_masks); and evaluate's own `num_images`, `per_bin` and `methods`.
     """
-    from pconv.data import make_test_masks
-    from pconv.nn import InpaintingLoss, PConvUNet
-    from pconv.train import TrainConfig
-
     d: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig)}
     model, loss, mask_set = (_signature_defaults(fn) for fn in (PConvUNet, InpaintingLoss, make_test_masks))
     d.update(layers=model["layers"], base_channels=model["base_channels"], vgg=loss["vgg"] or "none")
     d.update(mask_size=mask_set["size"], mask_per_bin=mask_set["per_bin"], mask_seed=mask_set["seed"])
     d.update(num_images=16, per_bin=10, methods=None)  # evaluate: a quick score, not the paper's set
     if is_smoke():
-        d.update(SMOKE)
+        d.update(SIZES["cli", "smoke"])
     return d
 
 
@@ -271,8 +254,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     The one place that turns errors into exit statuses: `pconv.cli.errors.is_user_error` ones
     print one line and return 2; any other exception is a bug and keeps its traceback.
     """
-    from pconv.train import TrainingDivergedError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

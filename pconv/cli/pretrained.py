@@ -6,7 +6,7 @@
     python -m pconv evaluate --checkpoint naoto.pt         # a converted file is a normal pconv checkpoint
 
 The public checkpoints of the paper's network (Liu et al. 2018) and their exact conversion
-live in `pconv.pretrained.registry` and `pconv.pretrained.convert`; this module only parses and prints.
+live in `pconv.pretrained` (registry.py, loading.py, convert.py); this module only parses and prints.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pconv.cli.args import model_source, output
 from pconv.cli.errors import UsageError
+from pconv.pretrained import PRETRAINED, SOURCES, cache_path, cached, download_pretrained, load_pretrained, sha256_of
+from pconv.train import model_info, save_checkpoint
+from pconv.utils import writing
 
 __all__ = [
     "add_pretrained_parser",
@@ -30,9 +34,6 @@ __all__ = [
 
 def add_pretrained_parser(sub: Any) -> None:
     """Add `pretrained` and its three subcommands to the CLI's subparsers `sub`."""
-    from pconv.cli.args import model_source
-    from pconv.pretrained import SOURCES
-
     p = sub.add_parser(
         "pretrained",
         help="public PConv checkpoints: list, download, convert to a pconv checkpoint",
@@ -66,9 +67,7 @@ def add_pretrained_parser(sub: Any) -> None:
 
 
 def convert_output(text: str) -> Path:
-    """An argparse type for `convert`'s OUT: a path to write (`cli_args.output`); "dir/" must be an existing folder."""
-    from pconv.cli.args import output
-
+    """An argparse type for `convert`'s OUT: a path to write (`output`); "dir/" must be an existing folder."""
     out = output(text)
     if text.endswith(("/", os.sep)) and not out.is_dir():
         raise argparse.ArgumentTypeError(
@@ -83,8 +82,6 @@ def _figure(value: float | None) -> str:
 
 def pretrained_list(args: argparse.Namespace) -> int:
     """`pretrained list`: a table of the registry, with the published figures and the cache's state."""
-    from pconv.pretrained import PRETRAINED, cache_path, cached
-
     have = set(cached())
     rows = [("name", "source", "data", "size", "PSNR", "SSIM", "cached")]
     for name, e in PRETRAINED.items():
@@ -101,16 +98,12 @@ def pretrained_list(args: argparse.Namespace) -> int:
 
 def pretrained_download(args: argparse.Namespace) -> int:
     """`pretrained download NAME`: the cached, hash-checked file's path."""
-    from pconv.pretrained import download_pretrained
-
     print(download_pretrained(args.name))
     return 0
 
 
 def pretrained_model(name_or_path: str, source: str | None = None) -> tuple[Any, int]:
     """A pretrained model (`load_pretrained`) and the image size it is meant for: its entry's, else 256."""
-    from pconv.pretrained import PRETRAINED, load_pretrained
-
     model = load_pretrained(name_or_path, source=source)
     entry = PRETRAINED.get(name_or_path)
     return model, entry.resolution if entry else max(256, model.multiple)
@@ -118,10 +111,6 @@ def pretrained_model(name_or_path: str, source: str | None = None) -> tuple[Any,
 
 def pretrained_convert(args: argparse.Namespace) -> int:
     """`pretrained convert IN OUT`: a pconv checkpoint (model, its constructor's arguments, provenance)."""
-    from pconv.pretrained import PRETRAINED, cache_path, sha256_of
-    from pconv.train import model_info, save_checkpoint
-    from pconv.utils import writing
-
     out = args.output
     if out.is_dir():  # `convert x.pth runs/`: a file in that folder, not one named like it
         out = out / f"{args.input if args.input in PRETRAINED else Path(args.input).stem}.pt"

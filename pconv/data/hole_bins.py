@@ -1,7 +1,7 @@
 """Hole-ratio bins: the paper's six, which bin a ratio falls in, which ratios make a bin.
 
 Liu et al. 2018 (arXiv:1804.07723, Sec. 4.1 and Table 1) group test masks by hole ratio
-into (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6]. The mask generator (`pconv.data.masks`) draws
+into (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6]. The test-mask set (`pconv.data.mask_sets`) draws
 masks for a bin and the evaluation (`pconv.evaluation`) sorts masks into bins by the same
 rule, defined once here: `bin_of` says which bin a hole ratio falls in, `bin_hole_range`
 which ratios a generator must draw for a bin.

@@ -1,17 +1,11 @@
-"""Images for inpainting, and the public face of pconv's data modules.
+"""Your own photos for inpainting: `ImageFolderDataset`, a folder as float32 (3, H, W) crops in [0, 1].
 
-`ImageFolderDataset` turns a folder of your own photos into float32 (3, H, W) crops in
-[0, 1]. Real folders are messy (CMYK JPEGs, 16-bit PNGs, EXIF rotation, truncated
-downloads), so every file is checked up front and bad ones are skipped and reported
-instead of crashing mid-epoch; `ImageFolderDataset.split` is the robust way to get train
-and val from one folder. An item's augmentation comes from a Generator seeded with
-(seed, index, epoch), or, with `seed=None`, from torch's RNG (distinct per worker).
-
-Re-exported here, so `from pconv.data.image_folder import ...` reaches them all: file reading
-(`load_image`, `ImageLoadError`, `find_images`; pconv/dataio.py), image-mask pairs
-(`InpaintingDataset`; pconv/pairing.py), the offline sample photos (`sample_images`,
-`SampleImageDataset`; pconv/samples.py) and segmentation data (`CarvanaDataset`,
-`SyntheticShapesDataset`; pconv/segdata.py). None of them imports this module: no cycle.
+Real folders are messy (CMYK JPEGs, 16-bit PNGs, EXIF rotation, truncated downloads), so
+every file is checked up front and bad ones are skipped and reported instead of crashing
+mid-epoch; `ImageFolderDataset.split` is the robust way to get train and val from one
+folder (`split_files` alone splits a list without opening it). An item's augmentation
+comes from a Generator seeded with (seed, index, epoch), or, with `seed=None`, from
+torch's RNG (distinct per worker).
 """
 
 from __future__ import annotations
@@ -25,39 +19,19 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pconv.data.image_io import (
+from pconv.data.dataset_items import check_index, item_rng, split_indices
+from pconv.data.image_files import (
     IMAGE_EXTENSIONS,
-    ImageLoadError,
-    check_index,
     find_images,
-    item_rng,
-    load_image,
     read_with_fallback,
     readable_images,
-    split_indices,
-    to_tensor,
     walk_folders,
     warn_skipped,
 )
-from pconv.data.pairing import InpaintingDataset
-from pconv.data.samples import SampleImageDataset, sample_images
-from pconv.data.seg_datasets import CarvanaDataset, SyntheticShapesDataset
+from pconv.data.image_io import ImageLoadError, load_image, to_tensor
 from pconv.utils import check_size, user_path
 
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "CarvanaDataset",
-    "ImageFolderDataset",
-    "ImageLoadError",
-    "InpaintingDataset",
-    "SampleImageDataset",
-    "SyntheticShapesDataset",
-    "default_num_workers",
-    "find_images",
-    "load_image",
-    "sample_images",
-    "split_files",
-]
+__all__ = ["ImageFolderDataset", "split_files"]
 
 _DECODE_LIMIT = 256  # files `split` decodes up front (see `_decodable_split`): a second or so at most
 
@@ -304,19 +278,3 @@ class ImageFolderDataset(Dataset):
         if rng is not None and rng.random() < 0.5:
             im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return to_tensor(im)  # (3, size, size)
-
-
-def default_num_workers() -> int:
-    """A safe DataLoader `num_workers`: 0 with two or fewer CPUs, else min(4, CPUs - 1).
-
-    Workers never fork: `pconv.data.loaders.make_loader` starts them by forkserver (Linux) or spawn,
-    and reads a dataset they could not rebuild (one defined in a notebook cell) in the main
-    process instead, with a warning, so this number is safe in Jupyter too.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    if cpus <= 2:
-        return 0
-    return min(4, cpus - 1)

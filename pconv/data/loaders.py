@@ -1,7 +1,8 @@
 """Small pieces of the training loop kept out of `pconv.train.trainer` so that it reads top to bottom.
 
 A seeded, shardable, resumable sampler and the endless batch stream built on it;
-DataLoader workers that never fork; moving a batch to the device.
+DataLoader workers that never fork, and how many to start (`default_num_workers`);
+moving a batch to the device.
 
 Workers start by "forkserver" on Linux and "spawn" elsewhere (`WORKER_START`), never
 by "fork": forking a process that already runs threads (torch's thread pools) can
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import pickle
 import sys
 import types
@@ -27,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 __all__ = [
+    "default_num_workers",
     "loader_seed",
     "EpochSampler",
     "make_loader",
@@ -105,6 +108,22 @@ def unpicklable_reason(data: Any) -> str | None:
     return None
 
 
+def default_num_workers() -> int:
+    """A safe DataLoader `num_workers`: 0 with two or fewer CPUs, else min(4, CPUs - 1).
+
+    Workers never fork: `make_loader` starts them by forkserver (Linux) or spawn,
+    and reads a dataset they could not rebuild (one defined in a notebook cell) in the main
+    process instead, with a warning, so this number is safe in Jupyter too.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    if cpus <= 2:
+        return 0
+    return min(4, cpus - 1)
+
+
 def make_loader(
     data: Dataset,
     batch_size: int,
@@ -116,14 +135,10 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader whose worker seeds come from `seed` (never from the global torch stream).
 
-    Workers (`num_workers` > 0; None: `pconv.data.image_folder.default_num_workers()`) start by
+    Workers (`num_workers` > 0; None: `default_num_workers()`) start by
     `WORKER_START`; a dataset they could not rebuild is read in the main process instead.
     """
     if num_workers is None:
-        from pconv.data.image_folder import (
-            default_num_workers,  # here: importing the trainer does not load the image stack
-        )
-
         num_workers = default_num_workers()
     context = None
     if num_workers > 0:

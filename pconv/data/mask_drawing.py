@@ -1,6 +1,6 @@
 """Drawing primitives behind `pconv.data.masks`: brush strokes, boxes, binary morphology, mask augmentation.
 
-Building blocks, not the user-facing API: masks come from `pconv.data.masks` (`irregular_mask`,
+Building blocks, not the user-facing API: masks come from `pconv.data` (`irregular_mask`,
 `MaskGenerator`, `MaskFolder`).
 
 Stroke families:

@@ -5,7 +5,7 @@ them by random dilation, rotation and cropping; `MaskFolder` reads such a folder
 that augmentation (the geometry lives in `pconv.data.mask_drawing`). Mask files come in two
 polarities (NVIDIA's: white strokes = holes; `make_test_masks`': white = valid), so the
 polarity is decided once for the whole folder, never per file: one set of masks cannot
-come out half one way and half the other. Re-exported from `pconv.data.masks`.
+come out half one way and half the other. Public as `pconv.data.MaskFolder`.
 
 Masks are float32, 1 = valid, 0 = hole.
 """
@@ -23,17 +23,9 @@ import torch
 from torch.utils.data import Dataset
 
 from pconv.data import mask_drawing as maskdraw
-from pconv.data.image_io import (
-    IMAGE_EXTENSIONS,
-    ImageLoadError,
-    check_index,
-    decoded_image,
-    find_images,
-    item_rng,
-    read_with_fallback,
-    readable_images,
-    warn_skipped,
-)
+from pconv.data.dataset_items import check_index, item_rng
+from pconv.data.image_files import IMAGE_EXTENSIONS, find_images, read_with_fallback, readable_images, warn_skipped
+from pconv.data.image_io import ImageLoadError, decoded_image
 from pconv.utils import check_hw, user_path
 
 __all__ = ["MaskFolder", "POLARITY_VOTES", "PolarityVote", "read_white", "vote_polarity"]

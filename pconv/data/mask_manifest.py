@@ -1,4 +1,4 @@
-"""The manifest of a binned test-mask set (`pconv.data.masks.make_test_masks`), read with every field checked.
+"""The manifest of a binned test-mask set (`pconv.data.mask_sets.make_test_masks`), read with every field checked.
 
 A set is shared by every evaluation, so a manifest that is garbage, truncated or from
 something else must stop a run with a message that names the file and how to rebuild,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from pconv.data.image_io import check_index, item_rng
+from pconv.data.dataset_items import check_index, item_rng
 from pconv.utils import check_binary_mask
 
 __all__ = ["InpaintingDataset"]

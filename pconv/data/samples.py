@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pconv.data.image_io import check_index, item_rng, to_tensor
+from pconv.data.dataset_items import check_index, item_rng
+from pconv.data.image_io import to_tensor
 from pconv.data.masks import MaskGenerator
 from pconv.data.pairing import InpaintingDataset
 from pconv.utils import check_size

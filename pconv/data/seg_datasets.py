@@ -23,15 +23,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from pconv.data.image_io import (
-    IMAGE_EXTENSIONS,
-    check_index,
-    decoded_image,
-    item_rng,
-    load_image,
-    split_indices,
-    to_tensor,
-)
+from pconv.data.dataset_items import check_index, item_rng, split_indices
+from pconv.data.image_files import IMAGE_EXTENSIONS
+from pconv.data.image_io import decoded_image, load_image, to_tensor
 from pconv.data.samples import sample_crop, sample_names
 from pconv.utils import check_hw, check_size, user_path
 

@@ -4,7 +4,7 @@
     scores = per_image_scores(model, val_set)                 # {"dice": (N,), "iou": (N,)}
     paths = save_mask_pngs(model, "my_photos/", "masks/", size=(160, 240))
 
-The model maps (N, 3, H, W) images in [0, 1] to (N, 1, H, W) logits, as `pconv.nn.pconv_unet.UNet`
+The model maps (N, 3, H, W) images in [0, 1] to (N, 1, H, W) logits, as `pconv.nn.UNet`
 does. Every function runs it in eval mode without gradients on the model's own device and
 puts it back in the mode it found it in. Masks here mark the object (1 = car), the
 segmentation polarity of `pconv.data.seg_datasets`, not the valid pixels of inpainting.

@@ -1,4 +1,15 @@
-"""pconv.nn."""
+"""pconv.nn: the papers' networks, layers and losses.
+
+The partial convolution of Liu et al. 2018 (arXiv:1804.07723, Sec. 3.1: `PartialConv2d`,
+`partial_conv2d`), the inpainting U-Net built from it (Sec. 3.2 and the appendix table:
+`PConvUNet`), its loss (`InpaintingLoss`, on `VGG16Features`), the one `composite`, and the
+segmentation U-Net of Ronneberger et al. 2015 (arXiv:1505.04597: `UNet`, `dice_loss`).
+`MODELS` is the table of classes a checkpoint can name.
+
+Imports: `pconv.utils` only; never `pconv.data` or a room above (pyproject.toml,
+[tool.importlinter]). Start with partial_conv.py, then blocks.py and pconv_unet.py;
+docs/architecture.md maps the rest.
+"""
 
 from pconv.nn.compositing import composite
 from pconv.nn.inpainter import Inpainter

@@ -3,7 +3,7 @@
 Until 2026-12-07 `PConvUNet(..., stem_channels=0, residual=False, ...)` carried two options
 that are not in the paper (Liu et al. 2018, arXiv:1804.07723), and a call that set either
 built a `PConvUNetPlus`. Checkpoints record the class name and the constructor's arguments
-(`pconv.train.checkpoint.model_info`), so those files name `PConvUNet` or `PConvUNetPlus` with
+(`pconv.train.model_info`), so those files name `PConvUNet` or `PConvUNetPlus` with
 `stem_channels` and `residual` among the arguments. Today:
 
 - `stem_channels > 0` is `pconv.nn.pconv_unet.PConvUNetWithStem`: the same stem and head, with
@@ -15,7 +15,7 @@ built a `PConvUNetPlus`. Checkpoints record the class name and the constructor's
   checkpoints are refused with a message that says so and what to use instead.
 
 Fixtures written by the old code, and the test that they still load and compute the same,
-are in tests/fixtures/checkpoints/ and tests/test_legacy.py.
+are in tests/fixtures/checkpoints/ and tests/nn/test_legacy.py.
 """
 
 from __future__ import annotations

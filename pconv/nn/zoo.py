@@ -1,7 +1,7 @@
 """The networks a checkpoint can name, by class name.
 
 Checkpoints record a model as its class name and its constructor's arguments
-(`pconv.train.checkpoint.model_info`), and are rebuilt from this table; checkpoints of
+(`pconv.train.model_info`), and are rebuilt from this table; checkpoints of
 classes that have changed since are translated first (`pconv.nn.legacy`).
 """
 

@@ -1,4 +1,15 @@
-"""pconv.notebook."""
+"""pconv.notebook: what the notebooks show: figures, widgets, the training panel, the studio.
+
+Figures (`show_inpainting`, `show_masks`, `plot_history`, `show_segmentation`, defined in
+`pconv.evaluation.figures` because the trainer draws them, public here), evaluation plots,
+`mask_explorer`, `training_panel`, and the inpainting studio (`inpaint_studio`,
+`InpaintStudio`). `python -m pconv.notebook.runner NOTEBOOK` runs a notebook headless
+(`make demo`, tests/test_notebooks.py).
+
+Imports: every room below (pconv.pretrained, train, evaluation, nn, data, utils); never
+`pconv.cli` (pyproject.toml, [tool.importlinter]). Start with studio.py or panel.py;
+docs/architecture.md follows one studio stroke through the code.
+"""
 
 from pconv.evaluation.figures import plot_dice_histogram, plot_history, show_inpainting, show_masks, show_segmentation
 from pconv.notebook.eval_plots import plot_report, sample_slider, show_errors, show_fills, show_worst

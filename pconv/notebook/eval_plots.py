@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import ipywidgets as widgets
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -224,8 +225,6 @@ def sample_slider(runs: str | os.PathLike | Sequence[str | os.PathLike]) -> Any:
         run holds a sample grid, a VBox with one line that says so (the trainer writes
         them every `sample_every` steps) and names the folders looked at.
     """
-    import ipywidgets as widgets
-
     folders = [Path(runs)] if isinstance(runs, (str, os.PathLike)) else [Path(r) for r in runs]
     found = {str(f): s for f in folders if (s := _samples(f))}
     if not found:  # a note, not an error: a notebook's Run All goes on to its next cell

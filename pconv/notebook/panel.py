@@ -2,23 +2,22 @@
 
 Every control is declared once, in `TRAINING_CONTROLS` (name, widget kind, range, where the
 value goes, tooltip). Start values come from `TrainConfig`, `InpaintingLoss` and the mask
-generator; only `PANEL_START` differs: a small model and a short run, so a first Train
-finishes on a CPU. Train builds the model, the data and the loss from the controls, unless
-the caller pinned them by passing them in (their controls are then disabled and say so),
-and runs `Trainer.fit` in a background thread; Stop ends the run after the current step,
-with a checkpoint. Each Train starts from fresh weights and a fresh optimizer; ticking
-"continue" trains the last run's weights and optimizer for more steps instead. The curves
-of successive runs overlay, labelled with their settings (`pconv.notebook.panel_plot`).
+generator; only the panel's row of the one sizing table (`pconv.train.SIZES`) differs: a small
+model and a short run, so a first Train finishes on a CPU. Train builds the model, the data
+and the loss from the controls, unless the caller pinned them by passing them in (their
+controls are then disabled and say so), and runs `Trainer.fit` in a background thread;
+Stop ends the run after the current step, with a checkpoint. Each Train starts from fresh
+weights and a fresh optimizer; ticking "continue" trains the last run's weights and
+optimizer for more steps instead. What one Train will do is decided, and checked, before its
+thread starts (`pconv.notebook.panel_plan`). The curves of successive runs overlay, labelled
+with their settings (`pconv.notebook.panel_plot`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import html
-import itertools
 import os
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,27 +33,15 @@ from pconv.notebook.panel_controls import (
     build_loss,
     build_model,
     make_config,
-    model_kwargs,
     peek_size,
     run_label,
     training_controls,
 )
+from pconv.notebook.panel_plan import RunPlan, plan_run
 from pconv.notebook.panel_plot import PanelCallback, Run
+from pconv.train import Trainer
 
 __all__ = ["TrainingPanel", "training_panel"]
-
-_RUN_IDS = itertools.count(1)
-
-
-@dataclasses.dataclass
-class _Plan:
-    """What one Train will do, decided (and checked) in the kernel's thread before the run starts."""
-
-    values: dict[str, Any]  # the controls at the click: the run is built from these, not from later edits
-    config: Any
-    resume: bool  # continue: load the newest checkpoint in config.out
-    start_step: int
-    reuse_model: bool  # continue the panel's own last run: keep its model object
 
 
 class TrainingPanel(widgets.VBox):
@@ -146,7 +133,7 @@ class TrainingPanel(widgets.VBox):
         if self.running:
             return False
         try:
-            plan = self._plan()
+            plan = plan_run(self.values(), self._config, self._last_out, self.model, self.pinned)
         except ValueError as e:
             self.say(f"cannot start: {e}", error=True)
             return False
@@ -179,42 +166,8 @@ class TrainingPanel(widgets.VBox):
         self.status.value = f"<span style='color:#b00'>{html.escape(text, quote=False)}</span>" if error else text
 
     # ------------------------------------------------------------------ one run
-    def _plan(self) -> _Plan:
-        from pconv.train import list_checkpoints
-        from pconv.utils import output_dir
-
-        v = self.values()
-        config, resume, arch = make_config(v, self._config), bool(v["continue"]), model_kwargs(v)
-        folder, start, reuse = config.out, 0, False
-        if resume:
-            folder = folder or self._last_out
-            found = list_checkpoints(folder) if folder else []
-            if not found:
-                where = f"no checkpoint in {folder}" if folder else "no run yet; press Train once first"
-                raise ValueError(
-                    f"continue: {where} (or name a run folder in 'out'); untick continue for fresh weights"
-                )
-            start = found[-1][0]
-            config = dataclasses.replace(config, steps=start + config.steps)
-            reuse = folder == self._last_out and self.model is not None and "model" not in self.pinned
-            if reuse and arch != {k: int(self.model.config[k]) for k in arch}:
-                raise ValueError(
-                    f"continue keeps the last run's model ({self.model.layers} layers, "
-                    f"{self.model.config['base_channels']} channels): set those back, or untick continue"
-                )
-        elif folder and (list_checkpoints(folder) or (Path(folder) / "best.pt").exists()):
-            raise ValueError(f"out: {folder} holds a run already; tick continue to train it further, or clear 'out'")
-        config.out = folder or str(output_dir() / "runs" / f"panel-{time.strftime('%Y%m%d-%H%M%S')}-{next(_RUN_IDS)}")
-        model = self.pinned.get("model")
-        multiple = getattr(model, "multiple", 1) if model is not None else 2 ** arch["layers"]
-        if "data" not in self.pinned and config.size % multiple:
-            raise ValueError(f"size {config.size} must be a multiple of 2**layers = {multiple}")
-        return _Plan(v, config, resume, start, reuse)
-
-    def _run(self, plan: _Plan) -> None:
+    def _run(self, plan: RunPlan) -> None:
         try:
-            from pconv.train import Trainer
-
             model, train_data, val_data, loss_fn = self._build(plan)
             trainer = Trainer(model, loss_fn, plan.config, callbacks=[PanelCallback(self)])
             self.trainer, self.model, self.train_data, self.val_data, self.loss_fn = (
@@ -233,7 +186,7 @@ class TrainingPanel(widgets.VBox):
         finally:
             self.train_button.disabled, self.stop_button.disabled = False, True
 
-    def _build(self, plan: _Plan) -> tuple[Any, Any, Any, Any]:
+    def _build(self, plan: RunPlan) -> tuple[Any, Any, Any, Any]:
         """Model, data and loss of a run: the pinned ones, else built from the controls."""
         config, v, model = plan.config, plan.values, self.pinned.get("model")
         if model is not None:  # fresh weights for a pinned model: the ones it came with
@@ -254,7 +207,7 @@ class TrainingPanel(widgets.VBox):
         loss_fn = self.pinned["loss"] if "loss" in self.pinned else build_loss(v)
         return model, train_data, val_data, loss_fn
 
-    def _label(self, plan: _Plan) -> str:
+    def _label(self, plan: RunPlan) -> str:
         """The legend entry of a run: its settings, and which run it continues."""
         continues, out = "", Path(plan.config.out)
         if plan.resume:
@@ -296,7 +249,7 @@ def training_panel(
             data: 8 crops of the sample set's held-out photos.
         loss_fn: pins the loss (disables the weights); None: `InpaintingLoss` from the controls.
         config: a `TrainConfig` giving start values and every other setting; None: `TrainConfig`
-            defaults with `PANEL_START`, logging and checkpoints scaled to "steps".
+            defaults with the panel's sizes (`pconv.train.SIZES`), logging and checkpoints scaled to "steps".
         out: start value of the run-folder control (default: `config.out`, else empty).
         start: start values of other controls by name, e.g. {"layers": 6, "hole_range": (0.1, 0.5)}.
 

@@ -5,8 +5,9 @@ kind, range, target, tooltip. The target says where a value goes: "train" a `Tra
 field, "data" the default training data (sample photos with free-form masks), "model" a
 `PConvUNet` argument, "loss" an `InpaintingLoss` weight (Liu et al. 2018, arXiv:1804.07723,
 eq. 7), "run" the panel itself. Start values are read from `TrainConfig`, `InpaintingLoss`
-and `MaskGenerator` (or from what the caller passed in); `PANEL_START` is the one deliberate
-difference: a small model and a short run, so that a first Train finishes on a CPU.
+and `MaskGenerator` (or from what the caller passed in); the one deliberate difference is the
+("panel", "any") row of the one sizing table, `pconv.train.SIZES`: a small model and a short
+run, so that a first Train finishes on a CPU.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import dataclasses
 import inspect
 from typing import Any
 
+import torch
+
+from pconv.data import InpaintingDataset, MaskGenerator, sample_inpainting_data
+from pconv.nn import InpaintingLoss, PConvUNet
 from pconv.notebook.controls import Control, build_controls
+from pconv.train import SIZES, TrainConfig
 
 __all__ = [
     "LOSS_TERMS",
-    "PANEL_START",
     "PINNED_WHY",
     "ROWS",
     "TRAINING_CONTROLS",
@@ -37,7 +42,7 @@ __all__ = [
 ]
 
 LOSS_TERMS = ("valid", "hole", "tv", "style", "perceptual")  # InpaintingLoss's weights, in display order
-PANEL_START = {"size": 64, "steps": 200, "batch_size": 4, "layers": 4, "base_channels": 16}  # a quick CPU run
+_START = SIZES["panel", "any"]  # size, steps, batch_size, layers, base_channels: a quick CPU run
 AMP = {"auto": None, "on": True, "off": False}
 
 # fmt: off
@@ -83,17 +88,13 @@ def loss_kwargs(values: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in routed(values, "loss").items()}
 
 
-def build_model(values: dict[str, Any], seed: int) -> Any:
+def build_model(values: dict[str, Any], seed: int) -> PConvUNet:
     """A fresh `PConvUNet` per the "model" controls, initialised from `torch.manual_seed(seed)`."""
-    import torch
-
-    from pconv.nn import PConvUNet
-
     torch.manual_seed(seed)
     return PConvUNet(**model_kwargs(values))
 
 
-def build_data(values: dict[str, Any], size: int, seed: int) -> tuple[Any, Any]:
+def build_data(values: dict[str, Any], size: int, seed: int) -> tuple[InpaintingDataset, InpaintingDataset]:
     """(train, val) datasets per the "data" controls: crops of the offline sample photos, free-form masks.
 
     Args:
@@ -103,16 +104,12 @@ def build_data(values: dict[str, Any], size: int, seed: int) -> tuple[Any, Any]:
     Returns:
         `sample_inpainting_data(size, hole_range, val_length=8, masks=10_000, seed=seed)`.
     """
-    from pconv.data import sample_inpainting_data
-
     holes = tuple(float(h) for h in values["hole_range"])
     return sample_inpainting_data(size, holes, val_length=8, masks=10_000, seed=seed)
 
 
-def build_loss(values: dict[str, Any]) -> Any:
+def build_loss(values: dict[str, Any]) -> InpaintingLoss:
     """`InpaintingLoss` with the "loss" controls' weights (VGG terms only when their weight is > 0)."""
-    from pconv.nn import InpaintingLoss
-
     return InpaintingLoss(**loss_kwargs(values))
 
 
@@ -120,18 +117,15 @@ def start_values(config: Any = None, model: Any = None, loss_fn: Any = None) -> 
     """The controls' start values: from `config`, the model and loss given, else their classes' defaults.
 
     Args:
-        config: a `TrainConfig`; None: `TrainConfig` defaults with `PANEL_START`'s size, steps, batch size.
+        config: a `TrainConfig`; None: `TrainConfig` defaults with the panel's size, steps and batch
+            size from `SIZES["panel", "any"]`.
         model: a pinned model (its `layers` and `config["base_channels"]` are shown), or None.
         loss_fn: a pinned loss (its `weights` are shown), or None for `InpaintingLoss`'s defaults.
 
     Returns:
         {control name: value} for every row of `TRAINING_CONTROLS`.
     """
-    from pconv.data import MaskGenerator
-    from pconv.nn import InpaintingLoss
-    from pconv.train import TrainConfig
-
-    cfg = config if config is not None else TrainConfig(**{k: PANEL_START[k] for k in ("size", "steps", "batch_size")})
+    cfg = config if config is not None else TrainConfig(**{k: _START[k] for k in ("size", "steps", "batch_size")})
     loss_args = inspect.signature(InpaintingLoss).parameters
     weights = {k: loss_args[k].default for k in LOSS_TERMS} | dict(getattr(loss_fn, "weights", None) or {})
     arch = (getattr(model, "config", None) or {}) if model is not None else {}
@@ -141,14 +135,14 @@ def start_values(config: Any = None, model: Any = None, loss_fn: Any = None) -> 
         "out": str(cfg.out or ""),
         "size": cfg.size if isinstance(cfg.size, int) else min(cfg.size),
         "hole_range": tuple(inspect.signature(MaskGenerator).parameters["hole_range"].default),
-        "layers": int(getattr(model, "layers", None) or PANEL_START["layers"]),
-        "base_channels": int(arch.get("base_channels", PANEL_START["base_channels"])),
+        "layers": int(getattr(model, "layers", None) or _START["layers"]),
+        "base_channels": int(arch.get("base_channels", _START["base_channels"])),
         **{k: float(weights[k]) for k in LOSS_TERMS},
         "continue": False,
     }
 
 
-def make_config(values: dict[str, Any], base: Any = None) -> Any:
+def make_config(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
     """The `TrainConfig` the "train" controls (and "size") describe, on top of `base`.
 
     Args:
@@ -160,8 +154,6 @@ def make_config(values: dict[str, Any], base: Any = None) -> Any:
         A new `TrainConfig` (`progress=False`: the panel shows its own). Raises ValueError for
         values it refuses (e.g. more fine-tuning steps than steps).
     """
-    from pconv.train import TrainConfig
-
     if base is None:
         steps = int(values["steps"])
         every = max(1, steps // 4)
@@ -219,8 +211,6 @@ def training_controls(
     Raises:
         ValueError: `start` names a control that does not exist, or one that is pinned.
     """
-    import torch
-
     pinned = pinned or {}
     values = start_values(config, pinned.get("model"), pinned.get("loss"))
     values["out"] = str(out or values["out"])

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from pconv.notebook.controls import RENDER_LOCK, png_file_output, png_output
 
 __all__ = ["PanelCallback", "Run", "plot_runs"]
@@ -60,8 +62,6 @@ def plot_runs(runs: Sequence[Run], keys: Sequence[str] = DEFAULT_KEYS, title: st
     Raises:
         ValueError: no run, or no run has a value for any of `keys`.
     """
-    from matplotlib.figure import Figure
-
     if not runs:
         raise ValueError("plot_runs: no runs to draw")
     histories = [run.history for run in runs]

@@ -6,22 +6,17 @@
 The executed notebook, with its figures inline, is written under `--out`
 (default `$PCONV_OUTPUT_DIR`, i.e. `<repo>/outputs`). The notebook's own working
 directory is its folder, as in JupyterLab. From the command line the terminal is told
-what happens while it runs: the code cell under way out of how many, every line the
-kernel prints, and progress bars (tqdm's notebook widgets, read from their updates) as
-a line every few seconds. `-p NAME=VALUE` overrides a name of the notebook's
-`parameters`-tagged cell, as papermill does: a cell setting it is inserted after that cell.
-
-Longer than ~300 lines because it is one tool, a command and its function: running the
-kernel, injecting parameters and echoing progress to the terminal all serve that one call.
+what happens while it runs (`pconv.notebook.progress_echo`): the code cell under way out of
+how many, every line the kernel prints, and progress bars as a line every few seconds.
+`-p NAME=VALUE` overrides a name of the notebook's `parameters`-tagged cell, as papermill
+does (`pconv.notebook.notebook_parameters`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import html
 import os
-import re
 import sys
 import tempfile
 import time
@@ -29,163 +24,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from pconv.notebook.notebook_parameters import inject_parameters
+from pconv.notebook.progress_echo import ProgressEcho
 from pconv.utils import output_dir
 
-__all__ = ["run_notebook", "NotebookError", "inject_parameters", "ProgressEcho"]
-
-# The right-hand text of a tqdm bar: " 120/2000 [00:30<07:40,  4.08it/s, loss=0.1]"
-_TQDM_COUNT = re.compile(r"^\s*\d+(?:\.\d+)?[kMG]?/\d+(?:\.\d+)?[kMG]?\s*\[")
-_TQDM_DONE = re.compile(r"(?:^|\s|\|)(\d+)/(\1)\s*\[")  # "2000/2000 [": the bar is full
+__all__ = ["run_notebook", "NotebookError", "main"]
 
 
 class NotebookError(RuntimeError):
     """A cell raised: the message names the notebook, the cell and the error."""
 
 
-def _parameter_names(source: str, notebook: str) -> list[str]:
-    """Names assigned at the top level of a parameters cell."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as err:
-        raise ValueError(f"{notebook}: the parameters cell is not plain Python ({err})") from None
-    names = []
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-        names += [t.id for t in targets if isinstance(t, ast.Name)]
-    return names
-
-
-def inject_parameters(nb: Any, parameters: Mapping[str, Any], name: str = "notebook") -> None:
-    """Insert a cell setting `parameters` right after the `parameters`-tagged cell of `nb` (in place).
-
-    Args:
-        nb: an nbformat notebook.
-        parameters: NAME -> value; values must be Python literals (numbers, strings, bools,
-            None, and tuples, lists and dicts of those), since they are written as source.
-        name: the notebook's name, for error messages.
-
-    Raises:
-        ValueError: the notebook has no `parameters` cell, a name is not one of its
-            parameters, or a value is not a literal.
-    """
-    if not parameters:
-        return
-    index = next(
-        (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])),
-        None,
-    )
-    if index is None:
-        raise ValueError(f"{name} has no code cell tagged 'parameters' to override; set the values in the notebook")
-    known = _parameter_names(nb.cells[index].source, name)
-    lines = ["# Parameters injected by pconv.notebook.runner"]
-    for key, value in parameters.items():
-        if key not in known:
-            raise ValueError(f"{name}: {key!r} is not a parameter of this notebook; its parameters are {known}")
-        text = repr(value)
-        try:
-            same = ast.literal_eval(text) == value
-        except (ValueError, SyntaxError):
-            same = False
-        if not same:
-            raise ValueError(f"{name}: parameter {key} = {text} is not a Python literal (number, string, list, ...)")
-        lines.append(f"{key} = {text}")
-    import nbformat
-
-    cell = nbformat.v4.new_code_cell("\n".join(lines))
-    cell.metadata["tags"] = ["injected-parameters"]
-    nb.cells.insert(index + 1, cell)
-
-
-class ProgressEcho:
-    """Tells a terminal what a headless notebook run is doing.
-
-    Prints `[cell k/N] <first line of the cell>` when a code cell starts, each line the
-    kernel writes to stdout or stderr as it comes (indented), and progress bars as a line
-    at most every `interval` seconds (and when one finishes). Progress bars are tqdm's
-    notebook widgets, read from the widget updates the kernel sends, or text bars
-    (carriage returns) on a stream.
-
-    Args:
-        stream: where to write (e.g. `sys.stderr`).
-        total: the number of code cells that will run.
-        interval: seconds between two progress lines of the same run.
-    """
-
-    def __init__(self, stream: TextIO, total: int, interval: float = 10.0):
-        self.stream, self.total, self.interval = stream, total, interval
-        self.count, self._started = 0, 0.0
-        self._left = ""  # the latest tqdm description ("train:  6%")
-        self._last_progress, self._last_text = -float("inf"), ""
-        self._partial: dict[str, str] = {}
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def cell_started(self, source: str) -> None:
-        """A code cell is about to run."""
-        self.flush()
-        self.count += 1
-        first = next((ln.strip() for ln in source.splitlines() if ln.strip() and not ln.startswith("%")), "")
-        self._write(f"[cell {self.count}/{self.total}] {first[:90]}")
-        self._started, self._last_progress = time.monotonic(), -float("inf")
-
-    def cell_finished(self) -> None:
-        """The current cell finished; its time is reported when it took a while."""
-        self.flush()
-        seconds = time.monotonic() - self._started
-        if seconds >= 5:
-            self._write(f"    ({seconds:.0f} s)")
-
-    def progress(self, text: str) -> None:
-        """A progress bar's current state; printed when `interval` has passed or the bar is full."""
-        now, text = time.monotonic(), text.strip()
-        if text == self._last_text:  # a bar's final state arrives twice (the last redraw, then close)
-            return
-        if _TQDM_DONE.search(text) or now - self._last_progress >= self.interval:
-            self._last_progress, self._last_text = now, text
-            self._write(f"    {text}")
-
-    def text(self, name: str, text: str) -> None:
-        """Text the kernel wrote to stream `name` ("stdout" or "stderr")."""
-        buffered = self._partial.pop(name, "") + text
-        *lines, rest = buffered.split("\n")
-        for line in lines:
-            self._line(line)
-        if "\r" in rest:  # a text progress bar redraws its line: show its latest state, keep nothing
-            self._line(rest)
-        elif rest:
-            self._partial[name] = rest
-
-    def _line(self, line: str) -> None:
-        if "\r" in line:
-            shown = [seg for seg in line.split("\r") if seg.strip()]
-            if shown:
-                self.progress(shown[-1])
-        elif line.strip():
-            self._write(f"    {line.rstrip()}")
-
-    def flush(self) -> None:
-        """Print what is left of unfinished lines."""
-        for name in list(self._partial):
-            self._line(self._partial.pop(name))
-
-    def message(self, msg: dict[str, Any]) -> None:
-        """One kernel (iopub) message: streams and tqdm widget updates are echoed."""
-        kind, content = msg.get("msg_type"), msg.get("content", {})
-        if kind == "stream":
-            self.text(content.get("name", "stdout"), content.get("text", ""))
-        elif kind == "comm_msg":
-            value = (content.get("data") or {}).get("state", {}).get("value")
-            if isinstance(value, str):
-                value = html.unescape(value).replace("\u2007", " ")  # tqdm pads with figure spaces
-                if _TQDM_COUNT.match(value):
-                    self.progress(f"{self._left.strip()} {value.strip()}")
-                else:
-                    self._left = value
-
-
 def _client_class() -> type:
+    """nbclient's client class with a `ProgressEcho` hook (nbclient is a test extra: imported when a notebook runs)."""
     from nbclient import NotebookClient
 
     class EchoingClient(NotebookClient):
@@ -231,7 +82,7 @@ def run_notebook(
         NotebookError: a cell failed; the executed copy is still written for inspection.
         ValueError: a parameter the notebook does not have, or not a literal.
     """
-    import nbformat
+    import nbformat  # nbclient and nbformat are test extras (pyproject.toml): imported when a notebook runs
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from traitlets.config import Config
 
@@ -308,6 +159,14 @@ def _children_cpu_seconds() -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m pconv.notebook.runner`: run one notebook, say where its executed copy is.
+
+    Args:
+        argv: the command line after the program name; None for `sys.argv[1:]`.
+
+    Returns:
+        The exit status: 0 when every cell ran, 1 when a cell failed or the notebook or a parameter is wrong.
+    """
     parser = argparse.ArgumentParser(prog="python -m pconv.notebook.runner", description=__doc__.split("\n")[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="folder for the executed copy (default: outputs/)")

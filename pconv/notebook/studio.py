@@ -11,9 +11,10 @@ Speed: the photo is sent to the canvas once per image, a stroke is previewed wit
 canvas commands and redrawn exactly once when it ends, networks stay loaded on their
 device, and results are cached by (image, mask, method), so a rerun computes only what
 changed. Runs happen in a background thread: the kernel keeps taking strokes meanwhile.
-The widgets and the run thread live in `pconv.notebook.studio_ui`, the pixels in `pconv.notebook.studio_image`,
-the fills in `pconv.notebook.studio_methods`, the saved folder and the figure in `pconv.notebook.studio_report`;
-this module is longer than ~300 lines because it is one class, the studio's documented API.
+This module is the studio's API; the mask and its undo history live in `pconv.notebook.studio_mask`,
+the widgets in `pconv.notebook.studio_ui`, the run thread in `pconv.notebook.studio_background`,
+the pixels in `pconv.notebook.studio_image`, the fills in `pconv.notebook.studio_methods`, the
+saved folder and the figure in `pconv.notebook.studio_report`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import os
 import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,14 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from pconv.notebook.studio_image import open_image, stroke_region
+from pconv.data import sample_names, sample_photo
+from pconv.notebook.shown_once import ShownOnce
+from pconv.notebook.studio_background import BackgroundRunner
+from pconv.notebook.studio_image import open_image
+from pconv.notebook.studio_mask import HoleMask, MaskEditing
 from pconv.notebook.studio_methods import Method, ResultCache, discover_methods
 from pconv.notebook.studio_report import write_folder
-from pconv.notebook.studio_ui import LIVE_DEBOUNCE, BackgroundRunner, StudioView
+from pconv.notebook.studio_ui import LIVE_DEBOUNCE, StudioView
 from pconv.utils import check_size, output_dir, user_path
 
 __all__ = ["InpaintStudio", "inpaint_studio"]
@@ -45,12 +49,13 @@ CACHE_ITEMS = 48  # cached results (3 MB each at 512x512)
 DEFAULT_SAMPLE = "chelsea"  # a held-out photo of the sample set: no sample-trained model has seen it
 
 
-class InpaintStudio(widgets.VBox):
+class InpaintStudio(ShownOnce, MaskEditing, widgets.VBox):
     """Draw holes on a photo and compare what each inpainting method puts there (see `inpaint_studio`).
 
     Coordinates are image pixels of the working image: x = column, y = row, pixel centres
     at integers. Every change to the mask is one undo step (a mouse stroke, from press to
-    release, is one).
+    release, is one). The mask API (`mask`, `hole_ratio`, `paint`, `erase`, `undo`, `clear`,
+    `random_mask`, `begin_stroke`, `end_stroke`) is `pconv.notebook.studio_mask.MaskEditing`'s.
 
     Attributes:
         size: the working size (long side, pixels). note: what happened to the last image.
@@ -62,16 +67,12 @@ class InpaintStudio(widgets.VBox):
     def __init__(self, image: Any = None, models: Any = None, size: int = 512, runs: str | os.PathLike | None = None):
         self.size = check_size(size, "size")
         self._lock = threading.RLock()  # image and mask: the kernel thread paints, the run thread reads
-        self._history: deque[np.ndarray] = deque(maxlen=UNDO_STEPS)
+        self._mask = HoleMask(UNDO_STEPS, self._lock)
         self._cache = ResultCache(CACHE_ITEMS)
-        self._image_key, self._stroke, self._load_shown = 0, None, set()
+        self._image_key, self._load_shown = 0, set()
         self.results, self.errors, self.times, self.note = {}, {}, {}, ""
         self._methods: dict[str, Method] = {m.name: m for m in discover_methods(models, runs)}
         self._rgb, self._image = np.zeros((1, 1, 3), np.uint8), torch.zeros(3, 1, 1)
-        self._hole = np.zeros((1, 1), bool)
-        self._shown_in: int | None = None  # the notebook cell `inpaint_studio` displayed this in
-        from pconv.data import sample_names
-
         self._view = StudioView(self, list(sample_names("all")))
         self.controls, self.canvas, self.tiles, self.status = (
             self._view.controls,
@@ -104,112 +105,26 @@ class InpaintStudio(widgets.VBox):
             name: how the note and error messages call the image (default: the file name or the type).
 
         Raises:
-            pconv.data.image_folder.ImageLoadError: a file that cannot be decoded (names it and why).
+            pconv.data.ImageLoadError: a file that cannot be decoded (names it and why).
             ValueError, TypeError: an array or object that is not an image.
         """
         rgb, note = open_image(image, self.size, name)
         self._use(rgb, note)
 
     def show_sample(self, name: str) -> None:
-        """Open one of the offline sample photos (`pconv.data.image_folder.sample_images("all")`) by name."""
-        from pconv.data import sample_photo
-
+        """Open one of the offline sample photos (`pconv.data.sample_images("all")`) by name."""
         rgb, note = open_image(sample_photo(name), self.size, f"sample photo {name!r}")
         self._use(rgb, note, sample=name)
 
     def _use(self, rgb: np.ndarray, note: str, sample: str | None = None) -> None:
         h, w = rgb.shape[:2]
         with self._lock:
-            self._rgb, self._hole = rgb, np.zeros((h, w), bool)
+            self._rgb = rgb
+            self._mask.reset((h, w))
             self._image = torch.from_numpy(rgb.transpose(2, 0, 1) / np.float32(255)).float()  # (3, H, W)
             self._image_key += 1
-            self._history.clear()
-            self._stroke = None
             self.results, self.errors, self.times, self.note = {}, {}, {}, note
         self._view.image_changed(rgb, note, sample)
-
-    # ------------------------------------------------------------------ the mask
-    @property
-    def mask(self) -> torch.Tensor:
-        """The mask, (1, H, W) float32: 1 = valid, 0 = hole."""
-        with self._lock:
-            return torch.from_numpy((~self._hole).astype(np.float32))[None]
-
-    @property
-    def hole_ratio(self) -> float:
-        """Fraction of the image that is hole, in [0, 1]."""
-        return float(self._hole.mean())
-
-    def paint(self, points: Sequence[Sequence[float]], radius: float = 12) -> None:
-        """Make a stroke of hole: every pixel within `radius` of the polyline through `points`.
-
-        Args:
-            points: [(x, y), ...] in image pixels (x = column, y = row); one point paints a disk.
-            radius: brush radius in pixels, > 0.
-        """
-        self._brush(points, radius, True)
-
-    def erase(self, points: Sequence[Sequence[float]], radius: float = 12) -> None:
-        """Give the pixels within `radius` of the polyline through `points` back to the image (see `paint`)."""
-        self._brush(points, radius, False)
-
-    def _brush(self, points: Any, radius: Any, hole: bool) -> None:
-        with self._lock:
-            region = stroke_region(self._hole.shape, points, radius)
-            if not (self._hole[region] != hole).any():
-                return
-            if self._stroke is None:
-                self._history.append(self._hole.copy())
-            self._hole[region] = hole
-        self._mask_changed(stroke=self._stroke is not None)
-
-    def undo(self) -> bool:
-        """Undo the last change to the mask; False when there is nothing to undo."""
-        with self._lock:
-            if not self._history:
-                return False
-            self._hole, self._stroke = self._history.pop(), None
-        self._mask_changed()
-        return True
-
-    def clear(self) -> None:
-        """Remove every hole (undoable)."""
-        self._set_hole(np.zeros_like(self._hole))
-
-    def random_mask(self, hole_range: tuple[float, float] = (0.1, 0.3), seed: int | None = None) -> None:
-        """Replace the mask by a free-form one from `pconv.data.masks.irregular_mask` (undoable).
-
-        Args:
-            hole_range: (lo, hi) fraction of the image to make hole, 0 <= lo <= hi <= 1.
-            seed: an int for a reproducible mask; None for a fresh one.
-        """
-        from pconv.data import irregular_mask
-
-        h, w = self._hole.shape
-        self._set_hole(irregular_mask(h, w, hole_range, rng=seed) == 0)
-
-    def _set_hole(self, hole: np.ndarray) -> None:
-        with self._lock:
-            if np.array_equal(hole, self._hole):
-                return
-            self._history.append(self._hole)
-            self._hole, self._stroke = hole, None
-        self._mask_changed()
-
-    def begin_stroke(self) -> None:
-        """Start a stroke: `paint` / `erase` calls until `end_stroke` are one undo step (what a mouse press does)."""
-        with self._lock:
-            self._stroke = self._hole.copy()
-
-    def end_stroke(self) -> None:
-        """End the stroke begun by `begin_stroke`: one undo step, the exact mask redrawn, a live run started."""
-        with self._lock:
-            before, self._stroke = self._stroke, None
-            if before is None:
-                return
-            if not np.array_equal(before, self._hole):
-                self._history.append(before)
-        self._mask_changed(delay=0.0)
 
     # ------------------------------------------------------------------ the fills
     @property
@@ -237,7 +152,7 @@ class InpaintStudio(widgets.VBox):
     def _snapshot(self) -> tuple[torch.Tensor, torch.Tensor, tuple]:
         """(image, mask, key) as they are now; `key` names the pair in the result cache."""
         with self._lock:
-            hole = self._hole.copy()
+            hole = self._mask.copy()
             image, image_key = self._image, self._image_key
         digest = hashlib.blake2b(np.packbits(hole).tobytes(), digest_size=16).digest()
         return image, torch.from_numpy((~hole).astype(np.float32))[None], (image_key, hole.shape, digest)
@@ -299,7 +214,7 @@ class InpaintStudio(widgets.VBox):
     def _mask_changed(self, stroke: bool = False, delay: float = LIVE_DEBOUNCE) -> None:
         if not stroke and self._view.live:
             self._runner.request(delay)  # first: the run starts while the hole layer is redrawn
-        self._view.mask_changed(self._hole, stroke)
+        self._view.mask_changed(self._mask.hole, stroke)
 
     def raw_output(self, method: str) -> torch.Tensor:
         """A network's prediction everywhere, before compositing, for the current image and mask.
@@ -330,36 +245,13 @@ class InpaintStudio(widgets.VBox):
         """
         results = self._run(self.selected)
         with self._lock:
-            rgb, hole = self._rgb.copy(), self._hole.copy()
+            rgb, hole = self._rgb.copy(), self._mask.copy()
         info = {"note": self.note, "hole_ratio": float(hole.mean()), "errors": dict(self.errors)}
         folder = user_path(folder) if folder is not None else output_dir() / "studio" / time.strftime("%Y%m%d-%H%M%S")
         written = write_folder(folder, rgb, hole, results, self.times, info)
         for name, message in info["errors"].items():  # studio.json lists them too
             warnings.warn(f"inpaint studio: saved {written} without {name}: {message}", RuntimeWarning, stacklevel=2)
         return written
-
-    # ------------------------------------------------------------------ showing itself once
-    def _display_in_notebook(self) -> None:
-        """Display in the running notebook cell, if any; that cell's own echo of the studio is then skipped."""
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return
-        shell = get_ipython()
-        if shell is None or getattr(shell, "kernel", None) is None:
-            return  # a terminal or a script: nothing to show in
-        display(self)
-        self._shown_in = shell.execution_count
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        if self._shown_in is not None and shell is not None and shell.execution_count == self._shown_in:
-            self._shown_in = None  # `studio = inpaint_studio(); studio` in one cell: shown once already
-            return {}
-        return super()._repr_mimebundle_(**kwargs)
 
 
 def inpaint_studio(image: Any = None, models: Any = None, size: int = 512) -> InpaintStudio:
@@ -376,5 +268,5 @@ def inpaint_studio(image: Any = None, models: Any = None, size: int = 512) -> In
         The `InpaintStudio` (an ipywidgets VBox).
     """
     studio = InpaintStudio(image, models, size)
-    studio._display_in_notebook()
+    studio.display_in_notebook()
     return studio

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+
+from pconv.data import ImageLoadError, displayed_size, exif_upright, load_image
 
 __all__ = [
     "to_rgb_array",
@@ -33,7 +35,6 @@ __all__ = [
 ]
 
 OVERLAY_RGBA = (255, 32, 96, 150)  # hole colour on the canvas: translucent magenta, readable on any photo
-_EXIF_ORIENTATION = 0x0112
 _BIT_DEPTHS = ((255, 255.0), (65535, 65535.0))  # integer maxima -> divisor (8-bit, 16-bit)
 
 
@@ -99,8 +100,7 @@ def to_rgb_array(image: Any, *, what: str = "image") -> np.ndarray:
         ValueError: a shape, dtype or value range that is not an image (the message says which).
     """
     if isinstance(image, Image.Image):
-        with contextlib.suppress(Exception):  # malformed EXIF: keep the pixels as stored
-            image = ImageOps.exif_transpose(image)
+        image = exif_upright(image)
         if image.mode in ("P", "PA") or image.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "I;16", "F"):
             alpha = "A" in image.getbands() or "transparency" in image.info
             image = image.convert("RGBA" if alpha else "RGB")  # palette, CMYK, YCbCr, LAB, HSV, ...
@@ -126,13 +126,13 @@ def to_rgb_array(image: Any, *, what: str = "image") -> np.ndarray:
     a = _unit_array(a, what)  # (H, W, C) in [0, 1]
     colour, alpha = (a[..., :1], a[..., 1:2]) if a.shape[-1] in (1, 2) else (a[..., :3], a[..., 3:4])
     if a.shape[-1] in (2, 4):
-        colour = colour * alpha + (1 - alpha)  # over white, as pconv.data.image_folder.load_image does
+        colour = colour * alpha + (1 - alpha)  # over white, as pconv.data.load_image does
     rgb = np.broadcast_to(colour, (*a.shape[:2], 3))
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
 def load_photo(path: str | os.PathLike, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Decode an image file with `pconv.data.image_folder.load_image` (EXIF, alpha over white, 16-bit, clear errors).
+    """Decode an image file with `pconv.data.load_image` (EXIF, alpha over white, 16-bit, clear errors).
 
     Large JPEGs are decoded at a reduced scale that is still at least `size` on each side, so a
     phone photo opens in a fraction of the time a full decode takes.
@@ -145,14 +145,11 @@ def load_photo(path: str | os.PathLike, size: int) -> tuple[np.ndarray, tuple[in
         (uint8 RGB array (H, W, 3), (width, height) of the file as displayed, EXIF rotation applied).
 
     Raises:
-        pconv.data.image_folder.ImageLoadError: missing, empty, corrupt or non-image file (names it and why).
+        pconv.data.ImageLoadError: missing, empty, corrupt or non-image file (names it and why).
     """
-    from pconv.data import load_image
-
     original = None
     with contextlib.suppress(Exception), Image.open(path) as im:  # header only: the size the user knows
-        w, h = im.size
-        original = (h, w) if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8) else (w, h)
+        original = displayed_size(im)
     rgb = np.asarray(load_image(path, draft_size=(size, size)))
     return rgb, original or (rgb.shape[1], rgb.shape[0])
 
@@ -176,11 +173,9 @@ def open_image(image: Any, size: int, name: str | None = None) -> tuple[np.ndarr
         name: how the note and errors call the image (default: the file name or the type).
 
     Raises:
-        pconv.data.image_folder.ImageLoadError: a file (or bytes) that cannot be decoded, named by `name`.
+        pconv.data.ImageLoadError: a file (or bytes) that cannot be decoded, named by `name`.
         ValueError, TypeError: an array or object that is not an image.
     """
-    from pconv.data import ImageLoadError
-
     if isinstance(image, (bytes, bytearray, memoryview)):
         name = name or "the image bytes"
         suffix = Path(name).suffix if len(Path(name).suffix) <= 5 else ""

@@ -1,9 +1,10 @@
 """The fills the inpainting studio compares: your networks, your checkpoints, pretrained ones, classical ones.
 
 `discover_methods` lists, without loading anything: the models passed in, every training
-run under `outputs/runs/*/` (its `best.pt` and its newest `ckpt_<step>.pt`), each
-pretrained PConv checkpoint already in the local cache (`pconv.pretrained.registry.cached()`, when
-that module exists), and the classical fills of `pconv.evaluation.baselines`. A `Method` loads its
+run under `outputs/runs/*/` (its `best.pt` and its newest good `ckpt_<step>.pt`, found by the
+train room's run discovery: `pconv.train.run_folders` and `pconv.train.newest_good`), each
+pretrained PConv checkpoint already in the local cache (`pconv.pretrained.cached()`), and the
+classical fills of `pconv.evaluation.available_baselines()`. A `Method` loads its
 network on first use and keeps it on its device in eval mode, so every later run pays
 only the forward pass. Networks with `inpaint` (the partial-convolution U-Net of Liu et
 al. 2018, arXiv:1804.07723) fill images of any size through it; any other callable is
@@ -12,6 +13,7 @@ treated as a forward `f(image, mask) -> output` and composited here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -23,7 +25,18 @@ from typing import Any
 
 import torch
 
+from pconv.evaluation import available_baselines
 from pconv.nn import composite
+from pconv.pretrained import cached, load_pretrained
+from pconv.train import (
+    checkpoint_step,
+    checkpoint_task,
+    list_checkpoints,
+    model_from_checkpoint,
+    newest_good,
+    run_folders,
+)
+from pconv.utils import resolve_device
 
 __all__ = ["Method", "ResultCache", "discover_methods"]
 
@@ -180,48 +193,39 @@ def _passed_models(models: Any) -> list[tuple[str, Any]]:
 
 def _checkpoint_loader(path: Path, device: torch.device) -> Callable[[], Any]:
     def load() -> Any:
-        from pconv.train import model_from_checkpoint
-
         return model_from_checkpoint(path, device)  # eval mode, on the device
 
     return load
 
 
-def _run_checkpoints(runs: Path) -> list[tuple[str, Path, bool]]:
-    """(name, path, readable) of each inpainting run's best.pt and newest ckpt_<step>.pt, newest run first.
+def _run_checkpoints(runs: str | os.PathLike | None) -> list[tuple[str, Path, bool]]:
+    """(name, path, readable) of each inpainting run's best.pt and newest good ckpt_<step>.pt, newest run first.
 
-    Segmentation runs (05's U-Nets live in the same folder) are left out; a file that cannot be
-    read stays (readable False), so that its tile says what is wrong with it.
+    The runs and their checkpoints are the train room's (`run_folders`, `newest_good`: newest by
+    the step recorded inside, so a junk ckpt_50.pt does not hide a good ckpt_4.pt). Segmentation
+    runs (05's U-Nets live in the same folder) are left out; a best.pt that cannot be read, or
+    a run with no good ckpt_<step>.pt, stays (readable False), so that its tile says what is wrong.
     """
-    from pconv.train import checkpoint_step, checkpoint_task, list_checkpoints
-
     found = []
-    folders = [p for p in runs.iterdir() if p.is_dir()] if runs.is_dir() else []
-    for run in folders:
-        files = []
-        if (run / "best.pt").is_file():
-            files.append((f"{run.name}/best", run / "best.pt"))
-        named = list_checkpoints(run)
-        # newest by the step recorded inside: a junk ckpt_50.pt must not hide a valid ckpt_4.pt
-        ckpts = [(step, p) for _, p in named if (step := checkpoint_step(p)) is not None]
-        for _, junk in (p for p in named if p[1] not in {c for _, c in ckpts}):
-            log.warning("inpaint studio: skipped %s: it cannot be read as a checkpoint", junk)
-        if ckpts or named:  # none readable: the highest-numbered one, so that its tile says what is wrong
-            step, path = max(ckpts) if ckpts else named[-1]
+    for run in run_folders(runs):
+        files = [(f"{run.name}/best", run / "best.pt")] if (run / "best.pt").is_file() else []
+        skipped = functools.partial(log.warning, "inpaint studio: run %s: %s", run.name)  # each file passed over
+        if (newest := newest_good(run, warn=skipped, best=False)) is not None:
+            files.append((f"{run.name}/step {checkpoint_step(newest)}", newest))
+        elif named := list_checkpoints(run):  # none good: the highest-numbered one, so that its tile says why
+            step, path = named[-1]
             files.append((f"{run.name}/step {step}", path))
         tasks = [checkpoint_task(path) for _, path in files]
         files = [(name, path, task is not None) for (name, path), task in zip(files, tasks) if task != "segmentation"]
         if files:
-            newest = max(p.stat().st_mtime for _, p, _ in files)
-            found.append((newest, files))
+            newest_time = max(p.stat().st_mtime for _, p, _ in files)
+            found.append((newest_time, files))
     found.sort(key=lambda item: -item[0])
     return [pair for _, files in found for pair in files]
 
 
 def _cached_pretrained() -> list[str]:
     """Names of the pretrained checkpoints in the cache (`pconv.pretrained.cached`); [] if it cannot be listed."""
-    from pconv.pretrained import cached
-
     try:
         return cached()
     except Exception as e:  # noqa: BLE001  (a broken cache must not keep the studio from opening)
@@ -231,8 +235,6 @@ def _cached_pretrained() -> list[str]:
 
 def _pretrained_loader(name: str, device: torch.device) -> Callable[[], Any]:
     def load() -> Any:
-        from pconv.pretrained import load_pretrained
-
         return load_pretrained(name, device=device)  # eval mode, on the device
 
     return load
@@ -254,9 +256,6 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
     Raises:
         TypeError: an entry of `models` is neither a network, a callable nor a path.
     """
-    from pconv.evaluation import available_baselines
-    from pconv.utils import output_dir, resolve_device
-
     device = resolve_device("auto")
     methods = []
     for name, m in _passed_models(models):
@@ -264,7 +263,6 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
             methods.append(Method(name, "checkpoint", str(m), _checkpoint_loader(Path(m), device), True))
         else:
             methods.append(Method(name, "model", type(m).__name__, lambda m=m: m, True))
-    runs = Path(runs) if runs is not None else output_dir() / "runs"
     unreadable = set()
     for name, path, readable in _run_checkpoints(runs):
         methods.append(Method(name, "checkpoint", str(path), _checkpoint_loader(path, device)))

@@ -5,15 +5,14 @@ to its public API: mouse strokes become `begin_stroke` / `paint` or `erase` / `e
 in image pixels, the buttons call `undo`, `clear`, `random_mask`, `run_in_background` and
 `save`. The canvas is an ipycanvas MultiCanvas: layer 0 holds the photo (sent once per
 image), layer 1 the translucent holes, previewed stroke by stroke with a few canvas commands
-and redrawn exactly from the mask when a stroke ends. `BackgroundRunner` runs the fills off
-the kernel's thread, so strokes keep arriving while a network computes.
+and redrawn exactly from the mask when a stroke ends. The fills run off the kernel's thread
+(`pconv.notebook.studio_background`), so strokes keep arriving while a network computes.
 """
 
 from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -23,7 +22,7 @@ from ipycanvas import MultiCanvas, hold_canvas
 
 from pconv.notebook.studio_image import OVERLAY_RGBA, encode, overlay_rgba, to_rgb_array
 
-__all__ = ["BackgroundRunner", "StudioView", "LIVE_DEBOUNCE"]
+__all__ = ["StudioView", "LIVE_DEBOUNCE"]
 
 LIVE_DEBOUNCE = 0.25  # seconds of quiet after a Python-side change before a live rerun (a mouse stroke: none)
 TILE_WIDTH = 320  # result tiles are shown at most this wide (CSS pixels)
@@ -32,64 +31,6 @@ _OVERLAY_CSS = "rgba({}, {}, {}, {:.3f})".format(*OVERLAY_RGBA[:3], OVERLAY_RGBA
 
 def _error(text: str) -> str:
     return f"<span style='color:#b00'>{html.escape(text)}</span>"
-
-
-class BackgroundRunner:
-    """Run `fn` in a background thread; requests made while it runs coalesce into one more run.
-
-    `request(delay)` debounces: a new request within `delay` seconds replaces the waiting one.
-    """
-
-    def __init__(self, fn: Callable[[], Any], on_error: Callable[[BaseException], None]):
-        self._fn, self._on_error = fn, on_error
-        self._cond = threading.Condition()
-        self._timer: threading.Timer | None = None
-        self._busy = self._pending = False
-
-    def request(self, delay: float = 0.0) -> None:
-        """Run `fn` after `delay` seconds (0: now), or once more after the current run."""
-        with self._cond:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if delay > 0:
-                self._timer = threading.Timer(delay, self._fire)
-                self._timer.daemon = True
-                self._timer.start()
-            else:
-                self._start()
-
-    def _fire(self) -> None:
-        with self._cond:
-            if self._timer is not threading.current_thread():
-                return  # cancelled and replaced after it had already woken up
-            self._timer = None
-            self._start()
-
-    def _start(self) -> None:  # with self._cond held
-        if self._busy:
-            self._pending = True
-            return
-        self._busy = True
-        threading.Thread(target=self._work, name="pconv-studio-run", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            try:
-                self._fn()
-            except Exception as e:  # noqa: BLE001  (a thread has no caller to raise to: show it)
-                self._on_error(e)
-            with self._cond:
-                if not self._pending:
-                    self._busy = False
-                    self._cond.notify_all()
-                    return
-                self._pending = False
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until no run is going or waiting; True unless `timeout` ran out first."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._busy and self._timer is None, timeout)
 
 
 class StudioView:

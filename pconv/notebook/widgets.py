@@ -1,12 +1,10 @@
-"""Interactive notebook widgets (ipywidgets 8) for exploring masks and watching training.
+"""The mask explorer (ipywidgets 8): the free-form mask generator behind sliders, with a live preview.
 
-`mask_explorer` puts the free-form mask generator of `pconv.data.masks` (DeepFill v2 strokes,
-Yu et al. 2019, arXiv:1806.03589; LaMa's thin / medium / thick strokes and boxes,
-Suvorov et al. 2022, arXiv:2109.07161) behind sliders with a live preview.
-`training_panel` (defined in `pconv.notebook.panel`, importable from here) trains an inpainting
-model (Liu et al. 2018, arXiv:1804.07723) from the notebook with Train / Stop buttons.
-Building a widget does no heavy work: figures are drawn when the widget is first
-displayed or a control changes, never at construction.
+`mask_explorer` shows `pconv.data.irregular_mask` (DeepFill v2 strokes, Yu et al. 2019,
+arXiv:1806.03589; LaMa's thin / medium / thick strokes and boxes, Suvorov et al. 2022,
+arXiv:2109.07161) for the settings on its sliders, with the hole ratios it got. Building it
+does no heavy work (`LazyPreview`): the figure is drawn when the widget is first displayed or
+a control changes, never at construction. The training panel is `pconv.notebook.panel`.
 """
 
 from __future__ import annotations
@@ -20,10 +18,11 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from pconv.data import FAMILIES, hole_ratio, irregular_mask
+from pconv.evaluation.figures import show_masks  # defined there (the trainer draws with it), public here
 from pconv.notebook.controls import Control, build_controls, png_output
-from pconv.notebook.panel import TrainingPanel, training_panel
 
-__all__ = ["MASK_CONTROLS", "TrainingPanel", "mask_explorer", "training_panel"]
+__all__ = ["MASK_CONTROLS", "LazyPreview", "mask_explorer"]
 
 # The explorer's controls, once: every value but "count" and "seed" is an `irregular_mask` argument.
 MASK_CONTROLS = (
@@ -82,8 +81,6 @@ def mask_explorer(size: int = 256, count: int = 8, seed: int = 0) -> LazyPreview
         The container widget (display it, or make it the last expression of a cell);
         `.refresh()` redraws, `.preview` is the Output holding the figure, `.info` the summary line.
     """
-    from pconv.data import FAMILIES, hole_ratio, irregular_mask
-
     defaults = {k: p.default for k, p in inspect.signature(irregular_mask).parameters.items()}
     table = [replace(row, options=tuple(FAMILIES)) if row.name == "family" else row for row in MASK_CONTROLS]
     start = {k: defaults[k] for k in ("hole_range", "family", "boxes")}
@@ -91,8 +88,6 @@ def mask_explorer(size: int = 256, count: int = 8, seed: int = 0) -> LazyPreview
     preview, info = widgets.Output(), widgets.HTML()
 
     def render() -> None:
-        from pconv.evaluation.figures import show_masks
-
         v = {k: c.value for k, c in controls.items()}
         kwargs = {row.name: v[row.name] for row in MASK_CONTROLS if row.target == "mask" and row.name != "size"}
         t0 = time.perf_counter()

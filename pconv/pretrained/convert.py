@@ -30,7 +30,7 @@ nothing after it). Where they differ, and what the conversion does about it:
 Values under holes differ between the implementations (they leave BatchNorm's output
 there; pconv zeroes it), but every consumer multiplies its input by its mask first, so
 outputs agree everywhere. Tested against plain float64 references of both formulas in
-tests/test_convert.py.
+tests/pretrained/test_convert.py.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from pconv.nn import PConvUNet
 
 __all__ = ["SOURCES", "IMAGENET_MEAN", "IMAGENET_STD", "detect_source", "from_state_dict", "state_dict_of"]
 
@@ -203,8 +205,6 @@ def from_state_dict(state_dict: Mapping[str, Any], source: str | None = None) ->
         ValueError: an unknown `source`, a state dict in no known layout or not in the
             given one, or weights of another architecture (the message names the key).
     """
-    from pconv.nn import PConvUNet
-
     if source is not None and source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)} or None (detect), got {source!r}")
     sd = state_dict_of(state_dict)

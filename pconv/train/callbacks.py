@@ -69,6 +69,7 @@ class LivePlot(Callback):
             self._shown.add(id(handle))
 
     def _redraw(self, trainer: Trainer) -> None:
+        # here, not at the top: matplotlib takes ~1.5 s to import, which `import pconv.train` does not need
         import matplotlib.pyplot as plt
 
         from pconv.evaluation.figures import plot_history

@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, safe loading, the run folder's file list, rebuilding the model.
+"""Checkpoint files: atomic writes, safe loading, and the newest usable one in a run folder.
 
 A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read:
 tensors, numbers, strings, lists and dicts only (no pickled classes, no numpy
@@ -19,6 +19,7 @@ full disk mid-write leaves the previous checkpoint intact; a full disk is report
 `pconv.utils.WriteFailedError`. Loading checks what it reads (`pconv.train.checkpoint_checks`): a
 checkpoint with non-finite weights or malformed fields is refused with the reason, and
 the run folder's newest checkpoint is the newest by the step recorded inside that passes.
+Rebuilding the network a checkpoint holds is `pconv.train.checkpoint_model`.
 """
 
 from __future__ import annotations
@@ -32,9 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from pconv.nn import MODELS, upgrade_model_info
 from pconv.train.checkpoint_checks import checkpoint_problem
 from pconv.utils import WriteFailedError, fsync_folder, writing
 
@@ -48,8 +47,6 @@ __all__ = [
     "list_checkpoints",
     "load_latest",
     "newest_good",
-    "model_info",
-    "model_from_checkpoint",
 ]
 
 log = logging.getLogger("pconv.train.trainer")
@@ -225,81 +222,27 @@ def load_latest(
     return None
 
 
-def newest_good(folder: str | os.PathLike, warn: Callable[[str], None] = log.info) -> Path | None:
+def newest_good(folder: str | os.PathLike, warn: Callable[[str], None] = log.info, *, best: bool = True) -> Path | None:
     """The checkpoint that stands for a run: `best.pt` if it passes, else the newest passing `ckpt_<step>.pt`.
 
     Newest by the step recorded inside (a junk `ckpt_50.pt` does not hide a good `ckpt_4.pt`);
     passing: it loads and `pconv.train.checkpoint_checks.checkpoint_problem` finds nothing (tensors are
     memory-mapped, not copied). Each skipped file is passed to `warn` with the reason.
 
+    Args:
+        folder: a run folder (a Trainer's `out`).
+        warn: called with one line for each file passed over.
+        best: try `best.pt` first; False: only the `ckpt_<step>.pt` files (the studio lists best.pt apart).
+
     Returns:
         The path, or None when no file in `folder` passes.
     """
     folder = Path(folder)
-    best = [folder / "best.pt"] if (folder / "best.pt").is_file() else []
-    for candidate in best + _newest_first(folder):
+    first = [folder / "best.pt"] if best and (folder / "best.pt").is_file() else []
+    for candidate in first + _newest_first(folder):
         try:
             _read(candidate, "cpu", mmap=True, check=True)
             return candidate
         except CheckpointError as e:
             warn(f"skipped {candidate.name}: {e}")
     return None
-
-
-def model_info(model: nn.Module) -> dict[str, Any]:
-    """{"name": class name, "kwargs": model.config} so a checkpoint can rebuild its model."""
-    kwargs = getattr(model, "config", None)
-    if not isinstance(kwargs, dict):
-        log.warning(
-            "%s has no `config` dict of its constructor arguments; checkpoints will record none, so "
-            "model_from_checkpoint can rebuild it only with default arguments",
-            type(model).__name__,
-        )
-        kwargs = {}
-    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
-    return {"name": type(model).__name__, "kwargs": kwargs}
-
-
-def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a `pconv.nn.pconv_unet` network from a checkpoint and load its weights (eval mode).
-
-    The model is first built on the meta device (no memory) and its tensor shapes compared
-    with the checkpoint's, so settings that do not fit the weights (say 60000 channels)
-    are refused before anything is allocated.
-
-    Raises:
-        CheckpointError: the checkpoint fails `pconv.train.checkpoint_checks` (non-finite weights, a
-            malformed config), names no known model, or its weights do not fit it.
-    """
-    where = ""
-    if not isinstance(ckpt, dict):
-        where = f"{ckpt}: "
-        ckpt = load_checkpoint(ckpt)
-    elif problem := checkpoint_problem(ckpt):
-        raise CheckpointError(f"the checkpoint cannot be used: {problem}")
-    try:  # checkpoints of classes that have changed since they were written
-        name, kwargs, state = upgrade_model_info((ckpt.get("config") or {}).get("model") or {}, ckpt["model"])
-    except ValueError as e:
-        raise CheckpointError(f"{where}{e}") from None
-    cls = MODELS.get(str(name))
-    if cls is None:
-        raise CheckpointError(f"{where}checkpoint names no pconv network (model: {name}; known: {', '.join(MODELS)})")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-    try:
-        with torch.device("meta"):  # shapes only: nothing allocated yet
-            shapes = {k: tuple(v.shape) for k, v in cls(**kwargs).state_dict().items()}
-        saved = {k: tuple(v.shape) for k, v in state.items()}
-        if shapes != saved:
-            diff = sorted(k for k in set(shapes) | set(saved) if shapes.get(k) != saved.get(k))
-            raise RuntimeError(
-                f"{len(diff)} tensor(s) differ, e.g. {diff[0]}: the model has {shapes.get(diff[0])}, "
-                f"the file {saved.get(diff[0])}"
-            )
-        model = cls(**kwargs)
-        model.load_state_dict(state)
-    except (TypeError, ValueError, RuntimeError) as e:  # the file's settings or weights, not a bug here
-        first = str(e).strip().splitlines()
-        raise CheckpointError(
-            f"{where}cannot rebuild {cls.__name__}(**{kwargs}) from the checkpoint: {' '.join(first[:2])[:300]}"
-        ) from e
-    return model.to(device).eval()

@@ -68,7 +68,7 @@ class TrainConfig:
 
     `steps` is the total number of optimizer steps, fine-tuning included. `amp=None`
     means on for CUDA (bf16 where supported, else fp16 with a GradScaler), off elsewhere.
-    `num_workers=None` picks `pconv.data.image_folder.default_num_workers()`; more than the CPUs this
+    `num_workers=None` picks `pconv.data.default_num_workers()`; more than the CPUs this
     process may use (`cpu_count`) are capped to them, with a logged note. `out=None` makes a new
     folder under `$PCONV_OUTPUT_DIR/runs/`. `schedule` is "constant" or "cosine" (decay to
     lr / 10 over the main phase), after `warmup_steps` of linear warm-up, which must fit in

@@ -1,4 +1,4 @@
-"""One optimizer step and one evaluation pass: device, AMP, DDP, torch.compile and the two phases.
+"""One optimizer step and one validation pass: device, AMP, DDP, torch.compile and the two phases.
 
 `pconv.train.trainer.Trainer` runs the schedule of a run (when to log, validate, save);
 an `Engine` does the work of a single step, whatever the task:
@@ -23,34 +23,15 @@ from torch import nn
 
 from pconv.data import to_device
 from pconv.nn import upgrade_model_info
-from pconv.train.checkpoint import CheckpointError, model_info
+from pconv.train.checkpoint import CheckpointError
+from pconv.train.checkpoint_model import describe_model_mismatch, model_info
 from pconv.train.config import TrainConfig
 from pconv.train.interrupts import defer_interrupt
 from pconv.utils import resolve_device
 
-__all__ = ["Engine", "describe_model_mismatch"]
+__all__ = ["Engine"]
 
 log = logging.getLogger("pconv.train.trainer")
-
-
-def describe_model_mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
-    """How a checkpoint's model ({"name", "kwargs"} of `model_info`) differs from `now`'s; None if it does not.
-
-    Names the checkpoint's settings as keyword arguments and as `train` flags
-    (`layers` is `--layers`), so the message says what to pass to use the checkpoint.
-    """
-    if not saved.get("name"):
-        return None  # written without model information: nothing to compare
-    a, b = saved.get("kwargs") or {}, now.get("kwargs") or {}
-    if saved["name"] != now.get("name"):
-        args = ", ".join(f"{k}={v!r}" for k, v in a.items())
-        return f"the checkpoint holds a {saved['name']}({args}), not a {now.get('name')}"
-    diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    if not diff:
-        return None
-    was = ", ".join(f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in diff)
-    flags = " ".join(f"--{k.replace('_', '-')} {a[k]}" for k in diff if k in a)
-    return f"the checkpoint was built as {saved['name']}({was}); build the model that way (flags: {flags}) to use it"
 
 
 class Engine:
@@ -140,8 +121,16 @@ class Engine:
             log.info("step %d: fine-tuning at lr %.2e with the encoder's batch norm frozen", step, lr)
 
     @torch.no_grad()
-    def evaluate(self, loader: Any, max_batches: int) -> dict[str, float]:
-        """Mean `task.metrics` over at most `max_batches` batches, weighted by batch size."""
+    def validate(self, loader: Any, max_batches: int) -> dict[str, float]:
+        """Mean `task.metrics` over at most `max_batches` batches of `loader`, weighted by batch size.
+
+        Args:
+            loader: yields batches of {"image", "mask"} (or (image, mask) pairs), moved here by `batch`.
+            max_batches: how many batches to read at most.
+
+        Returns:
+            {metric name: mean over the images read}; an empty loader gives {}.
+        """
         sums: dict[str, float] = {}
         n = 0
         self.model.eval()

@@ -1,10 +1,11 @@
-"""The history of a training run: loss means over each logging window, one row per logged step.
+"""The history of a training run: loss means over each logging window, one row per logged step, the best score.
 
 A row is a plain dict, `{"step", "lr", "loss/<term>", ..., "skipped", "val/<metric>", ...}`,
 so the list of rows goes into every checkpoint as it is, is drawn by
 `pconv.evaluation.figures.plot_history`, and is written next to the checkpoints as history.json
 and history.csv (for a spreadsheet or pandas), each atomically: a failed write (a full disk)
 raises `pconv.utils.WriteFailedError` and leaves the previous file and no temporary one.
+The best validation score so far, `{"metric", "value", "step"}`, decides when best.pt is written.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 
 from pconv.utils import writing
 
-__all__ = ["LossWindow", "merge_row", "write_history"]
+__all__ = ["LossWindow", "merge_row", "record_best", "write_history"]
 
 
 class LossWindow:
@@ -54,6 +56,24 @@ def merge_row(history: list[dict[str, Any]], row: dict[str, Any]) -> None:
         history[-1].update(row)
     else:
         history.append(row)
+
+
+def record_best(best: dict[str, Any], row: dict[str, Any], step: int) -> bool:
+    """Take `row`'s score as the new best when it beats `best` (higher is better); a NaN score never does.
+
+    Args:
+        best: {"metric": "val/<name>", "value": float or None, "step": int or None}; updated in place.
+        row: a history row; one without `best["metric"]` changes nothing.
+        step: the step of `row`.
+
+    Returns:
+        True when `best` was updated.
+    """
+    value = row.get(best["metric"])
+    improved = value is not None and math.isfinite(value) and (best["value"] is None or value > best["value"])
+    if improved:
+        best.update(value=value, step=step)
+    return improved
 
 
 def _replace_text(path: Path, text: str) -> None:

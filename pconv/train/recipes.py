@@ -8,7 +8,7 @@ benchmarked is the one users run:
     model, loss_fn = recipe.model(), recipe.loss()
     train_data, val_data = recipe.datasets()
     history = Trainer(model, loss_fn, recipe.train_config()).fit(train_data, val_data)
-    report = recipe.evaluate(model)                 # vs Telea and biharmonic, per hole bin
+    report = recipe.score(model)                    # vs Telea and biharmonic, per hole bin
 
 What this version changes from the paper (Liu et al. 2018, arXiv:1804.07723, Sec. 5.1)
 to fit a few CPU minutes on the offline sample photos: small crops, a shallower and
@@ -16,7 +16,8 @@ narrower `PConvUNet` (on the CPU between a full-resolution stem and head,
 `PConvUNetWithStem`), a larger learning rate with warm-up and cosine decay, and L1 + TV
 losses only (the perceptual and style terms need ImageNet VGG16 weights, and on a CPU
 they would cost more than the network itself). `benchmarks/RESULTS.md` ("Quality")
-records what was tried and what it gave.
+records what was tried and what it gave. The sizes per device live with every other sized
+configuration in `pconv.train.size_table.SIZES` (the "quickstart" rows).
 """
 
 from __future__ import annotations
@@ -28,8 +29,19 @@ from typing import Any
 
 import torch
 
-from pconv.nn import MODELS
-from pconv.utils import is_smoke, resolve_device
+from pconv.data import (
+    InpaintingDataset,
+    SampleImageDataset,
+    fixed_test_masks,
+    load_test_masks,
+    make_test_masks,
+    sample_inpainting_data,
+)
+from pconv.evaluation import evaluate_inpainting
+from pconv.nn import MODELS, InpaintingLoss
+from pconv.train.config import TrainConfig
+from pconv.train.size_table import SIZES, device_kind
+from pconv.utils import resolve_device
 
 __all__ = ["Recipe", "quickstart"]
 
@@ -105,21 +117,15 @@ class Recipe:
 
     def loss(self) -> torch.nn.Module:
         """A fresh `InpaintingLoss` with the recipe's weights (no VGG terms: nothing to download)."""
-        from pconv.nn import InpaintingLoss
-
         return InpaintingLoss(**self.loss_kwargs)
 
-    def train_config(self, out: str | os.PathLike | None = None, **overrides: Any):
+    def train_config(self, out: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:
         """`TrainConfig` of the recipe; `out=None` makes a new run folder; `overrides` win."""
-        from pconv.train.trainer import TrainConfig
-
         return TrainConfig(**{**self.train_kwargs, "out": None if out is None else str(out), **overrides})
 
-    def datasets(self):
+    def datasets(self) -> tuple[InpaintingDataset, InpaintingDataset]:
         """(train, val) `InpaintingDataset`s: random crops of the 6 training photos with fresh masks,
         and fixed crops of the 2 held-out photos with fixed masks (for the validation curve)."""
-        from pconv.data import sample_inpainting_data
-
         return sample_inpainting_data(
             self.size, self.hole_range, train_length=self.train_length, val_length=self.val_length, seed=self.seed
         )
@@ -131,8 +137,6 @@ class Recipe:
         `root` by `make_test_masks`, and read back, checked against its manifest, by
         `load_test_masks`.
         """
-        from pconv.data import fixed_test_masks, load_test_masks, make_test_masks
-
         if root is None:
             return load_test_masks(fixed_test_masks(self.size, self.per_bin, seed=self.seed))
         folder = Path(root)
@@ -140,16 +144,21 @@ class Recipe:
             make_test_masks(folder, self.size, self.per_bin, seed=self.seed)
         return load_test_masks(folder)
 
-    def test_images(self, n: int | None = None):
+    def test_images(self, n: int | None = None) -> SampleImageDataset:
         """Held-out crops of the validation photos (chelsea, motorcycle), one per test mask by default."""
-        from pconv.data import SampleImageDataset
-
         return SampleImageDataset(self.size, "val", n or 6 * self.per_bin, seed=self.seed)
 
-    def evaluate(self, model: Any, *, methods: list[str] | None = None, progress: bool = True):
-        """`evaluate_inpainting` of `model` and the baselines on held-out photos and the test masks."""
-        from pconv.evaluation import evaluate_inpainting
+    def score(self, model: Any, *, methods: list[str] | None = None, progress: bool = True):
+        """`evaluate_inpainting` of `model` and the baselines on held-out photos and the test masks.
 
+        Args:
+            model: an inpainting model (`model.inpaint(image, mask)`), e.g. the recipe's, trained.
+            methods: "model" and baseline names; None: the model and every available baseline.
+            progress: show a progress bar.
+
+        Returns:
+            An `InpaintingReport`: PSNR, SSIM and L1 of the composite per method and hole-ratio bin.
+        """
         masks = self.test_masks()
         return evaluate_inpainting(
             model,
@@ -175,42 +184,6 @@ class Recipe:
 _LOSS = dict(valid=1.0, hole=6.0, perceptual=0.0, style=0.0, tv=0.1, vgg=None)  # L1 + TV: nothing to download
 _COMMON = dict(schedule="cosine", log_every=25, val_batches=2, keep_last=1, seed=0)
 
-# "cpu" was tuned on a shared 2-core CPU (benchmarks/bench_quality.py; the table in
-# benchmarks/RESULTS.md); "cuda" scales it up for one GPU; "smoke" shrinks it to seconds.
-_RECIPES: dict[str, dict[str, Any]] = {
-    "cpu": dict(
-        size=64,
-        # The stem and head gained 0.5-0.7 dB in every bin (benchmarks/RESULTS.md, "Quality", S1 vs R0).
-        model_name="PConvUNetWithStem",
-        model_kwargs=dict(stem_channels=16, layers=5, base_channels=16, max_channels=256),
-        train_kwargs=dict(steps=2000, batch_size=16, lr=2e-3, warmup_steps=100, amp=False),
-        events=dict(val_every=400, sample_every=666, checkpoint_every=2000),  # 5 validations, 3 sample grids
-        train_length=4096,
-        val_length=32,
-        per_bin=16,
-    ),
-    "cuda": dict(
-        size=128,
-        model_kwargs=dict(layers=6, base_channels=64, max_channels=512),
-        train_kwargs=dict(steps=4000, batch_size=32, lr=1e-3, warmup_steps=200, amp=None),
-        events=dict(val_every=500, sample_every=1000, checkpoint_every=1000),
-        train_length=8192,
-        val_length=64,
-        per_bin=50,
-        notes=["scaled up for one GPU; not tuned like the CPU recipe"],
-    ),
-    "smoke": dict(
-        size=32,
-        model_kwargs=dict(layers=3, base_channels=8, max_channels=32),
-        train_kwargs=dict(steps=4, batch_size=4, lr=2e-3, warmup_steps=1, amp=False, num_workers=0),
-        events=dict(val_every=4, sample_every=4, checkpoint_every=4, log_every=2),
-        train_length=16,
-        val_length=4,
-        per_bin=1,
-        notes=["smoke: a few seconds, to test the plumbing; the numbers mean nothing"],
-    ),
-}
-
 
 def quickstart(device: str | torch.device = "auto", smoke: bool | None = None) -> Recipe:
     """The quickstart configuration: a few CPU minutes of training on the offline sample photos.
@@ -224,10 +197,9 @@ def quickstart(device: str | torch.device = "auto", smoke: bool | None = None) -
     Returns:
         A `Recipe`; its `train_kwargs["device"]` is the resolved device.
     """
-    smoke = is_smoke() if smoke is None else bool(smoke)
     dev = resolve_device(device)
-    kind = "smoke" if smoke else "cuda" if dev.type == "cuda" else "cpu"
-    spec = _RECIPES[kind]
+    kind = device_kind(dev, smoke)
+    spec = SIZES["quickstart", kind]
     train = {**_COMMON, **spec["train_kwargs"], **spec["events"], "size": spec["size"], "device": str(dev)}
     return Recipe(
         name=f"quickstart-{kind}",

@@ -8,7 +8,7 @@ has no `best.pt`. Only a checkpoint that passes `pconv.train.checkpoint_checks` 
 are finite, its fields have their types) stands for a run, so a junk `ckpt_50.pt` does not
 hide a good `ckpt_4.pt` (`pconv.train.checkpoint.newest_good`).
 `04_evaluate` compares the runs it finds this way; `05_unet_segmentation` picks up the
-weights of a run that was stopped early.
+weights of a run that was stopped early; `run_folders` is the one listing of the run folders.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pconv.train.checkpoint import CheckpointError, model_from_checkpoint, newest_good, peek_checkpoint
+from pconv.train.checkpoint import CheckpointError, newest_good, peek_checkpoint
+from pconv.train.checkpoint_model import model_from_checkpoint
 from pconv.utils import output_dir
 
-__all__ = ["run_checkpoint", "checkpoint_task", "find_checkpoints", "load_models"]
+__all__ = ["run_checkpoint", "checkpoint_task", "run_folders", "find_checkpoints", "load_models"]
 
 
 def run_checkpoint(folder: str | os.PathLike) -> Path | None:
@@ -50,6 +51,19 @@ def checkpoint_task(path: str | os.PathLike) -> str | None:
     return config.get("task", "inpainting") if isinstance(config, dict) else None
 
 
+def run_folders(root: str | os.PathLike | None = None) -> list[Path]:
+    """The run folders directly under `root`, by name (the one place that lists them).
+
+    Args:
+        root: the folder that holds run folders; default `$PCONV_OUTPUT_DIR/runs`.
+
+    Returns:
+        The sub-folders of `root`, sorted by name; empty when `root` does not exist.
+    """
+    root = Path(root) if root is not None else output_dir() / "runs"
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
 def find_checkpoints(root: str | os.PathLike | None = None, task: str | None = "inpainting") -> list[Path]:
     """The checkpoint of every run folder directly under `root` (`run_checkpoint`), oldest first.
 
@@ -61,16 +75,13 @@ def find_checkpoints(root: str | os.PathLike | None = None, task: str | None = "
     Returns:
         Paths ordered by modification time; empty when there are no runs.
     """
-    root = Path(root) if root is not None else output_dir() / "runs"
-    if not root.is_dir():
-        return []
-    found = [run_checkpoint(folder) for folder in sorted(root.iterdir()) if folder.is_dir()]
+    found = [run_checkpoint(folder) for folder in run_folders(root)]
     found = [p for p in found if p is not None and (task is None or checkpoint_task(p) == task)]
     return sorted(found, key=lambda p: (p.stat().st_mtime, str(p)))
 
 
 def load_models(paths: Sequence[str | os.PathLike], device: str | torch.device = "cpu") -> dict[str, nn.Module]:
-    """Rebuild the model of each checkpoint (`pconv.train.checkpoint.model_from_checkpoint`), in eval mode.
+    """Rebuild the model of each checkpoint (`pconv.train.checkpoint_model.model_from_checkpoint`), in eval mode.
 
     Args:
         paths: checkpoint files.

@@ -4,7 +4,8 @@ The training notebook (notebooks/03_train_inpainting.ipynb) follows the paper's 
 and loss (Liu et al. 2018, arXiv:1804.07723, Sec. 5.1: Adam at lr 2e-4, then fine-tuning at
 lr 5e-5 with the encoder's batch norm frozen; loss eq. 7). What fits a machine differs by
 orders of magnitude, so, as `pconv.train.recipes.quickstart` does for notebook 00, the settings
-left as None in its parameters cell are picked here per device:
+left as None in its parameters cell are picked per device from the "train_inpainting" rows of
+the one sizing table, `pconv.train.size_table.SIZES`:
 
     run = training_settings("auto", size=None, steps=None)   # None: picked for the device
     print(run.describe())                                    # what was picked, and why
@@ -29,19 +30,13 @@ from typing import Any
 
 import torch
 
-from pconv.utils import is_smoke, resolve_device
+from pconv.train.size_table import SIZES, device_kind
+from pconv.utils import resolve_device
 
 __all__ = ["TrainingSettings", "training_settings"]
 
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cpu": dict(
-        size=128, layers=5, base_channels=16, batch_size=8, steps=1500, finetune_steps=500, every=250, vgg=None
-    ),
-    "cuda": dict(
-        size=256, layers=7, base_channels=64, batch_size=8, steps=3000, finetune_steps=1000, every=500, vgg="auto"
-    ),
-    "smoke": dict(size=32, layers=3, base_channels=8, batch_size=2, steps=2, finetune_steps=2, every=2, vgg=None),
-}
+_USE = "train_inpainting"  # notebook 03's rows of SIZES
+_SETTINGS = tuple(SIZES[_USE, "cpu"])  # the names a caller may set, in the table's order
 _WHY = {
     "cpu": "a CPU: a narrow network without the VGG terms (they cost more than the network there), so that "
     "both phases train in about 5 minutes on two cores. A GPU gets the paper's network: 7 layers, 64 channels "
@@ -111,17 +106,16 @@ def training_settings(device: str | torch.device = "auto", smoke: bool | None = 
     Raises:
         TypeError: an unknown setting. ValueError: size is not a multiple of 2**layers.
     """
-    unknown = sorted(set(given) - set(_DEFAULTS["cpu"]))
+    unknown = sorted(set(given) - set(_SETTINGS))
     if unknown:
-        raise TypeError(f"training_settings: unknown setting(s) {unknown}; known: {sorted(_DEFAULTS['cpu'])}")
-    smoke = is_smoke() if smoke is None else bool(smoke)
+        raise TypeError(f"training_settings: unknown setting(s) {unknown}; known: {sorted(_SETTINGS)}")
     dev = resolve_device(device)
-    kind = "smoke" if smoke else "cuda" if dev.type == "cuda" else "cpu"
+    kind = device_kind(dev, smoke)
     chosen = {k: v for k, v in given.items() if v is not None}
-    values = {**_DEFAULTS[kind], **chosen}
+    values = {**SIZES[_USE, kind], **chosen}
     values["vgg"] = values["vgg"] or None  # False: off
     if values["size"] % 2 ** values["layers"]:
         raise ValueError(
             f"SIZE {values['size']} must be a multiple of 2**LAYERS = {2 ** values['layers']}: change SIZE or LAYERS"
         )
-    return TrainingSettings(str(dev), kind, **values, given=tuple(k for k in _DEFAULTS["cpu"] if k in chosen))
+    return TrainingSettings(str(dev), kind, **values, given=tuple(k for k in _SETTINGS if k in chosen))

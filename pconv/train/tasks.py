@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from pconv.evaluation import dice_score, iou_score, l1_error, psnr, ssim
+from pconv.nn import composite
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-from pconv.nn import composite
 
 __all__ = ["InpaintingTask", "SegmentationTask", "infer_task"]
 
@@ -62,8 +63,6 @@ class InpaintingTask:
     @torch.no_grad()
     def metrics(self, model: Callable, batch: Batch) -> dict[str, float]:
         """Batch means of PSNR (dB), SSIM and L1 of the composite against the image."""
-        from pconv.evaluation import l1_error, psnr, ssim
-
         image, mask = batch["image"].float(), batch["mask"].float()
         output, _ = model(image * mask, mask)
         comp = composite(image, mask, output.float()).clamp(0, 1)  # (N, 3, H, W)
@@ -76,6 +75,7 @@ class InpaintingTask:
     @torch.no_grad()
     def samples(self, model: Callable, batch: Batch) -> Figure:
         """A figure of masked input, output, composite and ground truth for the batch."""
+        # here, not at the top: figures imports matplotlib (~1.5 s), which `import pconv.train` does not need
         from pconv.evaluation.figures import show_inpainting
 
         image, mask = batch["image"].float(), batch["mask"].float()
@@ -97,8 +97,6 @@ class SegmentationTask:
     @torch.no_grad()
     def metrics(self, model: Callable, batch: Batch) -> dict[str, float]:
         """Batch means of Dice and IoU of the thresholded probabilities."""
-        from pconv.evaluation import dice_score, iou_score
-
         prob = torch.sigmoid(model(batch["image"]).float())
         target = batch["mask"].float()
         return {"dice": _mean(dice_score(prob, target)), "iou": _mean(iou_score(prob, target))}
@@ -106,6 +104,7 @@ class SegmentationTask:
     @torch.no_grad()
     def samples(self, model: Callable, batch: Batch) -> Figure:
         """A figure of image, target and predicted mask for the batch."""
+        # here, not at the top: figures imports matplotlib (~1.5 s), which `import pconv.train` does not need
         from pconv.evaluation.figures import show_segmentation
 
         prob = torch.sigmoid(model(batch["image"]).float())

@@ -4,7 +4,8 @@ Follows the paper's schedule for partial-convolution inpainting (Liu et al. 2018
 Sec. 5.1): Adam at lr 2e-4, then fine-tuning at lr 5e-5 with the encoder's batch
 norm frozen for the last `finetune_steps` of the `steps` in total. What one step
 means (loss, metrics, sample figure) comes from a task hook in `pconv.train.tasks`; how a
-step runs (AMP, DDP, torch.compile) from `pconv.train.engine`.
+step runs (AMP, DDP, torch.compile) from `pconv.train.engine`; why a run stops early
+(non-finite losses or weights) from `pconv.train.divergence`.
 
     trainer = Trainer(model, loss_fn, TrainConfig(steps=2000, batch_size=8, out="runs/a"))
     history = trainer.fit(train_data, val_data)           # later: .fit(..., resume=True)
@@ -19,7 +20,6 @@ shard of that permutation (`batch_size` is per rank) and only rank 0 logs and wr
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -31,26 +31,23 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from pconv.data import endless_batches, first_batch, loader_seed, make_loader
-from pconv.train.checkpoint import load_checkpoint
 from pconv.train.config import TrainConfig
+from pconv.train.divergence import non_finite_losses, non_finite_weights
 from pconv.train.engine import Engine
 from pconv.train.estimate import StepTimer
-from pconv.train.history import LossWindow, merge_row
+from pconv.train.history import LossWindow, merge_row, record_best
 from pconv.train.interrupts import defer_interrupt, signal_of, sigterm_interrupts
 from pconv.train.rng import capture_rng, restore_rng, seed_everything
-from pconv.train.run_folder import RunExistsError, RunFolder
+from pconv.train.run_folder import RunFolder
 from pconv.train.tasks import infer_task
 from pconv.utils import output_dir
 
-__all__ = ["TrainConfig", "Trainer", "load_checkpoint", "TrainingDivergedError", "RunExistsError"]
+__all__ = ["Trainer"]
 
 log = logging.getLogger("pconv.train.trainer")
-
-
-class TrainingDivergedError(RuntimeError):
-    """Non-finite losses `max_bad_steps` times in a row, or non-finite weights; names the last good checkpoint."""
 
 
 class Trainer:
@@ -144,7 +141,7 @@ class Trainer:
             TrainingDivergedError: the weights are not finite (nothing is written).
         """
         if not self.engine.weights_finite():  # the same on every rank: they all stop here
-            raise self._bad_weights()
+            raise non_finite_weights(self.step, self.folder.newest, self.config.lr)
         path = self.out / f"ckpt_{self.step}.pt"
         if barrier and self.world > 1:
             dist.barrier()
@@ -172,7 +169,7 @@ class Trainer:
 
     def validate(self, val_loader: Any) -> dict[str, float]:
         """Mean `task.metrics` over at most `val_batches` batches, as {"val/<name>": value}."""
-        return {f"val/{k}": v for k, v in self.engine.evaluate(val_loader, self.config.val_batches).items()}
+        return {f"val/{k}": v for k, v in self.engine.validate(val_loader, self.config.val_batches).items()}
 
     # ------------------------------------------------------------------ the schedule
     def _run(self, train_data: Any, val_data: Any, sample_batch: Any) -> None:
@@ -186,8 +183,6 @@ class Trainer:
             val_seed = loader_seed(cfg.seed, -1, 0)
             val_loader = make_loader(val_data, cfg.batch_size, cfg.num_workers, cuda, val_seed, drop_last=False)
         window, bad_run = LossWindow(), 0
-        from tqdm.auto import tqdm
-
         show = cfg.progress and self.rank == 0
         timer = StepTimer(self, val_loader, sample_batch, show)
         timer.start()  # says what is trained
@@ -204,7 +199,8 @@ class Trainer:
                 if terms is None:  # a skipped step; its cause may be weights gone bad the step before
                     bad_run, self.skipped_steps = bad_run + 1, self.skipped_steps + 1
                     if bad_run >= cfg.max_bad_steps or not self.engine.weights_finite():
-                        self._diverged(bad_run)
+                        path = self.save_checkpoint(barrier=False)  # weights gone bad: it raises instead
+                        raise non_finite_losses(self.step, bad_run, cfg.max_bad_steps, path)
                 else:
                     bad_run = 0
                     bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items()}, refresh=False)
@@ -236,11 +232,7 @@ class Trainer:
             except KeyboardInterrupt:
                 self._record(row)  # the step's losses were measured: keep its row, without the validation
                 raise
-            value = row.get(self.best["metric"])
-            finite = value is not None and math.isfinite(value)  # a NaN score is never "best"
-            improved = finite and (self.best["value"] is None or value > self.best["value"])
-            if improved:
-                self.best.update(value=value, step=s)
+            improved = record_best(self.best, row, s)
             if self.world > 1:  # rank 0 decides; all ranks take part in the checkpoint barrier
                 flag = torch.tensor([float(improved)], device=self.device if dist.get_backend() == "nccl" else "cpu")
                 dist.broadcast(flag, 0)
@@ -253,23 +245,6 @@ class Trainer:
         if s % cfg.checkpoint_every == 0 or last or improved:
             with timer.event("checkpoint"):
                 self.save_checkpoint(best=improved)
-
-    def _diverged(self, n: int) -> None:
-        path = self.save_checkpoint(barrier=False)  # weights gone bad: it raises `_bad_weights` instead
-        raise TrainingDivergedError(
-            f"training stopped at step {self.step}: {n} non-finite losses in a row (max_bad_steps="
-            f"{self.config.max_bad_steps}, --max-bad-steps). The last good weights are in {path}; lower the lr "
-            "(--lr), set grad_clip (--grad-clip) or turn AMP off (--no-amp), then resume from it (--resume)."
-        )
-
-    def _bad_weights(self) -> TrainingDivergedError:
-        last = self.folder.newest
-        where = f"The last good weights are in {last}; resume (--resume)" if last else "no checkpoint yet; start"
-        return TrainingDivergedError(
-            f"training stopped at step {self.step}: the weights are not finite (inf or NaN), so they were not "
-            f"saved. {where} with a lower lr (--lr; it was {self.config.lr:g}), grad_clip set (--grad-clip) or "
-            "AMP off (--no-amp)."
-        )
 
     def _start(self, resume: bool | str | Path) -> None:
         """Fresh start (seeded) or restore from a checkpoint in `out` (the newest that passes its checks)."""

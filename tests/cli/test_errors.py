@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from pconv.cli import main
 
@@ -51,7 +52,6 @@ def read_only(path: str = "x") -> OSError:
 
 def photos(t, mp, n=4):
     import numpy as np
-    from PIL import Image
 
     (t / "imgs").mkdir()
     for i in range(n):
@@ -85,29 +85,27 @@ def a_mask_set(t, mp):
 
 def masks_write_fails(exc):
     def setup(t, mp):
-        import pconv.data.masks
-
-        mp.setattr(pconv.data.masks.Image.Image, "save", raiser(exc))  # every mask PNG written
+        mp.setattr(Image.Image, "save", raiser(exc))  # every mask PNG written
 
     return setup
 
 
 def shared_masks_fail(exc):
     def setup(t, mp):
-        import pconv.data.masks
+        import pconv.cli.commands
 
         tiny_checkpoint(t / "c.pt")
-        mp.setattr(pconv.data.masks, "fixed_test_masks", raiser(exc))
+        mp.setattr(pconv.cli.commands, "fixed_test_masks", raiser(exc))
 
     return setup
 
 
 def convert_fails(exc):
     def setup(t, mp):
-        import pconv.train.checkpoint
+        import pconv.cli.pretrained
 
         tiny_checkpoint(t / "c.pt")
-        mp.setattr(pconv.train.checkpoint, "save_checkpoint", raiser(exc))
+        mp.setattr(pconv.cli.pretrained, "save_checkpoint", raiser(exc))
 
     return setup
 
@@ -193,9 +191,7 @@ def test_every_user_caused_error_is_one_line_and_exit_2(tmp_path, monkeypatch, c
 
 def test_write_failures_name_the_file_and_leave_nothing(tmp_path, monkeypatch, capsys):
     """A full disk while `masks` writes: the set's folder named, and no half-written set left behind."""
-    import pconv.data.masks
-
-    real = pconv.data.masks.Image.Image.save
+    real = Image.Image.save
     calls = []
 
     def fill_up(self, fp, *args, **kwargs):
@@ -204,7 +200,7 @@ def test_write_failures_name_the_file_and_leave_nothing(tmp_path, monkeypatch, c
             raise full(str(fp))
         return real(self, fp, *args, **kwargs)
 
-    monkeypatch.setattr(pconv.data.masks.Image.Image, "save", fill_up)
+    monkeypatch.setattr(Image.Image, "save", fill_up)
     assert main(["masks", "--out", str(tmp_path / "m"), "--size", "32", "--per-bin", "2"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "m") in err and "full" in err and err.count("\n") == 1
@@ -230,9 +226,9 @@ def test_user_error_messages_speak_in_flags():
     ids=["ZeroDivisionError", "KeyError", "OSError ENOENT", "RuntimeError"],
 )
 def test_an_unexpected_exception_keeps_its_traceback(tmp_path, monkeypatch, capsys, bug):
-    import pconv.data.masks
+    import pconv.cli.commands
 
-    monkeypatch.setattr(pconv.data.masks, "load_test_masks", raiser(bug))  # after the set was written
+    monkeypatch.setattr(pconv.cli.commands, "load_test_masks", raiser(bug))  # after the set was written
     with pytest.raises(type(bug)) as info:
         main(["masks", "--out", str(tmp_path / "m"), "--size", "32", "--per-bin", "1"])
     assert info.value is bug and info.traceback  # raised as is, with its traceback

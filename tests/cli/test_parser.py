@@ -9,9 +9,18 @@ from pathlib import PurePosixPath
 
 import pytest
 import torch
+from run_lock import hold_lock
+from source_nets import naoto_file, register
 
-from pconv.cli.parser import SMOKE, TRAIN_FLAGS, build_parser, main
-from pconv.train import TrainConfig, load_checkpoint
+from pconv.cli.parser import TRAIN_FLAGS, build_parser, main
+from pconv.data import find_images, make_test_masks
+from pconv.data.image_folder import split_files
+from pconv.nn import InpaintingLoss, PConvUNet
+from pconv.pretrained import cache_path, sha256_of
+from pconv.train import SIZES, TrainConfig, load_checkpoint
+from pconv.train import run_folder as runfolder
+
+SMOKE = SIZES["cli", "smoke"]  # what PCONV_SMOKE=1 changes in the CLI's defaults
 
 CPU = ["--device", "cpu", "--num-workers", "0"]
 
@@ -65,9 +74,6 @@ def test_help_lists_every_flag(capsys):
 def test_defaults_come_from_the_code_they_configure(monkeypatch):
     import inspect
 
-    from pconv.data import make_test_masks
-    from pconv.nn import InpaintingLoss, PConvUNet
-
     args = build_parser().parse_args(["train"])
     config = TrainConfig()
     assert all(getattr(args, name) == getattr(config, name) for name in TRAIN_FLAGS)
@@ -81,7 +87,7 @@ def test_defaults_come_from_the_code_they_configure(monkeypatch):
     # one source: change TrainConfig's default and the flag follows
     monkeypatch.setattr(TrainConfig.__dataclass_fields__["keep_last"], "default", 7)
     assert build_parser().parse_args(["train"]).keep_last == 7
-    # PCONV_SMOKE=1 applies exactly the SMOKE table on top
+    # PCONV_SMOKE=1 applies exactly the sizing table's ("cli", "smoke") row on top
     monkeypatch.setenv("PCONV_SMOKE", "1")
     smoke = build_parser().parse_args(["train"])
     assert all(getattr(smoke, k) == v for k, v in SMOKE.items() if hasattr(smoke, k))
@@ -246,8 +252,6 @@ def test_out_that_is_a_file_or_unwritable_is_a_flag_error(tmp_path, smoke, capsy
     err = flag_error(capsys, ["masks", "--out", str(notes)])
     assert "--out" in err and "is a file" in err
 
-    from pconv.train import run_folder as runfolder
-
     def refused(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
@@ -300,8 +304,6 @@ def test_lr_inf_is_refused_and_a_diverging_run_exits_1(tmp_path, smoke, capsys):
 
 
 def test_a_run_folder_in_use_is_refused_with_the_holder_pid(tmp_path, smoke, capsys):
-    from test_runfolder import hold_lock
-
     holder = hold_lock(tmp_path / "run")
     try:
         err = flag_error(capsys, ["train", "--out", str(tmp_path / "run"), *CPU])
@@ -366,8 +368,6 @@ def random_photos(folder, names):
 
 
 def test_train_on_a_folder_of_images(tmp_path, smoke, capsys):
-    from pconv.data.image_folder import find_images, split_files
-
     photos = random_photos(tmp_path / "photos", [f"p{i}.png" for i in range(8)])
     train_files, _ = split_files(find_images(photos), 0.1, 0)
     train_files[0].write_bytes(b"not a png")  # one unreadable file among the training images
@@ -380,8 +380,6 @@ def test_train_on_a_folder_of_images(tmp_path, smoke, capsys):
 
 def test_train_with_an_unreadable_image_where_validation_would_be(tmp_path, smoke, capsys):
     """Issue 15.10: the one bad file used to be the whole validation split and aborted the run."""
-    from pconv.data.image_folder import find_images, split_files
-
     photos = random_photos(tmp_path / "photos", [f"p{i}.png" for i in range(8)])
     _, (val_file,) = split_files(find_images(photos), 0.1, 0)  # the file the old split held out
     val_file.write_bytes(b"not a png")
@@ -399,10 +397,6 @@ def test_train_with_an_unreadable_image_where_validation_would_be(tmp_path, smok
 
 
 def test_pretrained_list_download_convert_and_evaluate(tmp_path, smoke, capsys, monkeypatch):
-    from source_nets import naoto_file, register
-
-    from pconv.pretrained import cache_path, sha256_of
-
     monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "data"))  # this test's own cache
     src = naoto_file(tmp_path / "1000000.pth")  # layers=4: scored at the entry's resolution, 32 px
     register(monkeypatch, "test-naoto", src, sha256=sha256_of(src))
@@ -434,8 +428,6 @@ def test_pretrained_list_download_convert_and_evaluate(tmp_path, smoke, capsys, 
 
 def test_pretrained_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch):
     import socket
-
-    from source_nets import register
 
     monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "data"))
     with socket.socket() as s:

@@ -144,13 +144,11 @@ def test_quoted_tilde_out_checkpoint_masks_and_data_mean_home(places, monkeypatc
 
 
 def test_download_gets_an_absolute_dest(places, monkeypatch, capsys):
-    import pconv.data.kaggle.download
+    import pconv.cli.commands
 
     cwd, home = places
     seen = []
-    monkeypatch.setattr(
-        pconv.data.kaggle.download, "download", lambda name, dest, **kw: seen.append(dest) or Path(dest)
-    )
+    monkeypatch.setattr(pconv.cli.commands, "kaggle_download", lambda name, dest, **kw: seen.append(dest) or Path(dest))
     for typed, meant in (("d", cwd / "d"), ("~/d", home / "d"), ("lnk/d", cwd / "lnk" / "d")):
         assert main(["download", "celeba", "--dest", typed]) == 0
         assert seen[-1] == meant and capsys.readouterr().out.strip() == str(meant)

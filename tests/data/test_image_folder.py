@@ -1,15 +1,13 @@
-"""Tests for pconv/data.py: load_image on every awkward file kind, the photo-folder dataset
-over a deliberately messy folder, the file-level split that checks files first, empty folders,
+"""Tests for pconv.data.image_folder: the photo-folder dataset over a deliberately messy folder
+(`messy`, tests/data/conftest.py), the file-level split that checks files first, empty folders,
 oversized headers, and every data module's dataset pickled into a spawned process."""
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import operator
-import os
 import pickle
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -20,19 +18,18 @@ from crafted import png_claiming
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from pconv.data import MaskFolder, MaskGenerator, make_test_masks
-from pconv.data import image_folder as data
-from pconv.data.image_folder import (
-    ImageFolderDataset,
-    ImageLoadError,
+import pconv.data
+import pconv.data.image_folder
+from pconv.data import (
     InpaintingDataset,
+    MaskFolder,
+    MaskGenerator,
     SampleImageDataset,
     SyntheticShapesDataset,
-    default_num_workers,
     find_images,
-    load_image,
-    split_files,
+    make_test_masks,
 )
+from pconv.data.image_folder import ImageFolderDataset, split_files
 
 SIZE = 32
 BAD = {"empty.jpg", "truncated.jpg", "notimage.jpg"}
@@ -42,95 +39,7 @@ def _noise(h, w, seed=0):
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
 
 
-@pytest.fixture(scope="module")
-def messy(tmp_path_factory):
-    """A folder with every kind of file a real download produces."""
-    root = tmp_path_factory.mktemp("messy")
-    _noise(30, 40).save(root / "a.png")
-    (root / "empty.jpg").write_bytes(b"")
-    _noise(256, 256).save(root / "full.jpg", quality=95)
-    blob = (root / "full.jpg").read_bytes()
-    (root / "truncated.jpg").write_bytes(blob[: len(blob) * 6 // 10])
-    (root / "full.jpg").unlink()
-    (root / "notimage.jpg").write_text("this is not a JPEG")
-    Image.new("CMYK", (20, 24), (255, 0, 0, 0)).save(root / "cmyk.jpg")
-    Image.fromarray(np.linspace(0, 65535, 24 * 24).astype(np.uint16).reshape(24, 24)).save(root / "grey16.png")
-    pal = Image.new("P", (20, 20), 0)
-    pal.putpalette([255, 0, 0, 0, 255, 0])
-    pal.paste(1, (0, 0, 10, 20))
-    pal.save(root / "palette.png", transparency=0)
-    Image.new("RGBA", (20, 20), (0, 0, 0, 128)).save(root / "rgba.png")
-    Image.new("LA", (20, 20), (40, 0)).save(root / "la.png")
-    Image.new("1", (20, 20), 1).save(root / "onebit.png")
-    rot = Image.new("RGB", (40, 20), (255, 0, 0))
-    rot.paste((0, 0, 255), (20, 0, 40, 20))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored sideways: display rotated 90 degrees clockwise
-    rot.save(root / "exif.jpg", exif=exif, quality=95)
-    _noise(20, 20).save(root / ".hidden.png")
-    (root / ".cache").mkdir()
-    _noise(20, 20).save(root / ".cache" / "thumb.png")
-    _noise(20, 30).save(root / "UPPER.JPG")
-    (root / "sub" / "nested").mkdir(parents=True)
-    _noise(25, 20).save(root / "sub" / "nested" / "deep.png")
-    _noise(10, 10).save(root / "tiny.png")
-    (root / "readme.txt").write_text("not an image")
-    return root
-
-
-# --- load_image ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["empty.jpg", "truncated.jpg", "notimage.jpg", "missing.png", "sub"])
-def test_load_image_errors_name_the_file(messy, name):
-    with pytest.raises(ImageLoadError) as info:
-        load_image(messy / name)
-    err = info.value
-    assert isinstance(err, OSError) and err.path == messy / name
-    assert str(messy / name) in str(err) and err.reason
-    again = pickle.loads(pickle.dumps(err))  # crosses DataLoader worker boundaries intact
-    assert again.path == err.path and str(again) == str(err)
-
-
-def test_load_image_modes(messy):
-    for name in ["a.png", "cmyk.jpg", "grey16.png", "palette.png", "rgba.png", "la.png", "onebit.png", "UPPER.JPG"]:
-        im = load_image(messy / name)
-        assert im.mode == "RGB", name
-    assert np.allclose(load_image(messy / "cmyk.jpg").getpixel((5, 5)), (0, 255, 255), atol=3)
-    assert load_image(messy / "rgba.png").getpixel((3, 3)) == (127, 127, 127)  # half black over white
-    assert load_image(messy / "la.png").getpixel((3, 3)) == (255, 255, 255)  # fully transparent
-    assert load_image(messy / "la.png", background=(0, 0, 0)).getpixel((3, 3)) == (0, 0, 0)
-    palette = load_image(messy / "palette.png")
-    assert palette.getpixel((2, 2)) == (0, 255, 0) and palette.getpixel((15, 2)) == (255, 255, 255)
-    assert load_image(messy / "onebit.png").getpixel((0, 0)) == (255, 255, 255)
-
-
-def test_load_image_16bit_is_scaled_not_clipped(messy):
-    raw = np.asarray(Image.open(messy / "grey16.png"), dtype=np.float64)
-    got = np.asarray(load_image(messy / "grey16.png"))[..., 0].astype(np.float64)
-    assert np.abs(got - raw / 257).max() <= 0.5 + 1e-9  # a plain convert("RGB") saturates at 255
-    assert got.max() == 255 and 100 < np.median(got) < 155
-
-
-def test_load_image_applies_exif_orientation(messy):
-    im = load_image(messy / "exif.jpg")
-    assert im.size == (20, 40)  # stored 40 x 20, displayed upright
-    top, bottom = np.asarray(im)[5, 10], np.asarray(im)[35, 10]
-    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # red half rotated to the top
-
-
-def test_load_image_draft_decodes_smaller(tmp_path):
-    Image.fromarray(np.zeros((600, 800, 3), np.uint8)).save(tmp_path / "big.jpg")
-    w, h = load_image(tmp_path / "big.jpg", draft_size=(100, 100)).size
-    assert 100 <= min(w, h) and w < 800
-
-
 # --- folders and splits ----------------------------------------------------------------------------
-def test_find_images_order_and_filters(messy):
-    names = [p.relative_to(messy).as_posix() for p in find_images(messy)]
-    assert names == sorted(names)
-    assert "UPPER.JPG" in names and "sub/nested/deep.png" in names
-    assert not any(n.startswith(".") or "/." in n or n.endswith(".txt") for n in names)
-
-
 def test_folder_dataset_skips_bad_files_with_one_warning(messy):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -339,34 +248,27 @@ def _assert_same(a, b, name):
         assert a == b, name
 
 
-def test_reexports_are_plain_imports():
-    from pconv.data import image_io as dataio
-    from pconv.data import pairing, samples
-    from pconv.data import seg_datasets as segdata
-
-    assert data.load_image is dataio.load_image and data.InpaintingDataset is pairing.InpaintingDataset
-    assert data.SampleImageDataset is samples.SampleImageDataset and data.CarvanaDataset is segdata.CarvanaDataset
-    assert all(hasattr(data, name) for name in data.__all__) and not hasattr(data, "__getattr__")
-
-
-def test_data_modules_never_import_pconv_data():
-    """pconv.data.image_folder re-exports the others, so none of them may import it: no import cycle."""
-    code = (
-        "import sys, pconv.data.image_io, pconv.data.pairing, pconv.data.samples, pconv.data.seg_datasets\n"
-        "import pconv.data.masks\n"
-        "assert 'pconv.data.image_folder' not in sys.modules, 'pconv.data.image_folder was imported'"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+def test_the_room_exports_the_defining_modules_objects():
+    """One import path per object: `pconv.data`'s names are plain imports of the modules that define them."""
+    for name in pconv.data.__all__:
+        obj = getattr(pconv.data, name)
+        home = getattr(obj, "__module__", None)
+        assert home is None or home.startswith("pconv.data."), (name, home)
+    assert pconv.data.ImageFolderDataset is ImageFolderDataset and not hasattr(pconv.data, "__getattr__")
+    assert set(pconv.data.image_folder.__all__) == {"ImageFolderDataset", "split_files"}  # no re-exports kept here
 
 
-def test_default_num_workers(monkeypatch):
-    assert default_num_workers() >= 0
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
-    assert default_num_workers() == 0
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    assert default_num_workers() == 4  # also in Jupyter: make_loader never forks, and falls back for cell classes
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(3)), raising=False)
-    assert default_num_workers() == 2
+def test_data_modules_never_import_the_room_s_face():
+    """Inside the room, modules import each other by module path, never `from pconv.data import NAME`:
+    `pconv/data/__init__.py` imports them all, so that would be an import cycle."""
+    room = Path(pconv.data.__file__).parent
+    for path in sorted(room.rglob("*.py")):
+        if path.name == "__init__.py" and path.parent == room:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "pconv.data":
+                for alias in node.names:  # `from pconv.data import mask_drawing` names a module: fine
+                    assert (room / f"{alias.name}.py").is_file(), f"{path}: from pconv.data import {alias.name}"
 
 
 # --- nothing lost (issue 23) ----------------------------------------------------------------------
@@ -389,9 +291,7 @@ ROOTS = ["imgs", "./imgs", "a/../imgs", "~/imgs", "ïmgs→"]
 @pytest.mark.parametrize("given", ROOTS)
 def test_every_dataset_resolves_its_root_once(tmp_path, monkeypatch, given):
     """A relative root used to be joined twice by `split` (imgs/imgs/x.png); `~` and unicode too."""
-    from test_segdata import make_carvana
-
-    from pconv.data import CarvanaDataset
+    from test_seg_datasets import make_carvana
 
     home = tmp_path / "home"
     base = home if given.startswith("~") else tmp_path
@@ -416,7 +316,7 @@ def test_every_dataset_resolves_its_root_once(tmp_path, monkeypatch, given):
 
     monkeypatch.chdir(tmp_path)
     make_carvana(where(given.replace("imgs", "cars")))
-    cars = CarvanaDataset(given.replace("imgs", "cars"), size=(16, 24), split="all")
+    cars = pconv.data.CarvanaDataset(given.replace("imgs", "cars"), size=(16, 24), split="all")
     assert cars.root.is_absolute() and cars.image_dir.is_absolute() and len(cars) > 0
 
 

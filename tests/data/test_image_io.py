@@ -1,8 +1,10 @@
-"""Tests for pconv/dataio.py: oversized headers refused before decoding (decompression bombs),
-the up-front probe, and the per-item helpers every dataset shares."""
+"""Tests for pconv.data.image_io: every awkward file kind decoded to RGB (modes, 16-bit, EXIF, draft),
+oversized headers refused before decoding (decompression bombs), errors that name the file,
+and the up-front probe."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -11,19 +13,7 @@ import torch
 from crafted import png_claiming
 from PIL import Image
 
-from pconv.data.image_io import (
-    ImageLoadError,
-    check_index,
-    find_images,
-    item_rng,
-    load_image,
-    open_image,
-    probe_image,
-    read_with_fallback,
-    readable_images,
-    split_indices,
-    warn_skipped,
-)
+from pconv.data.image_io import ImageLoadError, load_image, open_checked, probe_image, to_tensor
 
 
 @pytest.mark.parametrize("side", [10_000, 20_000])  # 1.1x and 4.5x PIL's default limit of ~89.5 million pixels
@@ -45,7 +35,7 @@ def test_pixel_limit_follows_pils_setting(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1200)
     assert load_image(tmp_path / "small.png").getpixel((0, 0)) == (10, 20, 30)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # PIL's switch to turn the limit off
-    with open_image(png_claiming(tmp_path / "big.png", 20_000, 20_000)) as im:
+    with open_checked(png_claiming(tmp_path / "big.png", 20_000, 20_000)) as im:
         assert im.size == (20_000, 20_000)
 
 
@@ -61,74 +51,6 @@ def test_probe_reasons(tmp_path):
     assert "truncated" in probe_image(tmp_path / "cut.png")
     assert probe_image(tmp_path / "missing.png") == "no such file"
     assert "directory" in probe_image(tmp_path)
-
-
-def test_readable_images_keeps_the_order_and_says_why_each_file_is_left_out(tmp_path):
-    names = ["b.png", "bad.png", "a.png", "empty.png"]
-    for name in names:
-        Image.new("RGB", (8, 8)).save(tmp_path / name)
-    (tmp_path / "bad.png").write_text("not a png")
-    (tmp_path / "empty.png").write_bytes(b"")
-    files, skipped = readable_images([tmp_path / n for n in names])
-    assert files == [tmp_path / "b.png", tmp_path / "a.png"]
-    assert [(p.name, probe_image(p)) for p, _ in skipped] == [(p.name, why) for p, why in skipped]
-    assert [p.name for p, _ in skipped] == ["bad.png", "empty.png"]
-
-
-def test_warn_skipped_lists_ten_files_and_points_at_the_caller_s_caller():
-    skipped = [(f"f{i}.png", "truncated") for i in range(12)]
-
-    def dataset():  # a constructor that warns on behalf of its caller
-        warn_skipped("Demo(/data)", skipped)
-
-    with pytest.warns(UserWarning) as caught:
-        dataset()
-    (w,) = caught
-    text = str(w.message)
-    assert text.startswith("Demo(/data): skipping 12 unreadable file(s):\n  f0.png: truncated\n")
-    assert "f9.png" in text and "f10.png" not in text and text.endswith("... and 2 more (see .skipped)")
-    assert w.filename == __file__
-
-
-def test_check_index():
-    assert [check_index(i, 3) for i in (0, 2, -1, -3)] == [0, 2, 2, 0]
-    for bad in (3, -4):
-        with pytest.raises(IndexError, match="length 3"):
-            check_index(bad, 3)
-
-
-def test_item_rng_is_keyed_or_follows_torch():
-    assert item_rng(1, 2, 3).random() == np.random.default_rng([1, 2, 3]).random()
-    assert item_rng(1, 2, 3).random() != item_rng(1, 2, 4).random()
-    torch.manual_seed(0)
-    a = item_rng(None).random()
-    torch.manual_seed(0)
-    assert item_rng(None).random() == a
-
-
-def test_split_indices_partition():
-    train, val = split_indices(10, 0.3, seed=0)
-    assert sorted(train + val) == list(range(10)) and len(val) == 3 and train == sorted(train)
-    assert (train, val) == split_indices(10, 0.3, seed=0) and val != split_indices(10, 0.3, seed=1)[1]
-    assert split_indices(2, 0.01, 0)[1] != [] and split_indices(5, 0.0, 0) == ([0, 1, 2, 3, 4], [])
-    with pytest.raises(ValueError, match="val_fraction"):
-        split_indices(10, 1.0, 0)
-
-
-def test_read_with_fallback_serves_the_next_file_and_says_when_none_reads(tmp_path):
-    files = [tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"]
-    Image.new("RGB", (4, 4), (9, 9, 9)).save(files[2])
-    bad, skipped = set(), []
-    with pytest.warns(UserWarning, match=r"Owner: skipping unreadable .*[ab]\.png: no such file") as caught:
-        im = read_with_fallback(files, 0, load_image, bad, skipped, "Owner")
-    assert im.getpixel((0, 0)) == (9, 9, 9) and bad == {0, 1} and [p for p, _ in skipped] == files[:2]
-    assert len(caught) == 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # known-bad files are not tried (nor warned about) again
-        assert read_with_fallback(files, 1, load_image, bad, skipped, "Owner").getpixel((0, 0)) == (9, 9, 9)
-    files[2].unlink()
-    with pytest.raises(RuntimeError, match="Owner: none of the 3 files"), pytest.warns(UserWarning, match="c.png"):
-        read_with_fallback(files, 2, load_image, bad, skipped, "Owner")
 
 
 # --- nothing lost (issue 23) ------------------------------------------------------------------------
@@ -168,16 +90,67 @@ def test_standard_greyscale_ranges_keep_their_meaning_without_a_warning(tmp_path
     assert np.abs(got - a.astype(np.float64) / scale * 255).max() <= 0.5 + 1e-6
 
 
-def test_find_images_follows_symlinked_folders_once_and_survives_loops(tmp_path):
-    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
-    (root / "own").mkdir(parents=True)
-    elsewhere.mkdir()
-    Image.new("RGB", (4, 4)).save(root / "own" / "a.png")
-    Image.new("RGB", (4, 4)).save(elsewhere / "b.png")
-    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
-    (root / "again").symlink_to(elsewhere, target_is_directory=True)  # a second link: read once
-    (elsewhere / "loop").symlink_to(root, target_is_directory=True)  # back up: a loop
-    (root / "own" / "self").symlink_to(root / "own", target_is_directory=True)
-    found = [p.relative_to(root).as_posix() for p in find_images(root)]
-    assert sorted(p.split("/")[-1] for p in found) == ["a.png", "b.png"]
-    assert "own/a.png" in found and ({"again/b.png", "linked/b.png"} & set(found))  # b.png through one link
+def test_to_tensor_is_float_chw_in_unit_range():
+    im = Image.new("RGB", (3, 2), (255, 0, 51))
+    x = to_tensor(im)
+    assert x.shape == (3, 2, 3) and x.dtype == torch.float32
+    assert torch.allclose(x[:, 1, 2], torch.tensor([1.0, 0.0, 51 / 255]))  # (R, G, B) / 255 at every pixel
+    assert torch.equal(x, torch.from_numpy(np.asarray(im, dtype=np.float32) / 255).permute(2, 0, 1))
+    assert to_tensor(Image.new("L", (2, 2), 255)).shape == (3, 2, 2)  # grey is made RGB first
+
+
+def test_open_checked_reads_only_the_header_and_refuses_bad_files(tmp_path):
+    Image.new("RGB", (40, 30)).save(tmp_path / "ok.png")
+    with open_checked(tmp_path / "ok.png") as im:
+        assert im.size == (40, 30) and im.format == "PNG"
+    (tmp_path / "empty.png").write_bytes(b"")
+    for name, why in (("empty.png", "empty"), ("missing.png", "no such file")):
+        with pytest.raises(ImageLoadError, match=why) as info:
+            with open_checked(tmp_path / name):
+                pass
+        assert info.value.path == tmp_path / name
+
+
+# --- load_image on every awkward file kind (the `messy` folder: tests/data/conftest.py) ----------
+@pytest.mark.parametrize("name", ["empty.jpg", "truncated.jpg", "notimage.jpg", "missing.png", "sub"])
+def test_load_image_errors_name_the_file(messy, name):
+    with pytest.raises(ImageLoadError) as info:
+        load_image(messy / name)
+    err = info.value
+    assert isinstance(err, OSError) and err.path == messy / name
+    assert str(messy / name) in str(err) and err.reason
+    again = pickle.loads(pickle.dumps(err))  # crosses DataLoader worker boundaries intact
+    assert again.path == err.path and str(again) == str(err)
+
+
+def test_load_image_modes(messy):
+    for name in ["a.png", "cmyk.jpg", "grey16.png", "palette.png", "rgba.png", "la.png", "onebit.png", "UPPER.JPG"]:
+        im = load_image(messy / name)
+        assert im.mode == "RGB", name
+    assert np.allclose(load_image(messy / "cmyk.jpg").getpixel((5, 5)), (0, 255, 255), atol=3)
+    assert load_image(messy / "rgba.png").getpixel((3, 3)) == (127, 127, 127)  # half black over white
+    assert load_image(messy / "la.png").getpixel((3, 3)) == (255, 255, 255)  # fully transparent
+    assert load_image(messy / "la.png", background=(0, 0, 0)).getpixel((3, 3)) == (0, 0, 0)
+    palette = load_image(messy / "palette.png")
+    assert palette.getpixel((2, 2)) == (0, 255, 0) and palette.getpixel((15, 2)) == (255, 255, 255)
+    assert load_image(messy / "onebit.png").getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_load_image_16bit_is_scaled_not_clipped(messy):
+    raw = np.asarray(Image.open(messy / "grey16.png"), dtype=np.float64)
+    got = np.asarray(load_image(messy / "grey16.png"))[..., 0].astype(np.float64)
+    assert np.abs(got - raw / 257).max() <= 0.5 + 1e-9  # a plain convert("RGB") saturates at 255
+    assert got.max() == 255 and 100 < np.median(got) < 155
+
+
+def test_load_image_applies_exif_orientation(messy):
+    im = load_image(messy / "exif.jpg")
+    assert im.size == (20, 40)  # stored 40 x 20, displayed upright
+    top, bottom = np.asarray(im)[5, 10], np.asarray(im)[35, 10]
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # red half rotated to the top
+
+
+def test_load_image_draft_decodes_smaller(tmp_path):
+    Image.fromarray(np.zeros((600, 800, 3), np.uint8)).save(tmp_path / "big.jpg")
+    w, h = load_image(tmp_path / "big.jpg", draft_size=(100, 100)).size
+    assert 100 <= min(w, h) and w < 800

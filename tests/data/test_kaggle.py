@@ -1,5 +1,7 @@
-"""Tests for pconv.data.kaggle.download: the real `kaggle` client, offline, against tests/fake_kaggle.py on 127.0.0.1.
+"""Tests for the pconv.data.kaggle subpackage: client (credentials), archive (safe extraction, install) and
+download (the public `download`), with the real `kaggle` client, offline, against tests/fake_kaggle.py on 127.0.0.1.
 
+One file for the three modules: they are tested together through `download`, against one fake server.
 Every test runs with a temporary HOME, data folder and Kaggle config folder and with
 all KAGGLE_* variables cleared, so the user's real credentials are never read.
 """
@@ -24,9 +26,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # fake_kaggle
 from fake_kaggle import KEY, RULES_MESSAGE, TOKEN, USERNAME, FakeKaggle, make_zip  # noqa: E402
 
-from pconv.data import download as kaggle
 from pconv.data.kaggle import archive as _archive  # noqa: E402
 from pconv.data.kaggle import client as _kaggle_client  # noqa: E402
+from pconv.data.kaggle import download as kaggle_download  # the module: its TIMEOUT, MAX_RETRIES
 from pconv.data.kaggle.download import (
     DATASETS,
     MARKER,
@@ -355,7 +357,7 @@ def test_unreachable_network_fails_fast(fake, monkeypatch):
 
 
 def test_silent_server_times_out(fake, monkeypatch):
-    monkeypatch.setattr(kaggle, "TIMEOUT", (0.5, 0.5))
+    monkeypatch.setattr(kaggle_download, "TIMEOUT", (0.5, 0.5))
     with socket.socket() as silent:  # accepts connections (backlog) but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -374,7 +376,7 @@ def test_broken_transfer_is_retried_a_bounded_number_of_times(fake, clean_env, m
     with pytest.raises(KaggleNetworkError, match="retry"):
         download("celeba")
     blobs = [path for _, path in fake.requests if path.startswith("/blobs/")]
-    assert len(blobs) == 1 + kaggle.MAX_RETRIES
+    assert len(blobs) == 1 + kaggle_download.MAX_RETRIES
     assert list((clean_env / "data").iterdir()) == []
 
 
@@ -489,7 +491,7 @@ def test_a_full_or_read_only_disk_is_a_write_failure_and_keeps_the_old_data(fake
 
     first = download("celeba")
     before = files_under(first)
-    for code, kind in ((errno.ENOSPC, KaggleDiskFullError), (errno.EACCES, kaggle.KaggleWriteError)):
+    for code, kind in ((errno.ENOSPC, KaggleDiskFullError), (errno.EACCES, kaggle_download.KaggleWriteError)):
 
         def no_room(*args, code=code, **kwargs):
             raise OSError(code, os.strerror(code))

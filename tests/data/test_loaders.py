@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import types
 import warnings
@@ -12,7 +13,7 @@ import torch
 from tiny_run import Pairs, TinyInpaint, cfg, l1_terms
 from torch.utils.data import Dataset
 
-from pconv.data import endless_batches, make_loader, sample_inpainting_data
+from pconv.data import default_num_workers, endless_batches, make_loader, sample_inpainting_data
 from pconv.data import loaders as _loop
 from pconv.train import Trainer
 
@@ -75,3 +76,13 @@ def test_a_dataset_defined_in_a_notebook_is_read_in_the_main_process(monkeypatch
     with pytest.warns(UserWarning, match="CellDataset is defined in the notebook"):
         loader = make_loader(cls(n=4), 2, 2, False, seed=0)
     assert loader.num_workers == 0
+
+
+def test_default_num_workers(monkeypatch):
+    assert default_num_workers() >= 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
+    assert default_num_workers() == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert default_num_workers() == 4  # also in Jupyter: make_loader never forks, and falls back for cell classes
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(3)), raising=False)
+    assert default_num_workers() == 2

@@ -2,7 +2,7 @@
 
 The fixtures in tests/fixtures/checkpoints/ are real checkpoints written by `pconv.train.trainer.Trainer`
 with the code of commit a65ffac (see the README there), each with a fixed input and the output
-the old code gave for it. They are loaded here as `pconv.train.checkpoint.model_from_checkpoint` does:
+the old code gave for it. They are loaded here as `pconv.train.model_from_checkpoint` does:
 `load_checkpoint` (weights_only), the translation of `pconv.nn.legacy.upgrade_model_info`, the class
 looked up by name in `pconv.nn.pconv_unet`, lists back to tuples, a strict `load_state_dict`.
 """

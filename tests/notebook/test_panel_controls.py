@@ -11,7 +11,6 @@ import torch
 from pconv.nn import InpaintingLoss, PConvUNet
 from pconv.notebook.panel_controls import (
     LOSS_TERMS,
-    PANEL_START,
     TRAINING_CONTROLS,
     build_data,
     build_loss,
@@ -25,7 +24,9 @@ from pconv.notebook.panel_controls import (
     start_values,
     training_controls,
 )
-from pconv.train import TrainConfig
+from pconv.train import SIZES, TrainConfig
+
+PANEL_START = SIZES["panel", "any"]  # the panel's one deliberate difference from the defaults
 
 
 def test_the_table_declares_each_control_once_and_every_target_takes_its_values():

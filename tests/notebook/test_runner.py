@@ -62,20 +62,6 @@ def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
     assert len(nbformat.read(path, as_version=4).cells) == 3  # the notebook itself is left alone
 
 
-def test_parameter_errors_name_the_notebook_and_what_to_do(tmp_path):
-    path = _with_parameters(tmp_path, "STEPS = 10", ["pass"])
-    nb = nbformat.read(path, as_version=4)
-    with pytest.raises(ValueError, match=r"'STEP' is not a parameter of this notebook; its parameters are \['STEPS'\]"):
-        nbrun.inject_parameters(nb, {"STEP": 1}, "params.ipynb")
-    with pytest.raises(ValueError, match="not a Python literal"):
-        nbrun.inject_parameters(nb, {"STEPS": object()}, "params.ipynb")
-    plain = _notebook(tmp_path, ["x = 1"])
-    with pytest.raises(ValueError, match="has no code cell tagged 'parameters'"):
-        nbrun.run_notebook(plain, tmp_path / "out", parameters={"x": 2})
-    nbrun.inject_parameters(nb, {}, "params.ipynb")  # nothing to inject: nothing changes
-    assert len(nb.cells) == 3
-
-
 def test_cli_parameters_and_errors(tmp_path, capsys):
     path = _with_parameters(tmp_path, "STEPS = 10\nNAME = 'a'", ["print(STEPS, NAME)"])
     assert nbrun.main([str(path), "--out", str(tmp_path / "out"), "-p", "STEPS=3", "-p", "NAME=b c", "--quiet"]) == 0
@@ -116,50 +102,6 @@ def test_cli_tells_the_terminal_by_default(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "[cell 1/1] print('hello')" in captured.err and "    hello" in captured.err
     assert "CPU-seconds in the kernel" in captured.out or os.name != "posix"
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_progress_echo_throttles_bars_and_joins_partial_lines(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(nbrun.time, "monotonic", clock)
-    out = io.StringIO()
-    echo = nbrun.ProgressEcho(out, total=2, interval=10)
-    echo.cell_started("x = 1\n")
-
-    def widget(value):
-        echo.message({"msg_type": "comm_msg", "content": {"data": {"method": "update", "state": {"value": value}}}})
-
-    widget("train:\u2007\u2007\u20070%")  # tqdm's left text: the description
-    widget("\u20070/100\u2007[00:00&lt;?,\u2007?it/s]")  # shown: the first state of a bar
-    clock.now = 3
-    widget("\u20071/100\u2007[00:03&lt;05:00]")  # within the interval: not shown
-    widget(3.0)  # the bar's numeric value: ignored
-    clock.now = 14
-    widget("\u200750/100\u2007[00:14&lt;00:14]")
-    widget("\u2007100/100\u2007[00:28&lt;00:00]")  # full: always shown
-    widget("\u2007100/100\u2007[00:28&lt;00:00]")  # the same state again: not repeated
-    echo.message({"msg_type": "stream", "content": {"name": "stdout", "text": "half a "}})
-    echo.message({"msg_type": "stream", "content": {"name": "stdout", "text": "line\nnext"}})
-    echo.message({"msg_type": "stream", "content": {"name": "stderr", "text": "\r 10%|#| 1/10 [00:01<00:09]"}})
-    echo.message({"msg_type": "display_data", "content": {"data": {"text/plain": "<Figure>"}}})
-    clock.now = 20
-    echo.cell_finished()  # flushes "next"; 6 s since the start: the time is shown
-    assert out.getvalue().splitlines() == [
-        "[cell 1/2] x = 1",
-        "    train:   0% 0/100 [00:00<?, ?it/s]",
-        "    train:   0% 50/100 [00:14<00:14]",
-        "    train:   0% 100/100 [00:28<00:00]",
-        "    half a line",
-        "    next",
-        "    (20 s)",
-    ]
 
 
 def test_a_cell_past_the_timeout_and_a_dead_kernel_say_what_to_do(tmp_path):

@@ -1,13 +1,14 @@
-"""pconv.notebook.studio headless: strokes, undo, images of every kind, runs, the widgets, the saved folder."""
+"""pconv.notebook.studio headless: strokes, undo, images of every kind, runs, the saved folder.
+
+The widgets (mouse, uploads, buttons) are tests/notebook/test_studio_ui.py; the fixtures `photo`
+and `studio` are tests/notebook/conftest.py's.
+"""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import threading
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,8 @@ from PIL import Image
 from pconv.data import ImageLoadError
 from pconv.evaluation import available_baselines
 from pconv.nn import PConvUNet
-from pconv.notebook import InpaintStudio, comparison_figure, inpaint_studio
+from pconv.notebook import InpaintStudio, inpaint_studio
 from pconv.notebook.studio_image import stroke_region
-from pconv.notebook.studio_ui import BackgroundRunner
 
 FAST = [n for n in ("harmonic", "telea", "mean_fill") if n in available_baselines()]
 
@@ -28,40 +28,6 @@ FAST = [n for n in ("harmonic", "telea", "mean_fill") if n in available_baseline
 def _tiny() -> PConvUNet:
     torch.manual_seed(0)
     return PConvUNet(layers=3, base_channels=8)
-
-
-@pytest.fixture
-def photo() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (45, 67, 3), dtype=np.uint8)  # odd sizes on purpose
-
-
-@pytest.fixture
-def studio(photo) -> InpaintStudio:
-    return InpaintStudio(photo, models={"tiny": _tiny()})
-
-
-def _mouse(studio, event: str, x: float, y: float) -> None:
-    """What the browser sends: an ipycanvas event in canvas pixels, to the layer that takes the mouse."""
-    studio.canvas[-1]._handle_frontend_event(None, {"event": event, "x": x, "y": y}, [])
-
-
-def _png(array: np.ndarray, mode: str | None = None, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array, mode).save(buf, fmt)
-    return buf.getvalue()
-
-
-def _upload(studio, content: bytes, name: str) -> None:
-    studio.controls["upload"].value = (
-        {
-            "name": name,
-            "type": "image/png",
-            "size": len(content),
-            "content": memoryview(content),
-            "last_modified": datetime.now(),
-        },
-    )
 
 
 # ---------------------------------------------------------------- the mask
@@ -103,23 +69,6 @@ def test_undo_steps_back_through_every_change(studio):
     assert not studio.undo()
 
 
-def test_a_mouse_stroke_paints_through_the_python_api_and_is_one_undo_step(studio):
-    _mouse(studio, "mouse_down", 10.5, 10.5)  # canvas pixel 10 spans [10, 11): its centre is image pixel 10
-    for x in (20.5, 30.5, 40.5):
-        _mouse(studio, "mouse_move", x, 10.5)
-    _mouse(studio, "mouse_up", 40.5, 10.5)
-    _mouse(studio, "mouse_move", 60.5, 40.5)  # after the release: no painting
-    r = studio.controls["brush"].value
-    want = stroke_region((45, 67), [(10, 10), (20, 10), (30, 10), (40, 10)], r)
-    assert torch.equal(studio.mask[0] == 0, torch.from_numpy(want))
-    studio.controls["mode"].value = "erase"
-    _mouse(studio, "mouse_down", 20.5, 10.5)
-    _mouse(studio, "mouse_out", 25.5, 10.5)  # leaving the canvas ends the stroke
-    assert not bool((studio.mask[0, 10, 20:26] == 0).any())
-    assert studio.undo() and torch.equal(studio.mask[0] == 0, torch.from_numpy(want))
-    assert studio.undo() and bool((studio.mask == 1).all())
-
-
 def test_random_mask_lands_in_its_range_and_repeats_with_its_seed(studio):
     studio.random_mask((0.2, 0.3), seed=3)
     first = studio.mask
@@ -158,53 +107,6 @@ def test_a_new_image_starts_afresh(studio):
     studio.set_image(np.zeros((10, 12, 3), np.uint8))
     assert studio.hole_ratio == 0 and not studio.undo() and studio.results == {}
     assert studio.canvas.width == 12 and studio.canvas.height == 10
-
-
-def test_the_sample_dropdown_opens_sample_photos():
-    studio = InpaintStudio(size=64)
-    assert studio.controls["sample"].value == "chelsea" and studio.note.startswith("sample photo 'chelsea', 64x")
-    studio.controls["sample"].value = "astronaut"
-    assert studio.image.shape == (3, 64, 64) and "resized from 512x512" in studio.note
-    with pytest.raises(ValueError, match="no sample photo 'nope'; choose one of astronaut"):
-        studio.show_sample("nope")
-
-
-def test_uploads_rgba_grey_huge_and_bad(studio):
-    rgba = np.zeros((8, 10, 4), np.uint8)
-    rgba[..., 0], rgba[:, :5, 3] = 255, 255  # red, the right half transparent
-    _upload(studio, _png(rgba, "RGBA"), "logo.png")
-    assert studio.note == "logo.png, 10x8" and studio.controls["upload"].value == ()
-    assert studio.image[:, 0, 0].tolist() == [1, 0, 0] and studio.image[:, 0, 9].tolist() == [1, 1, 1]  # over white
-
-    _upload(studio, _png(np.full((6, 7), 77, np.uint8), "L"), "scan.png")
-    assert studio.image.shape == (3, 6, 7) and bool((studio.image == 77 / 255).all())
-
-    huge = np.zeros((2400, 3600, 3), np.uint8)
-    huge[:, :1800] = 200
-    _upload(studio, _png(huge, fmt="JPEG"), "phone.jpg")
-    assert studio.image.shape == (3, 341, 512)
-    assert (
-        studio.note == "phone.jpg, 512x341 (resized from 3600x2400: the studio works at most 512 px on the long side)"
-    )
-    assert studio._view.note.value.startswith("phone.jpg, 512x341")
-
-    before = studio.image
-    _upload(studio, b"\x89PNG\r\n\x1a\n but then nothing", "broken.png")
-    assert (
-        "cannot load image broken.png" in studio._view.note.value
-        and "the current image is kept" in studio._view.note.value
-    )
-    assert torch.equal(studio.image, before) and studio.controls["upload"].value == ()
-
-
-def test_an_exif_rotated_upload_is_upright(studio):
-    im = Image.new("RGB", (40, 20), (0, 128, 0))
-    exif = im.getexif()
-    exif[0x0112] = 8  # stored rotated: 90 degrees counter-clockwise to view
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", exif=exif)
-    _upload(studio, buf.getvalue(), "portrait.jpg")
-    assert studio.image.shape == (3, 40, 20)
 
 
 # ---------------------------------------------------------------- running the methods
@@ -266,17 +168,6 @@ def test_a_failing_method_shows_its_error_and_the_others_still_run(photo):
     assert "1 failed: broken" in studio.status.value
 
 
-def test_a_run_that_fails_as_a_whole_says_so_escaped_in_the_status_line(studio, monkeypatch):
-    def crash(methods):
-        raise RuntimeError("<b>no</b> memory & more")
-
-    monkeypatch.setattr(studio, "_run", crash)
-    studio.controls["inpaint"].click()
-    assert studio.wait(60)
-    assert "the run failed: RuntimeError: &lt;b&gt;no&lt;/b&gt; memory &amp; more" in studio.status.value
-    assert "<b>no</b>" not in studio.status.value
-
-
 def test_a_corrupt_checkpoint_fails_in_its_tile_only(photo):
     from pconv.utils import output_dir
 
@@ -300,23 +191,6 @@ def test_unknown_methods_are_named(studio):
         studio.selected = ["nope"]
 
 
-def test_inpaint_button_runs_in_the_background_and_fills_one_tile_per_method(studio):
-    studio.paint([(20, 20), (40, 30)], 5)
-    studio.selected = ["tiny", "mean_fill"]
-    studio.controls["inpaint"].click()
-    assert studio.wait(120)
-    tiles = studio.tiles.children
-    assert len(tiles) == 2 and set(studio.results) == {"tiny", "mean_fill"}
-    labels = [t.children[0].value for t in tiles]
-    assert labels[0].startswith("<b>tiny</b> · ") and labels[0].count(" s") >= 1
-    assert all(t.children[1].value[:2] == b"\xff\xd8" for t in tiles)  # JPEG previews
-    studio.controls["view"].value = "raw output"  # rerun: the network's prediction everywhere
-    assert studio.wait(120)
-    assert "raw output" in studio.tiles.children[0].children[0].value
-    raw = studio.raw_output("tiny")
-    assert raw.shape == (3, 45, 67) and not torch.equal(raw, studio.results["tiny"])
-
-
 def test_the_composite_and_the_raw_view_share_one_forward_pass(photo):
     net, calls = _tiny(), []
     net.register_forward_hook(lambda *args: calls.append(1))
@@ -328,39 +202,6 @@ def test_the_composite_and_the_raw_view_share_one_forward_pass(photo):
     assert len(calls) == 1  # the raw view used to run the network a second time
     assert torch.equal(composite, net.inpaint(studio.image, studio.mask))
     assert not torch.equal(raw, composite)
-
-
-def test_live_mode_reruns_after_each_stroke(studio):
-    studio.selected = ["mean_fill"]
-    studio.controls["live"].value = True
-    studio.wait(60)
-    _mouse(studio, "mouse_down", 10.5, 10.5)
-    _mouse(studio, "mouse_up", 20.5, 15.5)
-    assert studio.wait(60)
-    valid = studio.mask.bool().expand(3, -1, -1)
-    assert list(studio.results) == ["mean_fill"] and studio.hole_ratio > 0
-    out = studio.results["mean_fill"]
-    assert torch.equal(out[valid], studio.image[valid]) and not torch.equal(out, studio.image)
-
-
-def test_requests_during_a_run_coalesce_into_one_more_run():
-    started, release, runs = threading.Event(), threading.Event(), []
-
-    def work():
-        runs.append(1)
-        started.set()
-        release.wait(10)
-
-    runner = BackgroundRunner(work, on_error=lambda e: None)
-    runner.request()
-    assert started.wait(10)
-    for _ in range(5):
-        runner.request()
-    release.set()
-    assert runner.wait(10) and len(runs) == 2
-    for _ in range(5):
-        runner.request(delay=0.2)  # debounced: one run after the last request
-    assert runner.wait(10) and len(runs) == 3
 
 
 # ---------------------------------------------------------------- saving and showing
@@ -387,34 +228,6 @@ def test_save_writes_the_photo_the_mask_and_each_result(studio, tmp_path):
     assert info["methods"]["tiny"]["file"] == "tiny.png" and info["hole_ratio"] == pytest.approx(studio.hole_ratio)
     assert studio.save(tmp_path / "session").name == "session-2"  # never overwrites
     assert studio.save().parent.name == "studio"  # default: $PCONV_OUTPUT_DIR/studio/<date-time>
-
-
-def test_the_comparison_figure_has_the_input_and_one_panel_per_method(studio):
-    studio.paint([(10, 10)], 5)
-    fig = comparison_figure(studio.image, studio.mask, studio.run(FAST), studio.times)
-    titles = [ax.get_title() for ax in fig.axes]
-    assert len(titles) == 1 + len(FAST) and titles[0].startswith("input, ") and titles[1].startswith(FAST[0])
-
-
-class _Shell:
-    """Just enough of an IPython kernel shell: a kernel, and the number of the cell that runs."""
-
-    def __init__(self):
-        self.kernel, self.execution_count = object(), 7
-
-
-def test_inpaint_studio_shows_itself_once_in_a_notebook_cell(monkeypatch, photo):
-    import IPython
-    import IPython.display
-
-    shown, shell = [], _Shell()
-    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj._repr_mimebundle_()))
-    studio = inpaint_studio(photo, size=32)
-    assert len(shown) == 1 and "application/vnd.jupyter.widget-view+json" in shown[0]
-    assert studio._repr_mimebundle_() == {}  # `studio` as the cell's last line: not a second copy
-    shell.execution_count = 8
-    assert "application/vnd.jupyter.widget-view+json" in studio._repr_mimebundle_()  # a later cell shows it
 
 
 def test_outside_a_notebook_nothing_is_displayed(photo):
@@ -466,18 +279,6 @@ def test_save_after_a_nan_method_writes_everything_else_and_names_it(photo, tmp_
     ]
     info = json.loads((folder / "studio.json").read_text())
     assert set(info["methods"]) == {"tiny", "mean_fill"} and "non-finite" in info["errors"]["broken"]
-
-
-def test_write_folder_keeps_the_results_it_can_write(tmp_path):
-    from pconv.notebook.studio_report import write_folder
-
-    rgb, hole = np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5), bool)
-    good, nan = torch.rand(3, 4, 5), torch.full((3, 4, 5), float("nan"))
-    with pytest.warns(UserWarning, match="without 2 result"):
-        folder = write_folder(tmp_path / "s", rgb, hole, {"a": good, "nan": nan, "shape": torch.rand(5, 4, 5)}, {}, {})
-    info = json.loads((folder / "studio.json").read_text())
-    assert set(info["methods"]) == {"a"} and set(info["not_saved"]) == {"nan", "shape"}
-    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "image.png", "mask.png", "studio.json"]
 
 
 @pytest.mark.parametrize("fail_at", [1, 3, 4])  # image.png, a result, studio.json

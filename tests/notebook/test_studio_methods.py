@@ -10,6 +10,7 @@ import torch
 
 from pconv.evaluation import available_baselines
 from pconv.nn import PConvUNet
+from pconv.notebook import studio_methods
 from pconv.notebook.studio_methods import Method, ResultCache, discover_methods
 from pconv.pretrained import registry as pretrained
 from pconv.train import model_info, save_checkpoint
@@ -108,8 +109,8 @@ def test_cached_pretrained_models_are_offered_and_ticked_when_there_is_no_checkp
         loaded.append((name, device))
         return _tiny()
 
-    monkeypatch.setattr(pretrained, "cached", lambda: ["naoto-places2", "mmagic-celeba"])
-    monkeypatch.setattr(pretrained, "load_pretrained", load_pretrained)
+    monkeypatch.setattr(studio_methods, "cached", lambda: ["naoto-places2", "mmagic-celeba"])
+    monkeypatch.setattr(studio_methods, "load_pretrained", load_pretrained)
     methods = discover_methods()
     networks = [m for m in methods if m.is_network]
     assert [(m.name, m.kind, m.default) for m in networks] == [
@@ -122,7 +123,7 @@ def test_cached_pretrained_models_are_offered_and_ticked_when_there_is_no_checkp
 
 
 def test_a_cache_that_cannot_be_listed_offers_no_pretrained_model(monkeypatch, caplog):
-    monkeypatch.setattr(pretrained, "cached", lambda: 1 / 0)
+    monkeypatch.setattr(studio_methods, "cached", lambda: 1 / 0)
     assert [m.name for m in discover_methods()] == CLASSICAL
     assert "could not list the cached pretrained models: ZeroDivisionError" in caplog.text
 

@@ -6,8 +6,8 @@ import functools
 
 import pytest
 
-import pconv.data.masks
-import pconv.evaluation.figures
+from pconv.data import FAMILIES
+from pconv.notebook import widgets
 from pconv.notebook.widgets import MASK_CONTROLS, mask_explorer
 
 
@@ -30,8 +30,8 @@ def _count_calls(monkeypatch, module, name) -> list:
 
 
 def test_mask_explorer_builds_without_drawing(monkeypatch):
-    masks = _count_calls(monkeypatch, pconv.data.masks, "irregular_mask")
-    figures = _count_calls(monkeypatch, pconv.evaluation.figures, "show_masks")
+    masks = _count_calls(monkeypatch, widgets, "irregular_mask")  # the names the explorer draws with
+    figures = _count_calls(monkeypatch, widgets, "show_masks")
     box = mask_explorer(size=32, count=2)
     assert masks == [] and figures == [] and box.preview.outputs == () and not box.rendered
     assert list(box.controls) == [row.name for row in MASK_CONTROLS]
@@ -43,7 +43,7 @@ def test_mask_explorer_builds_without_drawing(monkeypatch):
 def test_mask_explorer_starts_from_irregular_masks_defaults():
     box = mask_explorer()
     assert box.controls["hole_range"].value == (0.01, 0.6) and box.controls["family"].value == "freeform"
-    assert box.controls["boxes"].value is False and tuple(box.controls["family"].options) == pconv.data.masks.FAMILIES
+    assert box.controls["boxes"].value is False and tuple(box.controls["family"].options) == FAMILIES
     assert box.controls["seed"].tooltip == "mask i of the grid uses default_rng([seed, i])"
 
 
@@ -69,11 +69,3 @@ def test_mask_explorer_every_family_renders(family):
     box.controls["boxes"].value = True
     box.controls["family"].value = family
     assert _png(box)
-
-
-def test_training_panel_is_importable_from_widgets():
-    import pconv.notebook.panel
-    import pconv.notebook.widgets
-
-    assert pconv.notebook.widgets.training_panel is pconv.notebook.panel.training_panel
-    assert pconv.notebook.widgets.TrainingPanel is pconv.notebook.panel.TrainingPanel

@@ -1,5 +1,5 @@
 """pconv.train.checkpoint: atomic writes (a full disk is a WriteFailedError), trustworthy loading with clear
-messages, the newest checkpoint that passes its checks by recorded step, rebuilding a model safely."""
+messages, the newest checkpoint that passes its checks by recorded step."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import errno
 
 import pytest
 import torch
+from tiny_run import BAD_FIELDS, nan_model, training_ckpt
 
-from pconv.nn import MODELS, PConvUNet
 from pconv.train import checkpoint as ckpt_mod
 from pconv.train.checkpoint import (
     CheckpointError,
@@ -16,42 +16,14 @@ from pconv.train.checkpoint import (
     checkpoint_step,
     load_checkpoint,
     load_latest,
-    model_from_checkpoint,
-    model_info,
     newest_good,
     save_checkpoint,
 )
-from pconv.train.rng import capture_rng
 from pconv.utils import WriteFailedError
 
 
 def write(path, step, **extra):
     save_checkpoint({"step": step, "model": {"w": torch.full((2,), float(step))}, **extra}, path)
-
-
-def training_ckpt(step, **change):
-    """A checkpoint with every field a resume needs, as the trainer writes them; `change` overrides fields."""
-    w = torch.nn.Parameter(torch.full((2,), float(step)))
-    opt = torch.optim.Adam([w])
-    w.grad = torch.ones(2)
-    opt.step()
-    ckpt = {
-        "step": step,
-        "model": {"w": w.detach().clone()},
-        "optimizer": opt.state_dict(),
-        "scaler": {},
-        "config": {"steps": 10, "size": 16, "model": {"name": "X", "kwargs": {}}, "task": "inpainting"},
-        "rng": capture_rng(),
-        "best": {"metric": "val/psnr", "value": None, "step": None},
-        "history": [{"step": step, "lr": 0.1, "loss/total": 1.0}],
-        "skipped_steps": 0,
-    }
-    return {**ckpt, **change}
-
-
-def nan_model(ckpt):
-    ckpt["model"]["w"][0] = float("nan")
-    return ckpt
 
 
 def test_atomic_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
@@ -153,25 +125,6 @@ def test_checkpoint_write_error_is_a_write_failed_error():
     assert issubclass(CheckpointWriteError, WriteFailedError) and issubclass(CheckpointWriteError, CheckpointError)
 
 
-BAD_FIELDS = {
-    "nan-weights": lambda c: nan_model(c),
-    "inf-optimizer-state": lambda c: [c["optimizer"]["state"][0]["exp_avg"].fill_(float("inf")), c][1],
-    "step-text": lambda c: {**c, "step": "7"},
-    "step-negative": lambda c: {**c, "step": -1},
-    "rng-list": lambda c: {**c, "rng": [1, 2, 3]},
-    "rng-torch-short": lambda c: {**c, "rng": {**c["rng"], "torch": torch.zeros(4, dtype=torch.uint8)}},
-    "history-dict": lambda c: {**c, "history": {"step": 1}},
-    "history-row-without-step": lambda c: {**c, "history": [{"lr": 0.1}]},
-    "config-list": lambda c: {**c, "config": ["size", 16]},
-    "config-size-text": lambda c: {**c, "config": {**c["config"], "size": "big"}},
-    "config-model-name-number": lambda c: {**c, "config": {**c["config"], "model": {"name": 3}}},
-    "best-list": lambda c: {**c, "best": [1]},
-    "optimizer-list": lambda c: {**c, "optimizer": [1]},
-    "no-rng": lambda c: {k: v for k, v in c.items() if k != "rng"},
-    "skipped-text": lambda c: {**c, "skipped_steps": "2"},
-}
-
-
 @pytest.mark.parametrize("spoil", BAD_FIELDS.values(), ids=BAD_FIELDS.keys())
 def test_resume_takes_the_newest_checkpoint_that_passes_and_says_which_it_skipped(tmp_path, spoil):
     save_checkpoint(training_ckpt(4), tmp_path / "ckpt_4.pt")
@@ -208,49 +161,5 @@ def test_newest_good_is_by_recorded_step_and_skips_junk(tmp_path, junk):
     assert newest_good(tmp_path, warn=said.append) == tmp_path / "ckpt_4.pt"  # a bad best.pt does not stand either
     save_checkpoint(training_ckpt(3), tmp_path / "best.pt")
     assert newest_good(tmp_path) == tmp_path / "best.pt"
+    assert newest_good(tmp_path, best=False) == tmp_path / "ckpt_4.pt"  # best.pt left out when asked
     assert newest_good(tmp_path / "missing") is None
-
-
-def tiny_pconv_ckpt(**kwargs):
-    model = PConvUNet(layers=2, base_channels=4, max_channels=8)
-    info = model_info(model)
-    info["kwargs"].update(kwargs)
-    return {"step": 1, "model": model.state_dict(), "config": {"model": info, "task": "inpainting", "size": 16}}
-
-
-@pytest.mark.parametrize(
-    "spoil,expected",
-    [
-        (lambda c: nan_model({**c, "model": {**c["model"], "w": torch.zeros(2)}}), "not finite"),
-        (lambda c: {**c, "config": {**c["config"], "size": "abc"}}, "size"),
-        (lambda c: {**c, "config": {**c["config"], "model": "PConvUNet"}}, "model"),
-        (lambda c: {**c, "config": {**c["config"], "model": {"name": "PConvUNet", "kwargs": [1]}}}, "kwargs"),
-        (lambda c: c | {"config": {**c["config"], "model": {"name": "PConvUNet", "kwargs": {"layers": "x"}}}}, "lay"),
-    ],
-    ids=["nan-weights", "size-text", "model-text", "kwargs-list", "layers-text"],
-)
-def test_model_from_checkpoint_refuses_bad_checkpoints_with_a_checkpoint_error(tmp_path, spoil, expected):
-    ckpt = spoil(tiny_pconv_ckpt())
-    with pytest.raises(CheckpointError, match=expected):
-        model_from_checkpoint(ckpt)
-    torch.save(ckpt, tmp_path / "bad.pt")
-    with pytest.raises(CheckpointError, match=r"bad\.pt"):
-        model_from_checkpoint(tmp_path / "bad.pt")
-
-
-def test_model_settings_that_do_not_fit_the_weights_are_refused_before_allocating(monkeypatch):
-    built_on = []
-
-    class Watched(PConvUNet):
-        def __init__(self, *args, **kwargs):
-            built_on.append(torch.get_default_device().type)
-            super().__init__(*args, **kwargs)
-
-    ckpt, good = tiny_pconv_ckpt(base_channels=60000, max_channels=60000), tiny_pconv_ckpt()
-    monkeypatch.setitem(MODELS, "PConvUNet", Watched)
-    with pytest.raises(CheckpointError, match="differ") as e:
-        model_from_checkpoint(ckpt)
-    assert built_on == ["meta"] and "60000" in str(e.value)  # never built for real
-    built_on.clear()
-    model = model_from_checkpoint(good)
-    assert built_on == ["meta", "cpu"] and not model.training

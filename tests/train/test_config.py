@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import pytest
+import torch
 from tiny_run import cfg
 
-from pconv.train import ConfigError, TrainConfig
+from pconv.train import SEED_MAX, ConfigError, TrainConfig, config
 
 
 def test_lr_schedule():
@@ -80,8 +82,6 @@ def test_every_bad_setting_is_refused_with_its_name(name, value, message):
 def test_good_edge_values_pass():
     c = TrainConfig(steps=1, batch_size=1, lr=1e-9, keep_last=1, num_workers=0, seed=0, warmup_steps=0)
     assert (c.steps, c.num_workers, c.grad_clip, c.amp) == (1, 0, None, None)
-    import numpy as np
-
     assert TrainConfig(steps=np.int64(3), lr=np.float32(1e-3)).steps == 3  # numpy scalars are numbers too
 
 
@@ -94,8 +94,6 @@ def test_changes_since_a_saved_config_names_what_shapes_the_run():
 
 def test_num_workers_above_the_cpu_count_is_capped_with_a_note(caplog, monkeypatch):
     """Issue 23: --num-workers 100000 was accepted and no step ran; 64 workers on 2 CPUs thrashed."""
-    from pconv.train import config
-
     monkeypatch.setattr(config, "cpu_count", lambda: 3)
     with caplog.at_level("WARNING", logger="pconv.train.trainer"):
         for asked in (4, 64, 100_000):
@@ -112,10 +110,6 @@ def test_num_workers_above_the_cpu_count_is_capped_with_a_note(caplog, monkeypat
 
 def test_warmup_must_fit_in_the_main_phase_and_seeds_fit_torch():
     """A warm-up longer than the run never reaches `lr`; a seed beyond torch's 64 bits overflowed mid-run."""
-    import torch
-
-    from pconv.train import SEED_MAX
-
     c = TrainConfig(steps=10, finetune_steps=4, warmup_steps=6, lr=1.0)
     assert c.lr_at(5) == 1.0  # the last main-phase step reaches the peak
     for steps, finetune, warmup in ((5, 0, 100), (10, 4, 7), (1, 0, 2)):
@@ -130,8 +124,6 @@ def test_warmup_must_fit_in_the_main_phase_and_seeds_fit_torch():
 
 def test_from_dict_fits_a_saved_config_to_this_machine_quietly(caplog, monkeypatch):
     """A checkpoint from a 64-CPU machine, or from before warm-ups were checked, still loads, with no note."""
-    from pconv.train import config
-
     monkeypatch.setattr(config, "cpu_count", lambda: 2)
     saved = {**TrainConfig(steps=5).to_dict(), "num_workers": 64, "warmup_steps": 100, "finetune_steps": 1}
     with caplog.at_level("WARNING", logger="pconv.train.trainer"):

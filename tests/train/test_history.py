@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pconv.train.history import LossWindow, merge_row, write_history
+from pconv.train.history import LossWindow, merge_row, record_best, write_history
 from pconv.utils import WriteFailedError
 
 
@@ -42,3 +42,12 @@ def test_a_failed_write_is_a_write_failure_leaving_the_previous_file_and_no_temp
     monkeypatch.undo()
     assert (tmp_path / "history.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "history.json"]
+
+
+def test_the_best_score_only_moves_up_and_a_nan_is_never_best():
+    best = {"metric": "val/psnr", "value": None, "step": None}
+    assert not record_best(best, {"step": 1, "loss/total": 0.5}, 1)  # no validation in the row
+    assert record_best(best, {"val/psnr": 20.0}, 2) and best == {"metric": "val/psnr", "value": 20.0, "step": 2}
+    assert not record_best(best, {"val/psnr": float("nan")}, 3)
+    assert not record_best(best, {"val/psnr": 19.0}, 4) and not record_best(best, {"val/psnr": 20.0}, 5)
+    assert record_best(best, {"val/psnr": 21.5}, 6) and (best["value"], best["step"]) == (21.5, 6)

@@ -81,7 +81,7 @@ def test_with_steps_and_with_size_keep_the_recipe_consistent():
         recipe.with_size(recipe.size + 1)
 
 
-def test_one_training_step_and_evaluation(tmp_path):
+def test_one_training_step_and_score(tmp_path):
     recipe = quickstart("cpu", smoke=True)
     model = recipe.model()
     train, val = recipe.datasets()
@@ -90,7 +90,7 @@ def test_one_training_step_and_evaluation(tmp_path):
     )
     assert history[-1]["step"] == 1 and torch.isfinite(torch.tensor(history[-1]["loss/total"]))
     assert load_checkpoint(tmp_path / "run" / "ckpt_1.pt")["step"] == 1
-    report = recipe.evaluate(model, methods=["model", "mean_fill"], progress=False)
+    report = recipe.score(model, methods=["model", "mean_fill"], progress=False)
     assert report.methods == ["model", "mean_fill"]
     assert sum(report.results["model"][b]["n"] for b in report.bins) == 6 * recipe.per_bin
 

@@ -5,34 +5,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
+from run_lock import hold_lock
 from tiny_run import Pairs, make_trainer
 
 from pconv.train import run_folder as runfolder
 from pconv.train import save_checkpoint
 from pconv.train.run_folder import RunExistsError, RunFolder, RunFolderError, RunLockedError, prune_checkpoints
-
-HOLD = """
-import sys
-from pconv.train.run_folder import RunFolder
-with RunFolder(sys.argv[1]).locked():
-    print("locked", flush=True)
-    sys.stdin.read()  # hold the lock until the test closes stdin or kills this process
-"""
-
-
-def hold_lock(folder):
-    """A second process that holds `folder`'s lock until stopped."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-    )
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
 
 
 def test_a_second_run_is_refused_naming_the_folder_and_the_holder(tmp_path):

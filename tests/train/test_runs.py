@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -17,6 +18,7 @@ from pconv.train import (
     run_checkpoint,
     save_checkpoint,
 )
+from pconv.train.runs import run_folders
 
 
 def write(path, model, task="inpainting", step=1, mtime=None):
@@ -43,6 +45,17 @@ def test_run_checkpoint_prefers_best_then_the_newest_step(tmp_path):
     assert run_checkpoint(tmp_path) == tmp_path / "ckpt_10.pt"
     write(tmp_path / "best.pt", model)
     assert run_checkpoint(tmp_path) == tmp_path / "best.pt"
+
+
+def test_run_folders_are_the_folders_under_the_runs_root_by_name(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    assert run_folders(runs) == []
+    for name in ("b", "a", "c"):
+        (runs / name).mkdir(parents=True)
+    (runs / "stray.pt").write_bytes(b"")  # a file beside the run folders
+    assert run_folders(runs) == [runs / "a", runs / "b", runs / "c"]
+    monkeypatch.setenv("PCONV_OUTPUT_DIR", str(tmp_path))
+    assert run_folders() == [runs / "a", runs / "b", runs / "c"]
 
 
 def test_find_checkpoints_keeps_one_per_run_of_the_task_oldest_first(tmp_path):
@@ -87,8 +100,6 @@ def test_load_models_names_each_by_run_and_file(tmp_path):
 
 @pytest.mark.parametrize("junk", ["corrupt", "nan", "malformed-step"])
 def test_a_junk_checkpoint_with_a_higher_name_does_not_hide_the_good_one(tmp_path, junk, caplog):
-    import logging
-
     good = write(tmp_path / "run" / "ckpt_4.pt", tiny(), step=4)
     bad = tmp_path / "run" / "ckpt_50.pt"
     if junk == "corrupt":

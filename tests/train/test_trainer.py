@@ -1,14 +1,17 @@
-"""pconv.train.trainer (with pconv.train.engine and pconv.train.tasks) on tiny stand-in models (CPU, seconds)."""
+"""pconv.train.trainer on tiny stand-in models (CPU, seconds): schedule, checkpoints, resume, signals, failed writes."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import signal
 
+import matplotlib.figure
 import pytest
 import torch
-from tiny_run import Pairs, cfg, l1_terms, make_trainer
+from tiny_run import Pairs, TinyInpaint, cfg, l1_terms, make_trainer
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -17,12 +20,14 @@ from pconv.train import (
     RunExistsError,
     TrainConfig,
     Trainer,
-    TrainingDivergedError,
     list_checkpoints,
     load_checkpoint,
 )
-from pconv.train.engine import describe_model_mismatch
+from pconv.train import checkpoint as ckpt_mod
+from pconv.train import run_folder as runfolder
+from pconv.train.checkpoint import CheckpointWriteError
 from pconv.train.tasks import InpaintingTask, SegmentationTask
+from pconv.utils import WriteFailedError
 
 
 class InterruptAt:
@@ -111,36 +116,6 @@ def test_corrupt_checkpoint_error_and_resume_fallback(tmp_path, caplog):
     assert t.step == 6 and [r["step"] for r in t.history] == [1, 2, 3, 4, 5, 6]
 
 
-def test_nan_steps_are_skipped_then_divergence_stops(tmp_path):
-    calls = []
-
-    def flaky(output, image, mask):
-        calls.append(1)
-        terms = l1_terms(output, image, mask)
-        if len(calls) in (2, 3):
-            terms["total"] = terms["total"] * float("nan")
-        return terms
-
-    t = make_trainer(tmp_path, loss=flaky, steps=5, max_bad_steps=3)
-    history = t.fit(Pairs())
-    assert t.step == 5 and t.skipped_steps == 2
-    assert [r["skipped"] for r in history] == [0, 1, 1, 0, 0]
-    assert "loss/total" not in history[1]
-
-    def broken(output, image, mask):
-        calls.append(1)
-        return {"total": output.sum() * (float("inf") if len(calls) > 7 else 1.0)}
-
-    calls.clear()
-    t = make_trainer(tmp_path / "div", loss=broken, steps=20, max_bad_steps=3)
-    with pytest.raises(TrainingDivergedError, match=r"3 non-finite losses in a row.*ckpt_10\.pt"):
-        t.fit(Pairs())
-    ck = load_checkpoint(tmp_path / "div" / "run" / "ckpt_10.pt")
-    for k, v in t.model.state_dict().items():  # weights = the last good state (after step 7)
-        assert torch.equal(v, ck["model"][k]), k
-    assert ck["skipped_steps"] == 3
-
-
 def test_keep_last_never_prunes_newest(tmp_path):
     t = make_trainer(tmp_path, steps=5, checkpoint_every=1, keep_last=1)
     t.fit(Pairs())
@@ -183,109 +158,10 @@ def test_segmentation_task_and_dataloader_input(tmp_path):
     assert (tmp_path / "run" / "samples" / "step_0000003.png").exists()
 
 
-def test_compile_failure_falls_back_to_eager(tmp_path, monkeypatch, caplog):
-    def bad_compile(net):
-        def fail(*a, **k):
-            raise RuntimeError("no compiler here")
-
-        return fail
-
-    monkeypatch.setattr(torch, "compile", bad_compile)
-    t = make_trainer(tmp_path, steps=2, compile=True)
-    with caplog.at_level(logging.WARNING, logger="pconv.train.trainer"):
-        t.fit(Pairs())
-    assert t.step == 2 and "torch.compile failed" in caplog.text
-
-
 def test_validation_rows_keep_the_loss_window(tmp_path):
     history = make_trainer(tmp_path, steps=4, log_every=4, val_every=3).fit(Pairs(), Pairs(n=4))
     assert [r["step"] for r in history] == [3, 4]
     assert "loss/total" in history[0] and "val/psnr" in history[0] and "loss/total" in history[1]
-
-
-def test_live_plot_draws_the_history_and_shows_each_sample_figure(tmp_path, monkeypatch):
-    import IPython.display
-    from matplotlib.figure import Figure
-
-    from pconv.train import LivePlot
-
-    calls = []  # (handle number, "display" | "update", what was shown)
-
-    class Handle:  # stands in for the notebook's output area
-        def __init__(self):
-            handles.append(self)
-
-        def display(self, obj):
-            calls.append((handles.index(self), "display", obj))
-
-        def update(self, obj):
-            calls.append((handles.index(self), "update", obj))
-
-    handles = []
-    monkeypatch.setattr(IPython.display, "DisplayHandle", Handle)
-    saved = []
-
-    class Samples:
-        def on_samples(self, trainer, step, figure):
-            saved.append(figure)
-
-    t = make_trainer(tmp_path, steps=2, val_every=2, sample_every=2, callbacks=[LivePlot(min_interval=0), Samples()])
-    history = t.fit(Pairs(), Pairs(n=4))
-    plot, grid = 0, 1  # LivePlot makes the loss-plot handle first, then the sample-grid handle
-    # the loss plot: shown at the first row, then updated at the second row and at the end of fit
-    assert [how for n, how, _ in calls if n == plot] == ["display", "update", "update"]
-    # the sample grid: the trainer's own figure of step 2, shown once
-    assert [(how, obj) for n, how, obj in calls if n == grid] == [("display", saved[0])]
-    final = [obj for n, _, obj in calls if n == plot][-1]
-    assert isinstance(final, Figure)
-    lines = {line.get_label(): line for ax in final.axes for line in ax.get_lines()}
-    assert list(lines["loss/total"].get_ydata()) == pytest.approx([r["loss/total"] for r in history])
-    assert list(lines["loss/total"].get_xdata()) == [1, 2]
-    assert any("val/psnr" in (ax.get_title() + ax.get_ylabel()) for ax in final.axes)
-
-
-class PoisonAt:
-    """Make one weight (or a BN statistic) NaN after step `step`, as an overflowing update would."""
-
-    def __init__(self, step, what="dec.weight"):
-        self.step, self.what = step, what
-
-    def on_step_end(self, trainer, step, terms):
-        if step == self.step:
-            with torch.no_grad():
-                trainer.model.state_dict()[self.what].view(-1)[0] = float("nan")
-
-
-def assert_all_finite(path):
-    for k, v in load_checkpoint(path)["model"].items():
-        assert torch.isfinite(v.float()).all(), (path.name, k)
-
-
-def test_non_finite_weights_are_never_saved_and_the_error_names_the_last_good_checkpoint(tmp_path):
-    t = make_trainer(tmp_path, steps=8, checkpoint_every=2, val_every=2, max_bad_steps=10, callbacks=[PoisonAt(3)])
-    with pytest.raises(TrainingDivergedError, match=r"weights .*not finite.*ckpt_2\.pt") as e:
-        t.fit(Pairs(), Pairs(n=4))
-    assert "step 4" in str(e.value)  # found at the first skipped step, not max_bad_steps later
-    out = tmp_path / "run"
-    assert [s for s, _ in list_checkpoints(out)] == [2]
-    for path in out.glob("*.pt"):  # best.pt too
-        assert_all_finite(path)
-    assert load_checkpoint(out / "best.pt")["step"] <= 3
-
-
-def test_a_run_ending_with_non_finite_weights_fails_instead_of_saving_them(tmp_path):
-    poison = PoisonAt(3, "bn.running_mean")  # in training mode BN normalises by the batch: the loss stays finite
-    t = make_trainer(tmp_path, steps=4, checkpoint_every=2, max_bad_steps=10, callbacks=[poison])
-    with pytest.raises(TrainingDivergedError, match=r"ckpt_2\.pt"):
-        t.fit(Pairs())
-    assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [2]
-
-
-def test_with_no_good_checkpoint_yet_the_error_says_so(tmp_path):
-    t = make_trainer(tmp_path, steps=4, max_bad_steps=10, callbacks=[PoisonAt(1)])
-    with pytest.raises(TrainingDivergedError, match="no checkpoint"):
-        t.fit(Pairs())
-    assert not list((tmp_path / "run").glob("*.pt"))
 
 
 class NanPsnr(InpaintingTask):
@@ -295,8 +171,6 @@ class NanPsnr(InpaintingTask):
 
 def test_a_non_finite_validation_score_is_never_best(tmp_path):
     torch.manual_seed(0)
-    from tiny_run import TinyInpaint
-
     t = Trainer(TinyInpaint(), l1_terms, cfg(tmp_path, steps=2, val_every=1), task=NanPsnr())
     history = t.fit(Pairs(), Pairs(n=4))
     assert all(r["val/psnr"] != r["val/psnr"] for r in history)  # NaN, recorded as it is
@@ -304,8 +178,6 @@ def test_a_non_finite_validation_score_is_never_best(tmp_path):
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
-    import signal
-
     class TermAt2:
         def on_step_end(self, trainer, step, terms):
             if step == 2:
@@ -323,9 +195,6 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
 
 
 def test_a_signal_during_a_save_waits_until_the_checkpoint_is_whole(tmp_path, monkeypatch):
-    import signal
-
-    from pconv.train import checkpoint as ckpt_mod
 
     real_save = torch.save
 
@@ -342,11 +211,6 @@ def test_a_signal_during_a_save_waits_until_the_checkpoint_is_whole(tmp_path, mo
 
 
 def test_a_failed_save_keeps_the_previous_checkpoints_and_says_what_failed(tmp_path, monkeypatch):
-    import errno
-
-    from pconv.train import checkpoint as ckpt_mod
-    from pconv.train.checkpoint import CheckpointWriteError
-
     real_save, calls = torch.save, []
 
     def full_disk(obj, f):
@@ -371,10 +235,6 @@ def test_a_failed_save_keeps_the_previous_checkpoints_and_says_what_failed(tmp_p
 
 @pytest.mark.parametrize("what", ["history", "samples"])
 def test_history_and_sample_write_errors_warn_and_training_goes_on(tmp_path, monkeypatch, caplog, what):
-    import matplotlib.figure
-
-    from pconv.train import run_folder as runfolder
-
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
@@ -390,8 +250,6 @@ def test_history_and_sample_write_errors_warn_and_training_goes_on(tmp_path, mon
 
 
 def test_resume_with_another_model_configuration_names_the_saved_one(tmp_path):
-    from tiny_run import TinyInpaint
-
     def tiny(width):
         model = TinyInpaint()
         model.config = {"width": width}  # as PConvUNet records its constructor arguments
@@ -413,16 +271,6 @@ def test_keep_last_keeps_what_this_run_wrote_despite_a_stale_higher_checkpoint(t
     assert t.step == 8
     assert sorted(p.name for p in out.glob("ckpt_*.pt")) == ["ckpt_8.pt", "ckpt_99.pt"]
     assert load_checkpoint(out / "ckpt_8.pt")["step"] == 8
-
-
-def test_model_mismatch_names_the_saved_configuration():
-    saved = {"name": "PConvUNet", "kwargs": {"layers": 3, "base_channels": 8, "in_channels": 3}}
-    now = {"name": "PConvUNet", "kwargs": {"layers": 4, "base_channels": 8, "in_channels": 3}}
-    text = describe_model_mismatch(saved, now)
-    assert "layers=3" in text and "--layers 3" in text and "now 4" in text and "base_channels" not in text
-    assert describe_model_mismatch(saved, saved) is None
-    other = describe_model_mismatch({"name": "UNet", "kwargs": {}}, now)
-    assert "UNet" in other and "PConvUNet" in other
 
 
 FULL_DISK = {
@@ -447,12 +295,6 @@ class SignalAt:
 def test_a_full_disk_on_any_checkpoint_write_is_a_write_failure_and_keeps_the_earlier_ones(
     tmp_path, monkeypatch, failure, when
 ):
-    import signal
-
-    from pconv.train import checkpoint as ckpt_mod
-    from pconv.train.checkpoint import CheckpointWriteError
-    from pconv.utils import WriteFailedError
-
     real_save = torch.save
     failing = {"periodic": ".ckpt_4.pt", "best": ".best.pt", "ctrl-c": ".ckpt_3.pt", "sigterm": ".ckpt_3.pt"}[when]
 
@@ -474,25 +316,6 @@ def test_a_full_disk_on_any_checkpoint_write_is_a_write_failure_and_keeps_the_ea
     assert not list(out.glob(".*tmp*")) and "ckpt_2.pt" in str(e.value)  # names the one still intact
     assert load_checkpoint(out / "ckpt_2.pt")["step"] == 2
     assert not (out / failing[1:]).exists()
-
-
-def nan_copy(src, dst, step):
-    ck = load_checkpoint(src)
-    ck["step"] = step
-    next(iter(ck["model"].values())).view(-1)[0] = float("nan")
-    torch.save(ck, dst)
-
-
-def test_resume_skips_a_nan_checkpoint_and_divergence_names_one_that_passes(tmp_path, caplog):
-    make_trainer(tmp_path, steps=4, checkpoint_every=2, keep_last=3).fit(Pairs())
-    out = tmp_path / "run"
-    nan_copy(out / "ckpt_4.pt", out / "ckpt_5.pt", 5)  # newer by recorded step, NaN weights
-    t = make_trainer(tmp_path, steps=10, checkpoint_every=100, max_bad_steps=10, callbacks=[PoisonAt(6)])
-    with caplog.at_level(logging.INFO, logger="pconv.train.trainer"):
-        with pytest.raises(TrainingDivergedError) as e:
-            t.fit(Pairs(), resume=True)
-    assert "skipped ckpt_5.pt" in caplog.text and "not finite" in caplog.text and "resumed from" in caplog.text
-    assert "ckpt_4.pt" in str(e.value) and "ckpt_5.pt" not in str(e.value)
 
 
 @pytest.mark.parametrize(
@@ -527,8 +350,6 @@ def test_ctrl_c_during_validation_keeps_that_steps_row(tmp_path):
             raise KeyboardInterrupt
 
     torch.manual_seed(0)
-    from tiny_run import TinyInpaint
-
     t = Trainer(TinyInpaint(), l1_terms, cfg(tmp_path, steps=6, log_every=3, val_every=2), task=StopInValidation())
     history = t.fit(Pairs(), Pairs(n=4))
     assert t.step == 2 and [r["step"] for r in history] == [2]

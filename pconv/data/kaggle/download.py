@@ -64,7 +64,7 @@ MAX_RETRIES = 2  # a broken transfer is resumed this often (the client's default
 _SLUG = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
-KaggleError.__module__ = KaggleCredentialsError.__module__ = __name__  # defined in _kaggle_client, public here
+KaggleError.__module__ = KaggleCredentialsError.__module__ = __name__  # defined in kaggle/client.py, public here
 
 
 class KaggleAuthError(KaggleError):

@@ -1,0 +1,26 @@
+"""Fixtures of the notebook room's studio tests: a photo of odd size and a studio on it with a tiny network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pconv.nn import PConvUNet
+from pconv.notebook import InpaintStudio
+
+
+def _tiny() -> PConvUNet:
+    torch.manual_seed(0)
+    return PConvUNet(layers=3, base_channels=8)
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (45, 67, 3), dtype=np.uint8)  # odd sizes on purpose
+
+
+@pytest.fixture
+def studio(photo) -> InpaintStudio:
+    return InpaintStudio(photo, models={"tiny": _tiny()})
