@@ -46,7 +46,7 @@ from pconv.nn import InpaintingLoss, PConvUNet
 from pconv.train import SIZES, TrainConfig, TrainingDivergedError, exit_status, signal_of, sigterm_interrupts
 from pconv.utils import is_smoke
 
-__all__ = ["main", "build_parser", "defaults", "UsageError", "EXIT_CODES"]
+__all__ = ["main", "build_parser", "defaults", "EXIT_CODES"]
 
 EXIT_CODES = """exit status:
   0    finished (or nothing was left to do)

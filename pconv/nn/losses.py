@@ -26,7 +26,7 @@ from pconv.nn.compositing import composite
 from pconv.nn.vgg import VGG16Features, auto_vgg
 from pconv.utils import check_binary_mask
 
-__all__ = ["InpaintingLoss", "VGG16Features", "gram_matrix", "dice_loss", "bce_dice_loss"]
+__all__ = ["InpaintingLoss", "gram_matrix", "dice_loss", "bce_dice_loss"]
 
 TermFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 

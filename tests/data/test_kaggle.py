@@ -29,14 +29,13 @@ from fake_kaggle import KEY, RULES_MESSAGE, TOKEN, USERNAME, FakeKaggle, make_zi
 from pconv.data.kaggle import archive as _archive  # noqa: E402
 from pconv.data.kaggle import client as _kaggle_client  # noqa: E402
 from pconv.data.kaggle import download as kaggle_download  # the module: its TIMEOUT, MAX_RETRIES
+from pconv.data.kaggle.client import KaggleCredentialsError, KaggleError  # noqa: E402
 from pconv.data.kaggle.download import (
     DATASETS,
     MARKER,
     KaggleArchiveError,
     KaggleAuthError,  # noqa: E402
-    KaggleCredentialsError,
     KaggleDiskFullError,
-    KaggleError,
     KaggleNetworkError,
     KaggleNotFoundError,
     KaggleRulesError,

@@ -35,8 +35,6 @@ __all__ = [
     "COMPETITION_FILES",
     "MARKER",
     "credentials_status",
-    "KaggleError",
-    "KaggleCredentialsError",
     "KaggleAuthError",
     "KaggleRulesError",
     "KaggleNotFoundError",
@@ -64,7 +62,7 @@ MAX_RETRIES = 2  # a broken transfer is resumed this often (the client's default
 _SLUG = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
-KaggleError.__module__ = KaggleCredentialsError.__module__ = __name__  # defined in kaggle/client.py, public here
+KaggleError.__module__ = "pconv.data"  # defined in kaggle/client.py; public as pconv.data.KaggleError
 
 
 class KaggleAuthError(KaggleError):
