@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -24,3 +25,19 @@ def photo() -> np.ndarray:
 @pytest.fixture
 def studio(photo) -> InpaintStudio:
     return InpaintStudio(photo, models={"tiny": _tiny()})
+
+
+@pytest.fixture
+def parameters_notebook(tmp_path):
+    """Builds a small notebook: a `parameters`-tagged cell of `params_source`, then one code cell per `body` item."""
+
+    def build(params_source: str, body: list[str]):
+        nb = nbformat.v4.new_notebook()
+        first = nbformat.v4.new_code_cell(params_source)
+        first.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell("# probe"), first] + [nbformat.v4.new_code_cell(s) for s in body]
+        path = tmp_path / "params.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    return build

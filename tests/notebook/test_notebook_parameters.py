@@ -17,32 +17,22 @@ def _notebook(tmp_path, source):
     return path
 
 
-def _with_parameters(tmp_path, params_source, body):
-    nb = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell(params_source)
-    first.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# probe"), first] + [nbformat.v4.new_code_cell(s) for s in body]
-    path = tmp_path / "params.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def test_the_cell_goes_right_after_the_parameters_cell_in_the_order_given(tmp_path):
-    nb = nbformat.read(_with_parameters(tmp_path, "STEPS = 10\nSIZE: int = 3", ["pass"]), as_version=4)
+def test_the_cell_goes_right_after_the_parameters_cell_in_the_order_given(tmp_path, parameters_notebook):
+    nb = nbformat.read(parameters_notebook("STEPS = 10\nSIZE: int = 3", ["pass"]), as_version=4)
     inject_parameters(nb, {"SIZE": [4, 6], "STEPS": 2}, "params.ipynb")
     assert nb.cells[2].metadata["tags"] == ["injected-parameters"]
     assert nb.cells[2].source.splitlines()[1:] == ["SIZE = [4, 6]", "STEPS = 2"]
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "code"]
 
 
-def test_a_parameters_cell_that_is_not_python_is_named(tmp_path):
-    nb = nbformat.read(_with_parameters(tmp_path, "STEPS = = 1", ["pass"]), as_version=4)
+def test_a_parameters_cell_that_is_not_python_is_named(tmp_path, parameters_notebook):
+    nb = nbformat.read(parameters_notebook("STEPS = = 1", ["pass"]), as_version=4)
     with pytest.raises(ValueError, match="params.ipynb: the parameters cell is not plain Python"):
         inject_parameters(nb, {"STEPS": 2}, "params.ipynb")
 
 
-def test_parameter_errors_name_the_notebook_and_what_to_do(tmp_path):
-    path = _with_parameters(tmp_path, "STEPS = 10", ["pass"])
+def test_parameter_errors_name_the_notebook_and_what_to_do(tmp_path, parameters_notebook):
+    path = parameters_notebook("STEPS = 10", ["pass"])
     nb = nbformat.read(path, as_version=4)
     with pytest.raises(ValueError, match=r"'STEP' is not a parameter of this notebook; its parameters are \['STEPS'\]"):
         inject_parameters(nb, {"STEP": 1}, "params.ipynb")

@@ -42,18 +42,8 @@ def test_cli_missing_notebook(tmp_path, capsys):
 # ---------------------------------------------------------------- parameters
 
 
-def _with_parameters(tmp_path, params_source, body):
-    nb = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell(params_source)
-    first.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# probe"), first] + [nbformat.v4.new_code_cell(s) for s in body]
-    path = tmp_path / "params.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
-    path = _with_parameters(tmp_path, "STEPS = 10\nNAME = 'a'\nSIZE: int = 3", ["print(STEPS, NAME, SIZE)"])
+def test_parameters_are_injected_after_the_parameters_cell(tmp_path, parameters_notebook):
+    path = parameters_notebook("STEPS = 10\nNAME = 'a'\nSIZE: int = 3", ["print(STEPS, NAME, SIZE)"])
     out = nbrun.run_notebook(path, tmp_path / "out", parameters={"STEPS": 2, "SIZE": (4, 6)})
     cells = nbformat.read(out, as_version=4).cells
     assert cells[2].metadata["tags"] == ["injected-parameters"]
@@ -62,8 +52,8 @@ def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
     assert len(nbformat.read(path, as_version=4).cells) == 3  # the notebook itself is left alone
 
 
-def test_cli_parameters_and_errors(tmp_path, capsys):
-    path = _with_parameters(tmp_path, "STEPS = 10\nNAME = 'a'", ["print(STEPS, NAME)"])
+def test_cli_parameters_and_errors(tmp_path, capsys, parameters_notebook):
+    path = parameters_notebook("STEPS = 10\nNAME = 'a'", ["print(STEPS, NAME)"])
     assert nbrun.main([str(path), "--out", str(tmp_path / "out"), "-p", "STEPS=3", "-p", "NAME=b c", "--quiet"]) == 0
     assert "ran " in capsys.readouterr().out
     cells = nbformat.read(tmp_path / "out" / "params.ipynb", as_version=4).cells

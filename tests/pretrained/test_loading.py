@@ -26,13 +26,6 @@ from pconv.pretrained import PretrainedError, from_state_dict, load_pretrained, 
 from pconv.train import model_info, save_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def data(tmp_path, monkeypatch):
-    """A fresh PCONV_DATA_DIR per test: caches never leak between tests."""
-    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def same_output(a, b) -> bool:
     image, mask = images_and_masks(2, 32)
     image, mask = image.float(), mask.float()

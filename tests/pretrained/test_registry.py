@@ -28,13 +28,6 @@ from pconv.pretrained import registry as pt
 from pconv.pretrained.download import fetch, sha256_of
 
 
-@pytest.fixture(autouse=True)
-def data(tmp_path, monkeypatch):
-    """A fresh PCONV_DATA_DIR per test: caches never leak between tests."""
-    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
