@@ -62,9 +62,6 @@ MAX_RETRIES = 2  # a broken transfer is resumed this often (the client's default
 _SLUG = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
-KaggleError.__module__ = "pconv.data"  # defined in kaggle/client.py; public as pconv.data.KaggleError
-
-
 class KaggleAuthError(KaggleError):
     """Kaggle rejected the credentials (HTTP 401) or denied access (HTTP 403)."""
 
