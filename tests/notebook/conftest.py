@@ -41,3 +41,17 @@ def parameters_notebook(tmp_path):
         return path
 
     return build
+
+
+@pytest.fixture
+def probe_notebook(tmp_path):
+    """Builds a small notebook of one code cell per `source` item (tmp_path/probe.ipynb)."""
+
+    def build(source: list[str]):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(s) for s in source]
+        path = tmp_path / "probe.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    return build

@@ -9,14 +9,6 @@ from pconv.notebook.notebook_parameters import inject_parameters
 from pconv.notebook.runner import run_notebook
 
 
-def _notebook(tmp_path, source):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in source]
-    path = tmp_path / "probe.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
 def test_the_cell_goes_right_after_the_parameters_cell_in_the_order_given(tmp_path, parameters_notebook):
     nb = nbformat.read(parameters_notebook("STEPS = 10\nSIZE: int = 3", ["pass"]), as_version=4)
     inject_parameters(nb, {"SIZE": [4, 6], "STEPS": 2}, "params.ipynb")
@@ -31,14 +23,14 @@ def test_a_parameters_cell_that_is_not_python_is_named(tmp_path, parameters_note
         inject_parameters(nb, {"STEPS": 2}, "params.ipynb")
 
 
-def test_parameter_errors_name_the_notebook_and_what_to_do(tmp_path, parameters_notebook):
+def test_parameter_errors_name_the_notebook_and_what_to_do(tmp_path, parameters_notebook, probe_notebook):
     path = parameters_notebook("STEPS = 10", ["pass"])
     nb = nbformat.read(path, as_version=4)
     with pytest.raises(ValueError, match=r"'STEP' is not a parameter of this notebook; its parameters are \['STEPS'\]"):
         inject_parameters(nb, {"STEP": 1}, "params.ipynb")
     with pytest.raises(ValueError, match="not a Python literal"):
         inject_parameters(nb, {"STEPS": object()}, "params.ipynb")
-    plain = _notebook(tmp_path, ["x = 1"])
+    plain = probe_notebook(["x = 1"])
     with pytest.raises(ValueError, match="has no code cell tagged 'parameters'"):
         run_notebook(plain, tmp_path / "out", parameters={"x": 2})
     inject_parameters(nb, {}, "params.ipynb")  # nothing to inject: nothing changes

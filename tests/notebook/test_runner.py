@@ -7,17 +7,9 @@ import pytest
 from pconv.notebook import runner as nbrun
 
 
-def _notebook(tmp_path, source):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in source]
-    path = tmp_path / "probe.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def test_runs_and_writes_executed_copy_with_smoke_env(tmp_path, capfd, monkeypatch):
+def test_runs_and_writes_executed_copy_with_smoke_env(tmp_path, capfd, monkeypatch, probe_notebook):
     monkeypatch.chdir(tmp_path)
-    path = _notebook(tmp_path, ["import os\nprint(os.environ.get('PCONV_SMOKE'))"])
+    path = probe_notebook(["import os\nprint(os.environ.get('PCONV_SMOKE'))"])
     out = nbrun.run_notebook(path, tmp_path / "out", smoke=True)
     cell = nbformat.read(out, as_version=4).cells[0]
     assert cell.outputs[0]["text"].strip() == "1"
@@ -26,8 +18,8 @@ def test_runs_and_writes_executed_copy_with_smoke_env(tmp_path, capfd, monkeypat
         assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "probe.ipynb"]
 
 
-def test_failing_cell_names_notebook_and_keeps_copy(tmp_path):
-    path = _notebook(tmp_path, ["raise ValueError('boom')"])
+def test_failing_cell_names_notebook_and_keeps_copy(tmp_path, probe_notebook):
+    path = probe_notebook(["raise ValueError('boom')"])
     with pytest.raises(nbrun.NotebookError, match="probe.ipynb failed") as err:
         nbrun.run_notebook(path, tmp_path / "out")
     assert "boom" in str(err.value)
@@ -68,13 +60,13 @@ def test_cli_parameters_and_errors(tmp_path, capsys, parameters_notebook):
 # ---------------------------------------------------------------- what the terminal is told
 
 
-def test_echo_names_each_cell_and_streams_lines_and_progress(tmp_path):
+def test_echo_names_each_cell_and_streams_lines_and_progress(tmp_path, probe_notebook):
     source = [
         "print('first line')\nimport sys\nprint('to stderr', file=sys.stderr)",
         "%matplotlib inline\nfrom tqdm.auto import tqdm\nfor _ in tqdm(range(5), desc='train'):\n    pass",
         "print('no newline at the end', end='')",
     ]
-    path = _notebook(tmp_path, source)
+    path = probe_notebook(source)
     echo = io.StringIO()
     nbrun.run_notebook(path, tmp_path / "out", echo=echo)
     lines = echo.getvalue().splitlines()
@@ -86,19 +78,19 @@ def test_echo_names_each_cell_and_streams_lines_and_progress(tmp_path):
     assert lines[-2:] == ["[cell 3/3] print('no newline at the end', end='')", "    no newline at the end"]
 
 
-def test_cli_tells_the_terminal_by_default(tmp_path, capsys):
-    path = _notebook(tmp_path, ["print('hello')"])
+def test_cli_tells_the_terminal_by_default(tmp_path, capsys, probe_notebook):
+    path = probe_notebook(["print('hello')"])
     assert nbrun.main([str(path), "--out", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
     assert "[cell 1/1] print('hello')" in captured.err and "    hello" in captured.err
     assert "CPU-seconds in the kernel" in captured.out or os.name != "posix"
 
 
-def test_a_cell_past_the_timeout_and_a_dead_kernel_say_what_to_do(tmp_path):
-    slow = _notebook(tmp_path, ["import time\ntime.sleep(60)"])
+def test_a_cell_past_the_timeout_and_a_dead_kernel_say_what_to_do(tmp_path, probe_notebook):
+    slow = probe_notebook(["import time\ntime.sleep(60)"])
     with pytest.raises(nbrun.NotebookError, match=r"ran longer than 2 s .* \(--timeout S\)"):
         nbrun.run_notebook(slow, tmp_path / "out", timeout=2)
     assert (tmp_path / "out" / "probe.ipynb").exists()
-    dead = _notebook(tmp_path, ["import os\nos._exit(1)"])
+    dead = probe_notebook(["import os\nos._exit(1)"])
     with pytest.raises(nbrun.NotebookError, match="the kernel died"):
         nbrun.run_notebook(dead, tmp_path / "out", timeout=60)
