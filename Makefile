@@ -60,7 +60,7 @@ $(VENV)/.pconv-browser: $(STAMP)
 	@touch $@
 
 test-browser: $(VENV)/.pconv-browser
-	$(PY) -m pytest -m browser tests/test_browser.py
+	$(PY) -m pytest -m browser tests/test_browser*.py
 
 demo: setup
 	$(PY) -m pconv.notebook.runner notebooks/00_quickstart.ipynb
