@@ -12,7 +12,10 @@
   mask, which the model checks once, or masks that a partial convolution returned.
 - `DoubleConv`, `Down`, `Up`: the segmentation U-Net (Ronneberger et al. 2015,
   arXiv:1505.04597) in its modern form: "same" 3x3 convolutions with BatchNorm,
-  and odd sizes handled by padding the upsampled tensor to the skip's size.
+  and odd sizes handled by padding the upsampled tensor to the skip's size. With
+  `padding="partial"` each 3x3 convolution is partial-convolution based padding (Liu et
+  al. 2018, arXiv:1811.11718): the zero padding counted as holes, border outputs
+  re-weighted by window area / valid area; the state-dict keys stay those of "zeros".
 """
 
 from __future__ import annotations
@@ -113,17 +116,57 @@ class PConvUp(nn.Module):
         return self.block((x, skip), (mask, skip_mask))
 
 
-class DoubleConv(nn.Module):
-    """(3x3 "same" conv, BatchNorm, ReLU) twice; convs have no bias (BatchNorm follows)."""
+PADDINGS = ("zeros", "partial")  # the segmentation blocks' 3x3 convolution padding
 
-    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None) -> None:
+
+def check_padding(padding: str) -> str:
+    """`padding` if it is one of `PADDINGS`, else a ValueError naming the choices."""
+    if padding not in PADDINGS:
+        raise ValueError(
+            f"padding must be 'zeros' (ordinary zero padding) or 'partial' (partial-convolution "
+            f"based padding, arXiv:1811.11718), got {padding!r}"
+        )
+    return padding
+
+
+class PartialPadConv2d(PartialConv2d):
+    """A `PartialConv2d` called without a mask: only its zero padding is hole (arXiv:1811.11718, eq. 1).
+
+    `out = conv(x, no bias) * (kh * kw) / valid + bias`, with `valid` the in-image inputs
+    under the window; interior outputs equal the zero-padded convolution's. Returns the
+    features only, so it stands in for `nn.Conv2d` with the same state-dict keys.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        """(N, C_in, H, W) -> (N, C_out, H', W')."""
+        return super().forward(x)[0]
+
+
+def conv3x3(in_channels: int, out_channels: int, padding: str = "zeros") -> nn.Conv2d:
+    """A 3x3 "same" convolution without bias (BatchNorm follows), zero or partial padding."""
+    conv = PartialPadConv2d if check_padding(padding) == "partial" else nn.Conv2d
+    return conv(in_channels, out_channels, 3, padding=1, bias=False)
+
+
+class DoubleConv(nn.Module):
+    """(3x3 "same" conv, BatchNorm, ReLU) twice; convs have no bias (BatchNorm follows).
+
+    Args:
+        in_channels, out_channels: of the block. mid_channels: between the two convolutions
+            (default `out_channels`).
+        padding: "zeros", or "partial" for partial-convolution based padding (`PartialPadConv2d`).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, mid_channels: int | None = None, padding: str = "zeros"
+    ) -> None:
         super().__init__()
         mid_channels = mid_channels or out_channels
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, mid_channels, 3, padding=1, bias=False),
+            conv3x3(in_channels, mid_channels, padding),
             nn.BatchNorm2d(mid_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(mid_channels, out_channels, 3, padding=1, bias=False),
+            conv3x3(mid_channels, out_channels, padding),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -134,12 +177,12 @@ class DoubleConv(nn.Module):
 
 
 class Down(nn.Module):
-    """2x2 max-pool (floor on odd sizes), then `DoubleConv`."""
+    """2x2 max-pool (floor on odd sizes), then `DoubleConv` (its `padding`: "zeros" or "partial")."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, padding: str = "zeros") -> None:
         super().__init__()
         self.pool = nn.MaxPool2d(2)
-        self.conv = DoubleConv(in_channels, out_channels)
+        self.conv = DoubleConv(in_channels, out_channels, padding=padding)
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C_in, H, W) -> (N, C_out, H // 2, W // 2)."""
@@ -154,6 +197,8 @@ class Up(nn.Module):
         out_channels: of this stage.
         bilinear: bilinear upsampling (no parameters) instead of a 2x2 transposed
             convolution to `skip_channels` channels.
+        padding: of the `DoubleConv`, "zeros" or "partial". The rows and columns that
+            align an odd-sized skip are zeros of the features, not convolution padding.
     """
 
     def __init__(
@@ -162,6 +207,7 @@ class Up(nn.Module):
         skip_channels: int,
         out_channels: int,
         bilinear: bool = False,
+        padding: str = "zeros",
     ) -> None:
         super().__init__()
         if bilinear:
@@ -171,7 +217,7 @@ class Up(nn.Module):
             self.up = nn.ConvTranspose2d(in_channels, skip_channels, kernel_size=2, stride=2)
             up_channels = skip_channels
         total = up_channels + skip_channels
-        self.conv = DoubleConv(total, out_channels, total // 2 if bilinear else None)
+        self.conv = DoubleConv(total, out_channels, total // 2 if bilinear else None, padding)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         """x (N, C_in, h, w), skip (N, C_skip, H, W) with H in {2h, 2h + 1} -> (N, C_out, H, W)."""

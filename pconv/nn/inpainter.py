@@ -7,9 +7,15 @@ networks trained on normalised images (converted checkpoints), `freeze_encoder_b
 paper's fine-tuning stage (Liu et al. 2018, arXiv:1804.07723, Sec. 5.1), and `predict` /
 `inpaint` for images of any size (reflect-pads to the needed multiple, crops back).
 
+The convolution is a choice (`conv`, `pconv.nn.conv_variants`): for "partial" (the paper) the
+input is zero under its holes, and what the holes held never reaches the layers; for "plain" and
+"gated" the holes are set to `hole_value` in [0, 1] image space, before `normalize` (the paper's
+Fig. 2 e/f), and `hole_value` may be changed after training (`model.hole_value = 0.0`).
+
 A subclass calls `Inpainter.__init__`, builds an `encoder` (a list of blocks, whose BatchNorm
 `freeze_encoder_bn` freezes) and defines `unet(x, mask)`: the layers themselves, on an input
-that is already checked, normalised and zero under its holes.
+that is already checked, normalised and zero (or `hole_value`) under its holes; it adds the mask
+as an input channel where `mask_input` says so (`with_mask_channel`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pconv.nn.compositing import composite
+from pconv.nn.conv_variants import check_conv, check_hole_value, hole_fill_values
 from pconv.nn.input_checks import check_image_and_mask, check_image_and_mask_values, normalize_config, shape_of
 from pconv.utils import eval_mode
 
@@ -40,20 +47,66 @@ class Inpainter(nn.Module):
             do) and maps its output back with `output * std + mean`, so a network trained on
             ImageNet-normalised or [-1, 1] images takes and gives [0, 1]. Kept as plain lists in
             `self.normalize`, for the subclass's `config`.
+        conv: "partial" (the paper), "plain" or "gated" (`pconv.nn.conv_variants`).
+        hole_value: for "plain" and "gated", what the holes hold when the network sees them: a
+            float in [0, 1] image space (0.5 = 127.5/255) or "imagenet" (the ImageNet mean per
+            channel). Unused by "partial", whose holes are zero. A settable attribute.
+        mask_channel: "plain" only: the mask as an extra input channel (False: the network sees
+            only the filled image). "gated" always has it; True with "partial" or "gated" is refused.
     """
 
     encoder: nn.ModuleList
 
-    def __init__(self, in_channels: int, layers: int, normalize: Normalize) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        layers: int,
+        normalize: Normalize,
+        conv: str = "partial",
+        hole_value: float | str = 0.5,
+        mask_channel: bool = False,
+    ) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
+        check_conv(conv, mask_channel)
         self.in_channels, self.layers = in_channels, layers
+        self.conv, self.mask_channel = conv, mask_channel
         self.normalize = normalize_config(normalize, in_channels)
         for name, values in zip(("image_mean", "image_std"), self.normalize or (None, None)):
             value = None if values is None else torch.tensor(values).view(1, -1, 1, 1)  # (1, C, 1, 1)
             self.register_buffer(name, value, persistent=False)  # derived from config: not in state_dict
+        # What plain and gated layers see under the holes, in [0, 1] space; derived from hole_value.
+        self.register_buffer("hole_fill", None, persistent=False)
+        self.hole_value = hole_value
         self._encoder_bn_frozen = False
+
+    @property
+    def hole_value(self) -> float | str:
+        """What "plain" and "gated" see under the holes: a float in [0, 1] or "imagenet"; settable."""
+        return self._hole_value
+
+    @hole_value.setter
+    def hole_value(self, value: float | str) -> None:
+        self._hole_value = check_hole_value(value, self.in_channels)
+        if self.conv != "partial":
+            old = self.hole_fill
+            fill = torch.tensor(hole_fill_values(self._hole_value, self.in_channels)).view(1, -1, 1, 1)  # (1, C, 1, 1)
+            self.hole_fill = fill if old is None else fill.to(old.device, old.dtype)
+        config = getattr(self, "config", None)
+        if isinstance(config, dict):  # keep the recorded arguments in step: checkpoints rebuild from them
+            config["hole_value"] = self._hole_value
+
+    @property
+    def mask_input(self) -> bool:
+        """Whether the U-Net's input carries the mask as an extra channel: "gated", or "plain" with mask_channel."""
+        return self.conv == "gated" or self.mask_channel
+
+    def with_mask_channel(self, x: Tensor, mask: Tensor) -> Tensor:
+        """`x` (N, C, H, W) with the mask (N|1, 1, H, W) appended as a channel where `mask_input`, else `x`."""
+        if not self.mask_input:
+            return x
+        return torch.cat([x, mask.to(x.dtype).expand(x.shape[0], -1, -1, -1)], dim=1)  # (N, C + 1, H, W)
 
     @property
     def multiple(self) -> int:
@@ -61,7 +114,8 @@ class Inpainter(nn.Module):
         return 2**self.layers
 
     def unet(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """The network's layers on `x` (N, in_channels, H, W), zero where `mask` (N|1, 1, H, W) is 0."""
+        """The network's layers on `x` (N, in_channels, H, W), zero (partial) or `hole_value` (plain,
+        gated) where `mask` (N|1, 1, H, W) is 0."""
         raise NotImplementedError
 
     def forward(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -73,7 +127,8 @@ class Inpainter(nn.Module):
 
         Returns:
             output: (N, C, H, W), the raw prediction in [0, 1] space (not composited, not clamped).
-            output_mask: (N, 1, H, W) float32, 0 only where no valid pixel was reachable.
+            output_mask: (N, 1, H, W) float32, 0 only where no valid pixel was reachable (all ones
+                for "plain" and "gated", which update no mask).
         """
         check_image_and_mask(image, mask, self.in_channels)
         h, w = image.shape[-2:]
@@ -87,7 +142,11 @@ class Inpainter(nn.Module):
         known = mask > 0
         x = torch.where(known, image, 0.0)  # (N, C, H, W); selected, so NaN or inf under a hole stays out
         check_image_and_mask_values(x, mask)
-        if self.image_mean is not None:  # the network's space; holes are zero there
+        if self.hole_fill is not None:  # plain, gated: the holes at hole_value, in [0, 1] space
+            x = torch.where(known, x, self.hole_fill.to(x.dtype))
+            if self.image_mean is not None:  # then the network's space, holes included
+                x = (x - self.image_mean.to(x.dtype)) / self.image_std.to(x.dtype)
+        elif self.image_mean is not None:  # the network's space; holes are zero there
             x = torch.where(known, (x - self.image_mean.to(x.dtype)) / self.image_std.to(x.dtype), 0.0)
         output, output_mask = self.unet(x, mask)
         if self.image_mean is not None:  # back to [0, 1] space

@@ -14,6 +14,11 @@ built a `PConvUNetPlus`. Checkpoints record the class name and the constructor's
   that helps on held-out photos (benchmarks/RESULTS.md, "Quality", 2026-12-01). Such
   checkpoints are refused with a message that says so and what to use instead.
 
+Checkpoints written before the convolution became a choice (`conv`, `hole_value`,
+`mask_channel`; `pconv.nn.conv_variants`) record none of the three and need no translation:
+today's classes rebuild them with the defaults, the paper's partial-convolution network, which
+is what they hold.
+
 Fixtures written by the old code, and the test that they still load and compute the same,
 are in tests/fixtures/checkpoints/ and tests/nn/test_legacy.py.
 """

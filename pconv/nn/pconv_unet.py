@@ -12,6 +12,11 @@
   and 0.6-0.7 dB (width 16) in every bin" (benchmarks/RESULTS.md, "Quality", runs S2 and S1
   against R0). The quickstart recipe uses it (`pconv.train.recipes`).
 
+Both take the convolution as a choice, `conv="partial" | "plain" | "gated"` (the paper's is the
+default, parameter for parameter): the blocks come from `pconv.nn.conv_variants.make_block` and
+`make_up`, so one wiring serves the paper's network, its Fig. 2 e/f baseline with ordinary
+convolutions, and gated convolution (Yu et al. 2019, arXiv:1806.03589).
+
 Checkpoints rebuild a model from its class name here and its `config` (the constructor's
 arguments); those written before the stem became `PConvUNetWithStem` are translated by
 `pconv.nn.legacy.upgrade_model_info`.
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from pconv.nn.blocks import PConvBlock, PConvUp
+from pconv.nn.conv_variants import make_block, make_up
 from pconv.nn.inpainter import Inpainter, Normalize
 
 __all__ = ["PConvUNet", "PConvUNetWithStem"]
@@ -44,6 +49,15 @@ class PConvUNet(Inpainter):
         upsampling: "nearest" (paper) or "bilinear" for the decoder features.
         normalize: None (paper), or (mean, std) for a network trained on normalised
             images: see `pconv.nn.inpainter.Inpainter`.
+        conv: "partial" (paper), "plain" (`nn.Conv2d` in the same places, holes at
+            `hole_value`: the paper's Fig. 2 e/f) or "gated" (Yu et al. 2019, the mask an
+            input channel); see `pconv.nn.conv_variants`. Plain and gated update no mask: the
+            output mask is all ones.
+        hole_value: plain and gated: a float in [0, 1] (0.5 = 127.5/255) or "imagenet"
+            (the ImageNet mean); unused by partial. Can be changed after training.
+        mask_channel: plain only: the mask as an extra input channel (of the first layer
+            and of the depth-0 skip that the last layer sees); True is refused for partial
+            and gated (their mask path is their own).
     """
 
     def __init__(
@@ -54,8 +68,11 @@ class PConvUNet(Inpainter):
         max_channels: int = 512,
         upsampling: str = "nearest",
         normalize: Normalize = None,
+        conv: str = "partial",
+        hole_value: float | str = 0.5,
+        mask_channel: bool = False,
     ) -> None:
-        super().__init__(in_channels, layers, normalize)
+        super().__init__(in_channels, layers, normalize, conv, hole_value, mask_channel)
         if upsampling not in ("nearest", "bilinear"):
             raise ValueError(f"upsampling must be 'nearest' (paper) or 'bilinear', got {upsampling!r}")
         # The constructor arguments, as plain values: checkpoints record them so a model can be rebuilt.
@@ -66,23 +83,30 @@ class PConvUNet(Inpainter):
             max_channels=max_channels,
             upsampling=upsampling,
             normalize=self.normalize,
+            conv=conv,
+            hole_value=self.hole_value,
+            mask_channel=mask_channel,
         )
         self.upsampling = upsampling
 
         # Appendix table: PConv1..PConv{layers} encode, the same number decode.
         kernels = [7, 5, 5] + [3] * max(layers - 3, 0)
         widths = [min(base_channels * 2**i, max_channels) for i in range(layers)]
-        skips = [in_channels] + widths[:-1]  # channels of the skip at each depth (the input at 0)
+        # channels of the skip at each depth: the input at 0, with the mask channel where it is one
+        skips = [in_channels + int(self.mask_input)] + widths[:-1]
         self.encoder = nn.ModuleList(
-            PConvBlock(skips[i], widths[i], kernels[i], stride=2, bn=i > 0, activation="relu") for i in range(layers)
+            make_block(conv, skips[i], widths[i], kernels[i], stride=2, bn=i > 0, activation="relu")
+            for i in range(layers)
         )
         # decoder[j] is the stage at depth layers-1-j: deepest first, as it runs. The last one
-        # outputs the input's channels, with a bias and no BatchNorm or activation.
+        # outputs the image's channels, with a bias and no BatchNorm or activation.
+        outs = [in_channels] + widths[:-1]
         self.decoder = nn.ModuleList(
-            PConvUp(
+            make_up(
+                conv,
                 widths[i],
                 skips[i],
-                skips[i],
+                outs[i],
                 bn=i > 0,
                 activation="leaky_relu" if i > 0 else None,
                 upsampling=upsampling,
@@ -91,15 +115,17 @@ class PConvUNet(Inpainter):
         )
 
     def unet(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """The paper's U-Net, on an input that is zero under its holes (no checks, no normalisation).
+        """The paper's U-Net, on an input that is zero (or `hole_value`) under its holes (no checks, no normalisation).
 
         Args:
-            x: (N, in_channels, H, W), zero where `mask` is 0.
+            x: (N, in_channels, H, W), zero where `mask` is 0 (partial), `hole_value` there
+                (plain, gated); without the mask channel, which is added here where `mask_input`.
             mask: (N|1, 1, H, W) float32, 1 = valid, 0 = hole.
 
         Returns:
-            (N, in_channels, H, W) features and their (N, 1, H, W) mask.
+            (N, in_channels, H, W) features and their (N, 1, H, W) mask (all ones for plain, gated).
         """
+        x = self.with_mask_channel(x, mask)  # (N, in_channels [+ 1], H, W)
         skips = [(x, mask)]  # skips[d]: features and mask at depth d, (N, C_d, H / 2**d, W / 2**d)
         for down in self.encoder:
             x, mask = down(x, mask)
@@ -119,10 +145,15 @@ class PConvUNetWithStem(Inpainter):
     the image. Entry checks, `normalize`, `freeze_encoder_bn` (the U-Net's encoder) and any-size
     `inpaint` are `PConvUNet`'s (`pconv.nn.inpainter.Inpainter`).
 
+    With conv="plain" or "gated" the stem, the U-Net and the head are all of that kind; where
+    the input carries the mask as a channel (`mask_input`), so do the stem's input, the head's
+    image part and the U-Net's input (the stem's features and the mask), as `PConvUNet`'s does.
+
     Args:
         in_channels: image channels. stem_channels: width of the stem and of the U-Net's
             input and output. layers, base_channels, max_channels, upsampling: the
             `PConvUNet`'s. normalize: as in `PConvUNet`, applied around the whole network.
+        conv, hole_value, mask_channel: as in `PConvUNet`, for the whole network.
     """
 
     def __init__(
@@ -134,8 +165,11 @@ class PConvUNetWithStem(Inpainter):
         max_channels: int = 512,
         upsampling: str = "nearest",
         normalize: Normalize = None,
+        conv: str = "partial",
+        hole_value: float | str = 0.5,
+        mask_channel: bool = False,
     ) -> None:
-        super().__init__(in_channels, layers, normalize)
+        super().__init__(in_channels, layers, normalize, conv, hole_value, mask_channel)
         if stem_channels < 1:
             raise ValueError(f"stem_channels must be >= 1, got {stem_channels}; for no stem use PConvUNet")
         self.config = dict(
@@ -146,12 +180,21 @@ class PConvUNetWithStem(Inpainter):
             max_channels=max_channels,
             upsampling=upsampling,
             normalize=self.normalize,
+            conv=conv,
+            hole_value=self.hole_value,
+            mask_channel=mask_channel,
         )
         # Declared stem, head, body: the parameter order of checkpoints written before this class
         # (stem, head, encoder, decoder), which their saved optimizer state is matched by.
-        self.stem = PConvBlock(in_channels, stem_channels, 3, stride=1, bn=False)
-        self.head = PConvBlock(stem_channels + in_channels, in_channels, 3, stride=1, bn=False, activation=None)
-        self.body = PConvUNet(stem_channels, layers, base_channels, max_channels, upsampling)
+        image_channels = in_channels + self.mask_input  # the image, and the mask where it is an input channel
+        self.stem = make_block(conv, image_channels, stem_channels, 3, stride=1, bn=False)
+        self.head = make_block(
+            conv, stem_channels + image_channels, in_channels, 3, stride=1, bn=False, activation=None
+        )
+        # The body's own hole_value is unused: its input is the stem's features, never holes to fill.
+        self.body = PConvUNet(
+            stem_channels, layers, base_channels, max_channels, upsampling, conv=conv, mask_channel=mask_channel
+        )
 
     @property
     def encoder(self) -> nn.ModuleList:
@@ -159,16 +202,19 @@ class PConvUNetWithStem(Inpainter):
         return self.body.encoder
 
     def unet(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Stem, the paper's U-Net, head, on an input that is zero under its holes.
+        """Stem, the paper's U-Net, head, on an input that is zero (or `hole_value`) under its holes.
 
         Args:
-            x: (N, in_channels, H, W) image in the network's space, zero where `mask` is 0.
+            x: (N, in_channels, H, W) image in the network's space, zero where `mask` is 0
+                (partial), `hole_value` there (plain, gated); without the mask channel.
             mask: (N|1, 1, H, W) float32, 1 = valid, 0 = hole.
 
         Returns:
             (N, in_channels, H, W) prediction in the network's space and its (N, 1, H, W) mask.
         """
-        image, image_mask = x, mask
-        x, mask = self.stem(x, mask)  # (N, stem_channels, H, W)
+        image, image_mask = self.with_mask_channel(x, mask), mask  # (N, in_channels [+ 1], H, W)
+        x, mask = self.stem(image, mask)  # (N, stem_channels, H, W)
+        if self.conv != "partial":  # no mask update: the U-Net's mask channel is the input's holes
+            mask = image_mask
         x, mask = self.body.unet(x, mask)  # (N, stem_channels, H, W)
         return self.head((x, image), (mask, image_mask))  # (N, in_channels, H, W)

@@ -10,6 +10,7 @@ from the one a resume built, as the `train` flags that would rebuild it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from typing import Any
@@ -21,7 +22,7 @@ from pconv.nn import MODELS, upgrade_model_info
 from pconv.train.checkpoint import CheckpointError, load_checkpoint
 from pconv.train.checkpoint_checks import checkpoint_problem
 
-__all__ = ["model_info", "model_from_checkpoint", "describe_model_mismatch"]
+__all__ = ["model_info", "model_from_checkpoint", "describe_model_mismatch", "changes_the_arm"]
 
 log = logging.getLogger("pconv.train.trainer")
 
@@ -99,11 +100,30 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike, device: str 
     return model.to(device).eval()
 
 
+def _flag(key: str, value: Any) -> str:
+    """The `train` flag that sets `key` to `value`: `--layers 5`, `--mask-channel`, `--no-mask-channel`."""
+    flag = key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    return f"--{flag} {value}"
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    """The constructor defaults of network class `name` (empty for a name `MODELS` does not hold)."""
+    cls = MODELS.get(name)
+    if cls is None:
+        return {}
+    params = inspect.signature(cls).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
 def describe_model_mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
     """How a checkpoint's model ({"name", "kwargs"} of `model_info`) differs from `now`'s; None if it does not.
 
     Names the checkpoint's settings as keyword arguments and as `train` flags
-    (`layers` is `--layers`), so the message says what to pass to use the checkpoint.
+    (`layers` is `--layers`), so the message says what to pass to use the checkpoint. An
+    argument a checkpoint does not record (it was written before the argument existed) counts
+    as the class's default, which is what such a checkpoint was built with.
 
     Args:
         saved: the checkpoint's {"name", "kwargs"}; one without a name is never a mismatch.
@@ -114,13 +134,30 @@ def describe_model_mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str |
     """
     if not saved.get("name"):
         return None  # written without model information: nothing to compare
-    a, b = saved.get("kwargs") or {}, now.get("kwargs") or {}
     if saved["name"] != now.get("name"):
-        args = ", ".join(f"{k}={v!r}" for k, v in a.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in (saved.get("kwargs") or {}).items())
         return f"the checkpoint holds a {saved['name']}({args}), not a {now.get('name')}"
+    defaults = _defaults(saved["name"])
+    a = {**defaults, **(saved.get("kwargs") or {})}
+    b = {**defaults, **(now.get("kwargs") or {})}
     diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if not diff:
         return None
     was = ", ".join(f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in diff)
-    flags = " ".join(f"--{k.replace('_', '-')} {a[k]}" for k in diff if k in a)
+    flags = " ".join(_flag(k, a[k]) for k in diff if k in a)
     return f"the checkpoint was built as {saved['name']}({was}); build the model that way (flags: {flags}) to use it"
+
+
+def changes_the_arm(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether `now` computes something else than the checkpoint's network with the same weights.
+
+    The convolution kind (`conv`: partial, plain, gated) and the U-Net's `padding` leave the
+    weights' shapes unchanged, so a mismatch there would load and silently train another
+    network (another arm of an ablation): a resume refuses it instead of warning.
+    """
+    if saved.get("name") != now.get("name"):
+        return False  # the state dict does not fit: load_state_dict says so
+    defaults = _defaults(saved["name"])
+    a = {**defaults, **(saved.get("kwargs") or {})}
+    b = {**defaults, **(now.get("kwargs") or {})}
+    return any(a.get(k) != b.get(k) for k in ("conv", "padding") if k in defaults)

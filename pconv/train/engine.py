@@ -24,7 +24,7 @@ from torch import nn
 from pconv.data import to_device
 from pconv.nn import upgrade_model_info
 from pconv.train.checkpoint import CheckpointError
-from pconv.train.checkpoint_model import describe_model_mismatch, model_info
+from pconv.train.checkpoint_model import changes_the_arm, describe_model_mismatch, model_info
 from pconv.train.config import TrainConfig
 from pconv.train.interrupts import defer_interrupt
 from pconv.utils import resolve_device
@@ -187,7 +187,10 @@ class Engine:
             name, kwargs, state = upgrade_model_info((ckpt.get("config") or {}).get("model") or {}, ckpt["model"])
         except ValueError as e:
             raise CheckpointError(f"cannot resume from checkpoint {path}: {e}") from None
-        mismatch = describe_model_mismatch({"name": name, "kwargs": kwargs}, self.model_info)
+        saved = {"name": name, "kwargs": kwargs}
+        mismatch = describe_model_mismatch(saved, self.model_info)
+        if mismatch and changes_the_arm(saved, self.model_info):
+            raise CheckpointError(f"cannot resume from checkpoint {path}: {mismatch}")
         try:
             self.model.load_state_dict(state)
             self.optimizer.load_state_dict(ckpt["optimizer"])

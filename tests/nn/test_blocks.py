@@ -1,5 +1,6 @@
 """Tests for pconv.nn.blocks: the partial-convolution U-Net's blocks against a plain re-implementation,
-and the segmentation U-Net's blocks at odd sizes.
+and the segmentation U-Net's blocks at odd sizes, with zero or partial-convolution based padding
+(Liu et al. 2018, arXiv:1811.11718) against the plain re-weighting of tests/plain_padding.py.
 
 The reference writes Liu et al. 2018 (arXiv:1804.07723, Sec. 3.1, eq. 1 and 2) with an explicit
 multi-channel mask, the one-channel mask repeated over the channels of its part:
@@ -15,8 +16,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from plain_padding import plain_double_conv, plain_partial_padding
 
-from pconv.nn.blocks import DoubleConv, Down, PConvBlock, PConvUp, Up
+from pconv.nn.blocks import DoubleConv, Down, PartialPadConv2d, PConvBlock, PConvUp, Up
 
 D = torch.float64
 
@@ -135,3 +137,52 @@ def test_up_pads_evenly_and_puts_the_skip_first():
     padded = cat[0, 2]
     assert torch.allclose(padded[1:5, :4], torch.ones(4, 4))
     assert padded[0].eq(0).all() and padded[5:].eq(0).all() and padded[:, 4].eq(0).all()
+
+
+@pytest.mark.parametrize("h, w", [(9, 9), (10, 7)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_partial_padding_conv_is_the_plain_reweighting(h, w, bias):
+    torch.manual_seed(0)
+    conv = PartialPadConv2d(3, 5, 3, padding=1, bias=bias)
+    x = torch.randn(2, 3, h, w)
+    got = conv(x)
+    torch.testing.assert_close(got, plain_partial_padding(x, conv), rtol=1e-5, atol=1e-5)
+    raw = F.conv2d(x, conv.weight, None, padding=1)  # zero padding, no bias
+    b = torch.zeros(5) if conv.bias is None else conv.bias
+    assert torch.equal(got[..., 1:-1, 1:-1], (raw + b.view(1, -1, 1, 1))[..., 1:-1, 1:-1])  # interior: ratio 1
+    # a corner window holds 4 of its 9 inputs, an edge window 6
+    torch.testing.assert_close(got[..., 0, 0] - b, raw[..., 0, 0] * 9 / 4, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got[..., 0, 3] - b, raw[..., 0, 3] * 9 / 6, rtol=1e-5, atol=1e-5)
+
+
+def test_double_conv_with_partial_padding_is_the_plain_block_and_keeps_its_keys():
+    torch.manual_seed(1)
+    block = DoubleConv(3, 6, mid_channels=4, padding="partial").to(D).eval()
+    randomise_bn(block, 1)
+    zeros = DoubleConv(3, 6, mid_channels=4).to(D).eval()
+    assert list(zeros.state_dict()) == list(block.state_dict())  # checkpoints of either load into both
+    zeros.load_state_dict(block.state_dict())
+    x = torch.rand(2, 3, 11, 8, dtype=D)
+    got, want = block(x), zeros(x)
+    torch.testing.assert_close(got, plain_double_conv(x, block), rtol=1e-5, atol=1e-5)
+    assert got.shape == want.shape == (2, 6, 11, 8)
+    assert torch.equal(got[..., 2:-2, 2:-2], want[..., 2:-2, 2:-2])  # two 3x3 convolutions: 2 px of border
+    assert not torch.allclose(got[..., 0, :], want[..., 0, :])  # the border is re-weighted
+
+
+def test_down_and_up_pass_the_padding_to_their_convolutions():
+    for block in (Down(4, 8, padding="partial"), Up(8, 4, 6, padding="partial"), Up(8, 4, 6, True, "partial")):
+        convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+        assert len(convs) == 2 and all(isinstance(m, PartialPadConv2d) for m in convs)
+    for block in (Down(4, 8), Up(8, 4, 6), Up(8, 4, 6, bilinear=True)):
+        assert not any(isinstance(m, PartialPadConv2d) for m in block.modules())
+
+
+def test_segmentation_blocks_refuse_an_unknown_padding():
+    for build in (
+        lambda: DoubleConv(3, 4, padding="same"),
+        lambda: Down(3, 4, "reflect"),
+        lambda: Up(4, 4, 4, padding=1),
+    ):
+        with pytest.raises(ValueError, match=r"padding must be 'zeros' \(ordinary zero padding\) or 'partial'"):
+            build()

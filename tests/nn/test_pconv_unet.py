@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tiny_nets import random_masks, tiny_pconv_unet
 
-from pconv.nn import PConvUNet, PConvUNetWithStem, UNet
+from pconv.nn import PConvUNet, PConvUNetWithStem, UNet, composite
 from pconv.train import model_from_checkpoint, model_info
 
 
@@ -170,9 +170,12 @@ def test_pconv_unet_is_a_plain_class_with_the_documented_constructor():
 
     assert "__new__" not in vars(PConvUNet) and "__signature__" not in vars(PConvUNet)
     params = inspect.signature(PConvUNet).parameters
-    assert list(params) == ["in_channels", "layers", "base_channels", "max_channels", "upsampling", "normalize"]
+    assert list(params) == [
+        "in_channels", "layers", "base_channels", "max_channels", "upsampling", "normalize",
+        "conv", "hole_value", "mask_channel",
+    ]  # fmt: skip
     defaults = [p.default for p in params.values()]
-    assert defaults == [3, 7, 64, 512, "nearest", None]  # the paper's 256x256 network
+    assert defaults == [3, 7, 64, 512, "nearest", None, "partial", 0.5, False]  # the paper's 256x256 network
     model = PConvUNet(layers=2)
     assert type(model) is PConvUNet and type(copy.deepcopy(model)) is PConvUNet
     assert set(model.config) == set(params)
@@ -270,3 +273,71 @@ def test_checkpoints_rebuild_every_model(build):
     assert type(rebuilt) is type(model) and rebuilt.config == model.config
     image, mask = torch.rand(2, 3, 16, 16), random_masks(2, 16, 16)
     assert torch.equal(rebuilt(image, mask)[0], model(image, mask)[0])
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tiny_pconv_unet(),
+        lambda: tiny_pconv_unet(normalize=((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))),
+        lambda: PConvUNetWithStem(layers=2, base_channels=4, stem_channels=2),
+    ],
+    ids=["paper", "normalized", "stem"],
+)
+def test_the_partial_networks_composite_is_the_same_whatever_the_holes_hold(build):
+    """Partial convolutions are "agnostic to hole values" (Liu et al. 2018, Fig. 2): bit for bit."""
+    model = build().eval()
+    image, mask = torch.rand(2, 3, 16, 16), random_masks(2, 16, 16, hole=0.5)
+    holes = {
+        "0": torch.zeros_like(image),
+        "0.5": torch.full_like(image, 0.5),
+        "noise": torch.rand(image.shape, generator=torch.Generator().manual_seed(5)) * 3 - 1,
+        "nan": torch.full_like(image, float("nan")),
+    }
+    inputs = {name: torch.where(mask > 0, image, fill) for name, fill in holes.items()}
+    with torch.no_grad():
+        composites = {name: composite(x, mask, model(x, mask)[0]) for name, x in inputs.items()}
+    inpainted = {name: model.inpaint(x, mask) for name, x in inputs.items()}
+    for name in holes:
+        assert torch.equal(composites[name], composites["0"]), name
+        assert torch.equal(inpainted[name], inpainted["0"]), name
+    assert torch.isfinite(inpainted["nan"]).all()
+    model.hole_value = "imagenet"  # the partial layer has no hole value to change
+    assert torch.equal(model.inpaint(inputs["noise"], mask), inpainted["0"])
+
+
+def test_the_plain_networks_output_does_change_with_its_hole_value():
+    """The paper's Fig. 2 e/f: ordinary convolutions depend on what the holes start with."""
+    model = tiny_pconv_unet(conv="plain").eval()
+    image, mask = torch.rand(2, 3, 16, 16), random_masks(2, 16, 16, hole=0.5)
+    outputs = {}
+    for value in (0.0, 0.5, "imagenet"):
+        model.hole_value = value
+        outputs[value] = model.inpaint(image, mask)
+        noisy = torch.where(mask > 0, image, torch.rand_like(image))  # the fill, not what the holes held
+        assert torch.equal(model.inpaint(noisy, mask), outputs[value])
+    for a, b in [(0.0, 0.5), (0.5, "imagenet"), (0.0, "imagenet")]:
+        changed = (outputs[a] - outputs[b]).abs()
+        assert changed.max() > 1e-4, (a, b)
+        assert torch.equal(changed * mask, torch.zeros_like(changed))  # known pixels stay exact
+
+
+@pytest.mark.parametrize("conv", ["plain", "gated"])
+def test_every_convolution_kind_rebuilds_from_its_config(conv):
+    model = PConvUNetWithStem(layers=2, base_channels=4, stem_channels=2, conv=conv, hole_value=0.25)
+    assert model.config == dict(
+        in_channels=3,
+        stem_channels=2,
+        layers=2,
+        base_channels=4,
+        max_channels=512,
+        upsampling="nearest",
+        normalize=None,
+        conv=conv,
+        hole_value=0.25,
+        mask_channel=False,
+    )
+    twin = PConvUNetWithStem(**model.config)
+    twin.load_state_dict(model.state_dict())
+    image, mask = torch.rand(1, 3, 8, 8), random_masks(1, 8, 8)
+    assert torch.equal(twin.eval()(image, mask)[0], model.eval()(image, mask)[0])

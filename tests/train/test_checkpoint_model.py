@@ -12,7 +12,7 @@ from torch import nn
 
 from pconv.nn import MODELS, PConvUNet
 from pconv.train.checkpoint import CheckpointError
-from pconv.train.checkpoint_model import describe_model_mismatch, model_from_checkpoint, model_info
+from pconv.train.checkpoint_model import changes_the_arm, describe_model_mismatch, model_from_checkpoint, model_info
 
 
 def test_model_info_records_the_class_and_its_arguments_as_plain_values(caplog):
@@ -90,3 +90,23 @@ def test_model_mismatch_names_the_saved_configuration():
     other = describe_model_mismatch({"name": "UNet", "kwargs": {}}, now)
     assert "UNet" in other and "PConvUNet" in other
     assert describe_model_mismatch({}, now) is None  # written without model information: nothing to compare
+
+
+def test_an_argument_a_checkpoint_predates_counts_as_the_class_default():
+    old = {"name": "PConvUNet", "kwargs": {"layers": 3, "base_channels": 8}}  # written before conv= existed
+    now = {"name": "PConvUNet", "kwargs": {"layers": 3, "base_channels": 8, "conv": "partial", "mask_channel": False}}
+    assert describe_model_mismatch(old, now) is None and not changes_the_arm(old, now)
+    plain = {"name": "PConvUNet", "kwargs": {**now["kwargs"], "conv": "plain"}}
+    assert "conv='partial' (now 'plain')" in describe_model_mismatch(old, plain) and changes_the_arm(old, plain)
+    unet = {"name": "UNet", "kwargs": {"features": [4, 8]}}
+    assert describe_model_mismatch(unet, {"name": "UNet", "kwargs": {"features": [4, 8], "padding": "zeros"}}) is None
+    assert changes_the_arm(unet, {"name": "UNet", "kwargs": {"features": [4, 8], "padding": "partial"}})
+
+
+def test_a_boolean_setting_is_named_as_its_on_or_off_flag():
+    base = {"layers": 3, "conv": "plain"}
+    on = {"name": "PConvUNet", "kwargs": {**base, "mask_channel": True}}
+    off = {"name": "PConvUNet", "kwargs": {**base, "mask_channel": False}}
+    assert "(flags: --mask-channel)" in describe_model_mismatch(on, off)
+    assert "(flags: --no-mask-channel)" in describe_model_mismatch(off, on)
+    assert not changes_the_arm(on, off)  # the weights do not fit: load_state_dict refuses it

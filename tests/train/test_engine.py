@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 
 import pytest
 import torch
 from tiny_run import Pairs, TinyInpaint, l1_terms, make_trainer
 
+from pconv.nn import PConvUNet
 from pconv.train import TrainConfig
+from pconv.train.checkpoint import CheckpointError
 from pconv.train.engine import Engine
 from pconv.train.tasks import InpaintingTask
 
@@ -132,3 +135,16 @@ def test_compile_failure_falls_back_to_eager(tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="pconv.train.trainer"):
         t.fit(Pairs())
     assert t.step == 2 and "torch.compile failed" in caplog.text
+
+
+@pytest.mark.parametrize(("saved", "now"), [("plain", "partial"), ("partial", "gated")])
+def test_resume_refuses_a_checkpoint_of_another_convolution_kind_even_when_its_weights_fit(saved, now):
+    def engine(conv):
+        torch.manual_seed(0)
+        config = TrainConfig(device="cpu", lr=LR, steps=4, num_workers=0)
+        return Engine(PConvUNet(layers=2, base_channels=4, conv=conv), l1_terms, InpaintingTask(), config)
+
+    old = engine(saved)
+    ckpt = {**old.state(), "config": {"model": old.model_info}}
+    with pytest.raises(CheckpointError, match=rf"conv='{saved}' \(now '{now}'\).*--conv {saved}"):
+        engine(now).load_state(ckpt, path=Path("ckpt_4.pt"))
