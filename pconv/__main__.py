@@ -1,4 +1,4 @@
-"""`python -m pconv {train,evaluate,masks,download}`: see `pconv.cli.parser`."""
+"""`python -m pconv {train,evaluate,masks,download,pretrained,segment}`: see `pconv.cli.parser`."""
 
 from pconv.cli import main
 

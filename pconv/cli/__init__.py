@@ -1,6 +1,6 @@
-"""pconv.cli: the command line, `python -m pconv {train,evaluate,masks,download,pretrained}`.
+"""pconv.cli: the command line, `python -m pconv {train,evaluate,masks,download,pretrained,segment}`.
 
-`main` parses the arguments (parser.py), runs one command (commands.py, pretrained.py) and is
+`main` parses the arguments (parser.py), runs one command (commands.py, pretrained.py, segment.py) and is
 the one place that turns a user's error (`UsageError`, errors.py) into one line and exit
 status 2.
 

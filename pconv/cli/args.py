@@ -27,6 +27,7 @@ __all__ = [
     "DATA_KEYWORDS",
     "count",
     "rate",
+    "hole_value",
     "device",
     "path",
     "output",
@@ -66,6 +67,21 @@ def rate(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def hole_value(text: str) -> float | str:
+    """An argparse type for --hole-value: 'imagenet' (the ImageNet mean) or a number in [0, 1] (0.5 = 127.5/255)."""
+    if text == "imagenet":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [0, 1] (image space: 0.5 = 127.5/255) or 'imagenet', got {text!r}"
+        )
     return value
 
 

@@ -1,6 +1,7 @@
 """What each `python -m pconv` subcommand does, given its parsed arguments (the parser is `pconv.cli.parser`).
 
-`train` builds a partial-convolution U-Net (Liu et al. 2018) with `InpaintingLoss` and
+`train` builds a partial-convolution U-Net (Liu et al. 2018; `--conv plain` or `gated` for the
+variants of `pconv.nn.conv_variants`) with `InpaintingLoss` and
 runs `pconv.train.Trainer` on the offline sample photos or a folder of images;
 `evaluate` scores a checkpoint or a public pretrained model (`pconv.pretrained`) per
 hole-ratio bin (the paper's Table 1) against the classical baselines; `masks` writes the
@@ -142,6 +143,11 @@ def train(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--size {args.size} must be a multiple of 2**layers = {2**args.layers} (--layers {args.layers})"
             )
+        if args.mask_channel and args.conv != "plain":
+            raise UsageError(
+                f"--mask-channel applies to --conv plain only (got --conv {args.conv}): partial convolutions "
+                "carry the mask in their own path, and gated ones always take it as an input channel"
+            )
         try:
             train_data, val_data = _train_data(args)
         except (FileNotFoundError, ValueError) as e:
@@ -150,7 +156,14 @@ def train(args: argparse.Namespace) -> int:
         if args.out is None and dist.is_initialized():
             raise UsageError("under torchrun pass --out, so that every process writes to the same run folder")
         torch.manual_seed(args.seed)
-        model = PConvUNet(in_channels=3, layers=args.layers, base_channels=args.base_channels)
+        model = PConvUNet(
+            in_channels=3,
+            layers=args.layers,
+            base_channels=args.base_channels,
+            conv=args.conv,
+            hole_value=args.hole_value,
+            mask_channel=args.mask_channel,
+        )
         try:
             loss_fn = InpaintingLoss(vgg=None if args.vgg == "none" else args.vgg)
         except VGGWeightsError as e:

@@ -1,4 +1,4 @@
-"""Command line: `python -m pconv {train,evaluate,masks,download,pretrained}` (also installed as `pconv`).
+"""Command line: `python -m pconv {train,evaluate,masks,download,pretrained,segment}` (also installed as `pconv`).
 
     python -m pconv train --data samples --size 256 --steps 1000 --batch-size 8 --out runs/a
     python -m pconv train --out runs/a --steps 2000 --resume          # continue up to 2000 steps
@@ -6,6 +6,7 @@
     python -m pconv evaluate --pretrained mmagic-places2             # a public checkpoint (`pretrained list`)
     python -m pconv masks --out data/test_masks --per-bin 100
     python -m pconv download celeba
+    python -m pconv segment --data synthetic --padding partial --out runs/seg   # the U-Net (pconv.cli.segment)
     torchrun --standalone --nproc-per-node=2 -m pconv train ...       # DistributedDataParallel
 
 Defaults have one source: `TrainConfig` for the training flags, `PConvUNet` and
@@ -35,14 +36,17 @@ from pconv.cli.args import (
     data_source,
     device,
     folder,
+    hole_value,
     model_source,
     path,
     rate,
 )
 from pconv.cli.errors import UsageError, is_user_error, one_line, user_errors
 from pconv.cli.pretrained import add_pretrained_parser
+from pconv.cli.segment import add_segment_parser
 from pconv.data import make_test_masks
 from pconv.nn import InpaintingLoss, PConvUNet
+from pconv.nn.conv_variants import CONVS
 from pconv.train import SIZES, TrainConfig, TrainingDivergedError, exit_status, signal_of, sigterm_interrupts
 from pconv.utils import is_smoke
 
@@ -100,13 +104,14 @@ def _signature_defaults(fn: Callable) -> dict[str, Any]:
 def defaults() -> dict[str, Any]:
     """Every flag's default, read from the code it configures (then `SIZES["cli", "smoke"]` under PCONV_SMOKE=1).
 
-    Keys: the TrainConfig fields; `layers`, `base_channels` (PConvUNet); `vgg`
+    Keys: the TrainConfig fields; `layers`, `base_channels`, `conv`, `hole_value`, `mask_channel` (PConvUNet); `vgg`
     (InpaintingLoss; None is "none"); `mask_size`, `mask_per_bin`, `mask_seed`
     (make_test_masks); and evaluate's own `num_images`, `per_bin` and `methods`.
     """
     d: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig)}
     model, loss, mask_set = (_signature_defaults(fn) for fn in (PConvUNet, InpaintingLoss, make_test_masks))
     d.update(layers=model["layers"], base_channels=model["base_channels"], vgg=loss["vgg"] or "none")
+    d.update(conv=model["conv"], hole_value=model["hole_value"], mask_channel=model["mask_channel"])
     d.update(mask_size=mask_set["size"], mask_per_bin=mask_set["per_bin"], mask_seed=mask_set["seed"])
     d.update(num_images=16, per_bin=10, methods=None)  # evaluate: a quick score, not the paper's set
     if is_smoke():
@@ -151,6 +156,26 @@ def _add_train_parser(sub: Any, d: dict[str, Any]) -> None:
     t.add_argument("--layers", type=count(1), default=d["layers"], help="U-Net depth (paper: 7 for 256 px, 8 for 512)")
     t.add_argument("--base-channels", type=count(1), default=d["base_channels"], help="channels of the first layer")
     t.add_argument(
+        "--conv",
+        choices=CONVS,
+        default=d["conv"],
+        help="partial (the paper), plain (ordinary convolutions, holes at --hole-value: the paper's Fig. 2 e/f) "
+        "or gated (Yu et al. 2019, the mask an input channel)",
+    )
+    t.add_argument(
+        "--hole-value",
+        type=hole_value,
+        default=d["hole_value"],
+        metavar="X",
+        help="plain and gated: what the holes hold, a number in [0, 1] (0.5 = 127.5/255) or 'imagenet' (its mean)",
+    )
+    t.add_argument(
+        "--mask-channel",
+        action=argparse.BooleanOptionalAction,
+        default=d["mask_channel"],
+        help="plain only: the mask as an extra input channel (gated always has it)",
+    )
+    t.add_argument(
         "--vgg",
         choices=("auto", "imagenet", "none"),
         default=d["vgg"],
@@ -171,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = defaults()
     fmt = HelpFormat
     p = Parser(prog="python -m pconv", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES, formatter_class=fmt)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,masks,download,pretrained}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,masks,download,pretrained,segment}")
     _add_train_parser(sub, d)
 
     e = sub.add_parser(
@@ -209,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         default=d["methods"],
         help="comma-separated: model and baselines "
-        "(biharmonic, harmonic, telea, navier_stokes, mean_fill); default: all available",
+        "(biharmonic, harmonic, telea, navier_stokes, patchmatch, mean_fill); default: all available",
     )
     e.add_argument("--device", type=device, default=d["device"], help="auto, cpu or cuda")
     e.set_defaults(func=commands.evaluate)
@@ -245,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="download again even if complete")
     k.set_defaults(func=commands.download)
     add_pretrained_parser(sub)
+    add_segment_parser(sub, fmt, EXIT_CODES)
     return p
 
 

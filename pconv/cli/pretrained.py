@@ -1,24 +1,34 @@
 """The `python -m pconv pretrained {list,download,convert}` subcommands (the parser is `pconv.cli.parser`).
 
-    python -m pconv pretrained list                        # name, data, size, published PSNR/SSIM, cached
-    python -m pconv pretrained download mmagic-celeba      # into data_dir()/pretrained/, hash-checked
+    python -m pconv pretrained list                        # published PSNR/SSIM, each file's full path, valid or not
+    python -m pconv pretrained download mmagic-celeba      # into data_dir()/pretrained/NAME/, checked
     python -m pconv pretrained convert 1000000.pth naoto.pt --source naoto
     python -m pconv evaluate --checkpoint naoto.pt         # a converted file is a normal pconv checkpoint
 
 The public checkpoints of the paper's network (Liu et al. 2018) and their exact conversion
-live in `pconv.pretrained` (registry.py, loading.py, convert.py); this module only parses and prints.
+live in `pconv.pretrained` (registry.py, cache.py, files.py, loading.py, convert.py); this module only
+parses and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from pconv.cli.args import model_source, output
 from pconv.cli.errors import UsageError
-from pconv.pretrained import PRETRAINED, SOURCES, cache_path, cached, download_pretrained, load_pretrained, sha256_of
+from pconv.pretrained import (
+    PRETRAINED,
+    SOURCES,
+    cache_path,
+    cache_state,
+    download_pretrained,
+    load_pretrained,
+    sha256_of,
+)
 from pconv.train import model_info, save_checkpoint
 from pconv.utils import writing
 
@@ -38,12 +48,13 @@ def add_pretrained_parser(sub: Any) -> None:
         "pretrained",
         help="public PConv checkpoints: list, download, convert to a pconv checkpoint",
         description="The public checkpoints of the paper's network (naoto0804, mmagic), converted exactly "
-        "to pconv's PConvUNet; files are cached under data_dir()/pretrained/ and hash-checked.",
+        "to pconv's PConvUNet; files are cached under data_dir()/pretrained/NAME/ and checked (hash, or layout "
+        "and depth where no hash is published).",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="{list,download,convert}")
-    actions.add_parser("list", help="the known checkpoints and whether they are cached").set_defaults(
-        func=pretrained_list
-    )
+    actions.add_parser(
+        "list", help="the known checkpoints, where each file goes, and whether the one there is valid"
+    ).set_defaults(func=pretrained_list)
     d = actions.add_parser("download", help="download a checkpoint into the cache (once)")
     d.add_argument("name", help="a name from `pretrained list`")
     d.set_defaults(func=pretrained_download)
@@ -80,24 +91,54 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _say(text: str, indent: str = "") -> None:
+    """Print prose wrapped at 100 columns (later lines under `indent` + 2), never breaking a path or URL."""
+    hang = indent + "  " if indent else ""
+    print(
+        textwrap.fill(
+            text, 100, initial_indent=indent, subsequent_indent=hang, break_long_words=False, break_on_hyphens=False
+        )
+    )
+
+
 def pretrained_list(args: argparse.Namespace) -> int:
-    """`pretrained list`: a table of the registry, with the published figures and the cache's state."""
-    have = set(cached())
-    rows = [("name", "source", "data", "size", "PSNR", "SSIM", "cached")]
-    for name, e in PRETRAINED.items():
+    """`pretrained list`: each model's published figures, the full path of its file and whether that file is valid."""
+    states = [cache_state(name) for name in PRETRAINED]
+    rows = [("name", "source", "size", "PSNR", "SSIM", "file (a file downloaded by hand goes exactly there)", "cached")]
+    for s in states:
+        e = PRETRAINED[s.name]
         psnr, ssim = (_figure(e.published.get(k)) for k in ("psnr", "ssim"))
-        rows.append((name, e.source, e.data, f"{e.resolution}", psnr, ssim, "yes" if name in have else "no"))
+        where = s.path if s.present or e.name_published else s.path.parent / "<any-name>.pth"
+        status = "yes" if s.valid else "INVALID" if s.present else "no"
+        rows.append((s.name, e.source, f"{e.resolution}", psnr, ssim, str(where), status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    folder = cache_path(next(iter(PRETRAINED))).parent.parent
-    print(f"\ncache: {folder}\n`python -m pconv pretrained download NAME` fetches one, `evaluate --pretrained NAME`")
-    print("scores it; PSNR/SSIM as the source published them, on its own test set and masks")
+    bad = [s for s in states if s.present and not s.valid]
+    if bad:
+        print("\nINVALID (left as they are: nothing here deletes a file):")
+        for s in bad:
+            _say(f"{s.name}: {s.problem}", indent="  ")
+    for name, e in PRETRAINED.items():
+        if not e.name_published:
+            print()
+            _say(
+                f"{name}: its file name is not published (the README links only the release page {e.page}); "
+                f"the download tries {e.filename}. Any one .pth or .pt file in {cache_path(name).parent}/ is "
+                "taken, whatever its name."
+            )
+    print()
+    _say(
+        "Valid: the SHA-256 starts with the published prefix or, where no hash is published, the file reads as "
+        "that source's layout with the entry's number of layers. `python -m pconv pretrained download NAME` "
+        "fetches a file, `evaluate --pretrained NAME` scores it; PSNR/SSIM as the source published them, on its "
+        "own test set and masks. Data, training and license: PRETRAINED[NAME] (pconv.pretrained)."
+    )
     return 0
 
 
 def pretrained_download(args: argparse.Namespace) -> int:
-    """`pretrained download NAME`: the cached, hash-checked file's path."""
+    """`pretrained download NAME`: the path of the valid cached file (a bad one there is named, exit status 2)."""
     print(download_pretrained(args.name))
     return 0
 

@@ -2,8 +2,8 @@
 
 `psnr`, `ssim`, `l1_error` score an inpainted composite, `dice_score`, `iou_score` a
 segmentation; `available_baselines` lists the classical fills (`harmonic`, `biharmonic`,
-`telea`, `navier_stokes`, `mean_fill`); `evaluate_inpainting` scores methods per hole-ratio
-bin as Table 1 of Liu et al. 2018 (arXiv:1804.07723). figures.py draws the trainer's sample
+`telea`, `navier_stokes`, `patchmatch`, `mean_fill`); `evaluate_inpainting` scores methods per
+hole-ratio bin as Table 1 of Liu et al. 2018 (arXiv:1804.07723). figures.py draws the trainer's sample
 grids; its functions are public through `pconv.notebook` only.
 
 Imports: `pconv.nn`, `pconv.data`, `pconv.utils`; never `pconv.train` or a room above
@@ -15,13 +15,15 @@ from pconv.evaluation.baselines import available_baselines, biharmonic, harmonic
 from pconv.evaluation.comparison import compare_methods
 from pconv.evaluation.inpainting import evaluate_inpainting
 from pconv.evaluation.metrics import dice_score, iou_score, l1_error, psnr, ssim
+from pconv.evaluation.patchmatch import patchmatch
 from pconv.evaluation.report import METRICS
-from pconv.evaluation.segmentation import per_image_scores, predict_probs, save_mask_pngs
+from pconv.evaluation.segmentation import border_dice, per_image_scores, predict_probs, save_mask_pngs
 
 __all__ = [
     "METRICS",
     "available_baselines",
     "biharmonic",
+    "border_dice",
     "compare_methods",
     "dice_score",
     "evaluate_inpainting",
@@ -30,6 +32,7 @@ __all__ = [
     "l1_error",
     "mean_fill",
     "navier_stokes",
+    "patchmatch",
     "per_image_scores",
     "predict_probs",
     "psnr",

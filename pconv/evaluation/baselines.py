@@ -9,13 +9,16 @@
 - `telea`, `navier_stokes`: OpenCV's fast-marching (Telea 2004) and Navier-Stokes
   (Bertalmio et al. 2001) inpainting, radius 3, on 8-bit images. Only when OpenCV is
   importable (`pip install opencv-python-headless`).
+- `patchmatch`: PatchMatch (Barnes et al. 2009), patches copied from the known region,
+  the paper's "PM" (pconv/evaluation/patchmatch.py). Only when PyPatchMatch is importable
+  (`pip install pypatchmatch`).
 - `mean_fill`: the holes take the mean colour of the valid pixels (a floor to beat).
 
-Every baseline takes an image (3, H, W) or (N, 3, H, W) float in [0, 1] and a mask
-(1, H, W) or (N, 1, H, W) with 1 = valid, 0 = hole, and returns the composite with
-the same shape, dtype and device as the image: known pixels are kept exactly, and
-values under the holes (NaN and inf included) never reach the fill. An image with no
-valid pixel is filled with grey (`ALL_HOLE_GREY`) by every baseline.
+Every baseline keeps the contract of pconv/evaluation/fill_contract.py: an image (3, H, W)
+or (N, 3, H, W) float in [0, 1] and a mask (1, H, W) or (N, 1, H, W) with 1 = valid, 0 =
+hole in; the composite out, same shape, dtype and device as the image, known pixels kept
+exactly, values under the holes (NaN and inf included) never reaching the fill, and an
+image with no valid pixel filled with grey (`ALL_HOLE_GREY`).
 """
 
 from __future__ import annotations
@@ -26,30 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pconv.utils import check_binary_mask
+from pconv.evaluation.fill_contract import ALL_HOLE_GREY, Filler, apply_filler, check_inputs, fill_doc
+from pconv.evaluation.patchmatch import import_patchmatch, patchmatch
 
 __all__ = ["harmonic_fill", "biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill", "available_baselines"]
 
 OPENCV_RADIUS = 3  # inpaint radius in pixels for both OpenCV methods
-ALL_HOLE_GREY = 0.5  # the fill of an image with no valid pixel, whatever the method
-
-# A per-image filler: image (H, W, 3) float64 in [0, 1], hole (H, W) bool -> filled (H, W, 3).
-_Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-# What every baseline's docstring ends with (the shared contract above), appended by `_baseline_doc`.
-_BASELINE_ARGS = """
-    Args:
-        image: (N, 3, H, W) or (3, H, W), float in [0, 1]; values under holes are ignored.
-        mask: (N|1, 1, H, W) or (1, H, W), 1 = valid, 0 = hole.
-
-    Returns:
-        The composite, same shape, dtype and device as `image`, in [0, 1]; valid pixels unchanged.
-"""
-
-
-def _baseline_doc(fn: Callable) -> Callable:
-    fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + _BASELINE_ARGS
-    return fn
 
 
 def _import_cv2():
@@ -64,43 +49,13 @@ def _import_cv2():
     return cv2
 
 
-def _batched(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Check a baseline's inputs; return (N, 3, H, W) image, (N, 1, H, W) mask, and whether it was one image."""
-    single = image.dim() == 3
-    if single:
-        image, mask = image.unsqueeze(0), mask.unsqueeze(0)
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ValueError(f"image must be (3, H, W) or (N, 3, H, W), got shape {tuple(image.shape)}")
-    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:]:
-        raise ValueError(
-            f"mask must be (1, H, W) or (N, 1, H, W) matching the image size {tuple(image.shape[-2:])}, "
-            f"got shape {tuple(mask.shape)}"
-        )
-    if mask.shape[0] not in (1, image.shape[0]):
-        raise ValueError(f"mask batch {mask.shape[0]} does not match image batch {image.shape[0]}")
-    check_binary_mask(mask)
-    return image, mask.expand(image.shape[0], -1, -1, -1), single
-
-
-def _apply(image: torch.Tensor, mask: torch.Tensor, fill: _Filler) -> torch.Tensor:
-    """Run a numpy filler image by image and return the composite as a tensor."""
-    image, mask, single = _batched(image, mask)
-    known = mask > 0  # (N, 1, H, W)
-    img_np = torch.where(known, image, 0.0).detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
-    hole_np = ~known.to("cpu")[:, 0].numpy()  # (N, H, W), True = hole
-    filled = np.stack([_fill_one(fill, img, hole) for img, hole in zip(img_np, hole_np)])  # (N, H, W, 3)
-    output = torch.from_numpy(filled).permute(0, 3, 1, 2).to(image.device, image.dtype)  # (N, 3, H, W)
-    composite = torch.where(known, image, output.clamp(0, 1))
-    return composite[0] if single else composite
-
-
-def _fill_one(fill: _Filler, img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """`fill`, except where it has nothing to work with: no hole (the image) or no valid pixel (grey)."""
-    if not hole.any():
-        return img
-    if hole.all():  # nothing to propagate: every baseline gives the same neutral grey (biharmonic would fail)
-        return np.full_like(img, ALL_HOLE_GREY)
-    return fill(img, hole)
+def _importable(importer: Callable[[], object]) -> bool:
+    """Whether a lazy importer (`_import_cv2`, `import_patchmatch`) finds its package."""
+    try:
+        importer()
+    except ImportError:
+        return False
+    return True
 
 
 def _biharmonic_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -109,7 +64,7 @@ def _biharmonic_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return inpaint_biharmonic(img, hole, channel_axis=-1)
 
 
-def _opencv_fill(flag_name: str) -> _Filler:
+def _opencv_fill(flag_name: str) -> Filler:
     def fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
         cv2 = _import_cv2()
         src = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)  # (H, W, 3), channel order is irrelevant
@@ -168,17 +123,17 @@ def harmonic_fill(image: torch.Tensor, mask: torch.Tensor, smoothing: int = 4) -
     return filled
 
 
-@_baseline_doc
+@fill_doc
 def biharmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Biharmonic inpainting (scikit-image `inpaint_biharmonic`, colour channels jointly).
 
     Slow on large holes (it solves a sparse linear system per image): about a second
     per 256x256 image with half of it missing.
     """
-    return _apply(image, mask, _biharmonic_fill)
+    return apply_filler(image, mask, _biharmonic_fill)
 
 
-@_baseline_doc
+@fill_doc
 def harmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """A smooth harmonic fill (`harmonic_fill`: pull-push with multigrid smoothing), clamped to [0, 1].
 
@@ -186,7 +141,7 @@ def harmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     On 64x64 crops it scores within 0.1 dB of a network trained to correct it
     (benchmarks/RESULTS.md, "Quality", 2026-12-01).
     """
-    batch, m, single = _batched(image, mask)
+    batch, m, single = check_inputs(image, mask)
     with torch.no_grad():
         fill = harmonic_fill(batch, m).clamp(0, 1)
         empty = (m == 0).flatten(1).all(1)[:, None, None, None]  # (N, 1, 1, 1): no valid pixel at all
@@ -194,48 +149,46 @@ def harmonic(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return composite[0] if single else composite
 
 
-@_baseline_doc
+@fill_doc
 def telea(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """OpenCV fast-marching inpainting (Telea 2004), radius 3, on the 8-bit image.
 
     Raises ImportError when OpenCV is not installed (`pip install opencv-python-headless`).
     """
     _import_cv2()
-    return _apply(image, mask, _opencv_fill("INPAINT_TELEA"))
+    return apply_filler(image, mask, _opencv_fill("INPAINT_TELEA"))
 
 
-@_baseline_doc
+@fill_doc
 def navier_stokes(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """OpenCV Navier-Stokes inpainting (Bertalmio et al. 2001), radius 3, on the 8-bit image.
 
     Raises ImportError when OpenCV is not installed (`pip install opencv-python-headless`).
     """
     _import_cv2()
-    return _apply(image, mask, _opencv_fill("INPAINT_NS"))
+    return apply_filler(image, mask, _opencv_fill("INPAINT_NS"))
 
 
-@_baseline_doc
+@fill_doc
 def mean_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Fill the holes with the per-channel mean of the valid pixels (grey `ALL_HOLE_GREY` if none)."""
-    return _apply(image, mask, _mean_fill)
+    return apply_filler(image, mask, _mean_fill)
 
 
 def available_baselines() -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
-    """The baselines usable here, by name: OpenCV's only when `cv2` imports.
+    """The baselines usable here, by name: OpenCV's only when `cv2` imports, PatchMatch only when PyPatchMatch does.
 
     Returns:
         An ordered dict name -> function, from {"biharmonic", "harmonic", "telea", "navier_stokes",
-        "mean_fill"}.
+        "patchmatch", "mean_fill"}.
     """
     found: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
         "biharmonic": biharmonic,
         "harmonic": harmonic,
     }
-    try:
-        _import_cv2()
-    except ImportError:
-        pass
-    else:
+    if _importable(_import_cv2):
         found.update(telea=telea, navier_stokes=navier_stokes)
+    if _importable(import_patchmatch):
+        found["patchmatch"] = patchmatch
     found["mean_fill"] = mean_fill
     return found

@@ -3,6 +3,7 @@
     probs = predict_probs(model, image)                       # (N, 1, H, W) in [0, 1]
     scores = per_image_scores(model, val_set)                 # {"dice": (N,), "iou": (N,)}
     paths = save_mask_pngs(model, "my_photos/", "masks/", size=(160, 240))
+    border = border_dice(probs, target, width=16)             # Dice within 16 px of the image border
 
 The model maps (N, 3, H, W) images in [0, 1] to (N, 1, H, W) logits, as `pconv.nn.UNet`
 does. Every function runs it in eval mode without gradients on the model's own device and
@@ -25,10 +26,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
 from pconv.data import ImageLoadError, find_images, load_image, make_loader, to_tensor
-from pconv.evaluation.metrics import dice_per_image, iou_per_image
+from pconv.evaluation.metrics import dice_per_image, dice_score, iou_per_image
 from pconv.utils import eval_mode
 
-__all__ = ["predict_probs", "predict_masks", "per_image_scores", "save_mask_pngs"]
+__all__ = ["predict_probs", "predict_masks", "per_image_scores", "save_mask_pngs", "border_dice"]
 
 
 @contextlib.contextmanager
@@ -196,3 +197,37 @@ def save_mask_pngs(
             f"save_mask_pngs: skipped {len(skipped)} unreadable image(s):\n" + "\n".join(skipped[:10]), stacklevel=2
         )
     return written
+
+
+def border_dice(pred: Tensor, target: Tensor, width: int = 16, threshold: float = 0.5) -> Tensor:
+    """Mean per-image Dice over the pixels within `width` px of the image border only.
+
+    Where a network's padding matters: partial-convolution based padding (Liu et al. 2018,
+    arXiv:1811.11718) changes the outputs near the border and leaves the interior alone.
+    Each image is scored as `dice_score` does (two empty masks score 1), on the frame of
+    rows and columns closer than `width` to an edge; a `width` of half the smaller side or
+    more takes the whole image.
+
+    Args:
+        pred: (N, 1, H, W) or (N, H, W) probabilities or a binary mask; foreground is `pred > threshold`.
+        target: the same shape; foreground is `target > 0.5`.
+        width: the frame's width in pixels, an int >= 1.
+        threshold: the probability above which a pixel counts as foreground.
+
+    Returns:
+        A 0-dim float32 tensor in [0, 1].
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"border_dice: width must be an int >= 1 (pixels from the border), got {width!r}")
+    if pred.dim() not in (3, 4) or pred.shape != target.shape:
+        raise ValueError(
+            f"border_dice: pred and target must be (N, 1, H, W) or (N, H, W) of the same shape, got "
+            f"{tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    h, w = pred.shape[-2:]
+    rows, cols = torch.arange(h, device=pred.device), torch.arange(w, device=pred.device)
+    near_row = torch.minimum(rows, h - 1 - rows) < width  # (H,)
+    near_col = torch.minimum(cols, w - 1 - cols) < width  # (W,)
+    frame = near_row[:, None] | near_col[None, :]  # (H, W), True within `width` of an edge
+    n = pred.shape[0]
+    return dice_score(pred[..., frame].reshape(n, 1, -1, 1), target[..., frame].reshape(n, 1, -1, 1), threshold)

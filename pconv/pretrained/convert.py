@@ -44,7 +44,7 @@ from torch import Tensor
 
 from pconv.nn import PConvUNet
 
-__all__ = ["SOURCES", "IMAGENET_MEAN", "IMAGENET_STD", "detect_source", "from_state_dict", "state_dict_of"]
+__all__ = ["SOURCES", "IMAGENET_MEAN", "IMAGENET_STD", "depth", "detect_source", "from_state_dict", "state_dict_of"]
 
 SOURCES = ("naoto", "mmagic", "pconv")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # naoto0804's opt.py, RGB order
@@ -108,7 +108,12 @@ def detect_source(state_dict: Mapping[str, Tensor]) -> str:
     return found[0]
 
 
-def _depth(sd: Mapping[str, Tensor], source: str) -> int:
+def depth(sd: Mapping[str, Tensor], source: str) -> int:
+    """The number of encoder layers (`layers`) of a state dict in `source`'s layout.
+
+    Raises:
+        ValueError: the encoder layers are not numbered consecutively.
+    """
     numbers = sorted(int(m.group(1)) for k in sd if (m := _LAYOUT[source]["probe"].match(k)))
     first = 0 if source == "pconv" else 1
     if numbers != list(range(first, first + len(numbers))):
@@ -182,7 +187,7 @@ def _pconv_config(sd: Mapping[str, Tensor]) -> dict[str, Any]:
             "this pconv state dict has a stem and head (a PConvUNetWithStem); a bare state dict does not record "
             "stem_channels: load the checkpoint file written by `train` instead"
         )
-    layers = _depth(sd, "pconv")
+    layers = depth(sd, "pconv")
     widths = [sd[f"encoder.{i}.conv.weight"].shape[0] for i in range(layers)]
     in_channels = sd["encoder.0.conv.weight"].shape[1]
     return dict(in_channels=in_channels, layers=layers, base_channels=widths[0], max_channels=max(widths))
@@ -219,7 +224,7 @@ def from_state_dict(state_dict: Mapping[str, Any], source: str | None = None) ->
         config = _pconv_config(sd)
         converted, used = dict(sd), set(sd)
     else:
-        layers = _depth(sd, found)
+        layers = depth(sd, found)
         converted, used = _convert(sd, found, layers)
         normalize = (IMAGENET_MEAN, IMAGENET_STD) if found == "naoto" else (0.5, 0.5)
         config = dict(layers=layers, normalize=normalize)

@@ -1,29 +1,21 @@
-"""The public checkpoints of the paper's network (Liu et al. 2018, arXiv:1804.07723) and their cache.
+"""The public checkpoints of the paper's network (Liu et al. 2018, arXiv:1804.07723): what and where they are.
 
     from pconv.pretrained import PRETRAINED, cached, load_pretrained
-    model = load_pretrained("mmagic-celeba")          # downloaded once, hash-checked, eval mode
+    model = load_pretrained("mmagic-celeba")          # downloaded once, checked, eval mode
     result = model.inpaint(image, mask)                # [0, 1] RGB in and out, like every model here
     model = load_pretrained("1000000.pth")             # or a file downloaded by hand
 
-`PRETRAINED` records where each file comes from and what its sources say about it;
-`pconv.pretrained.convert.from_state_dict` converts the weights exactly (why and how: its header),
-and `pconv.pretrained.loading` reads a file safely and builds the model. Files land in
-`data_dir()/pretrained/NAME/` (`PCONV_DATA_DIR`), written by `pconv.pretrained.download`
-(temporary name, fsync, rename: a partial download never looks complete) and hash-checked here.
+`PRETRAINED` records where each file comes from, how to check it and what its sources say
+about it (their configs and READMEs, quoted in `notes`). The files themselves are kept by
+`pconv.pretrained.cache`, read by `pconv.pretrained.files` and converted exactly by
+`pconv.pretrained.convert`.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pconv.pretrained.download import DownloadError, fetch, sha256_of
-from pconv.utils import data_dir
-
-__all__ = ["CITATION", "PRETRAINED", "Pretrained", "PretrainedError", "cache_path", "cached", "download_pretrained"]
-
-log = logging.getLogger(__name__)
+__all__ = ["CITATION", "PRETRAINED", "Pretrained", "PretrainedError", "entry"]
 
 CITATION = (
     "@inproceedings{liu2018image, title={Image Inpainting for Irregular Holes Using Partial Convolutions}, "
@@ -38,7 +30,10 @@ class Pretrained:
     """One public checkpoint: where it is, how to check it, what it was trained on, what was published.
 
     `sha256` is the full digest when one is published (None otherwise); `sha256_prefix` the
-    start of it that a file name carries (mmagic's `-1ffed0e8.pth`); both None: unchecked.
+    start of it that a file name carries (mmagic's `-1ffed0e8.pth`). With neither, a file is
+    checked by its structure: its layout is `source`'s and it has `layers` layers.
+    `name_published` False: the file's name is not published (naoto's release asset), so
+    `url` ends in a guess and any one .pth/.pt file in the model's folder is taken.
     `published` holds the source's own figures ({"psnr", "ssim", "l1"}), on its test set and
     masks (`notes`), not comparable with pconv's evaluation as they stand.
     """
@@ -53,39 +48,55 @@ class Pretrained:
     notes: str
     sha256: str | None = None
     sha256_prefix: str | None = None
+    name_published: bool = True
     published: dict[str, float] = field(default_factory=dict)
     citation: str = CITATION
 
     @property
     def filename(self) -> str:
+        """The name the file is downloaded under (for `name_published=False`, the guess in `url`)."""
         return self.url.rsplit("/", 1)[-1]
 
+    @property
+    def hash(self) -> str | None:
+        """What a file's SHA-256 must start with (the full digest is its own prefix); None: unknown."""
+        return (self.sha256 or self.sha256_prefix or "").lower() or None
 
+
+_NAOTO = "https://github.com/naoto0804/pytorch-inpainting-with-partial-conv"
 _MMAGIC = "https://download.openmmlab.com/mmediting/inpainting/pconv/"
-_MMAGIC_PAGE = "https://github.com/open-mmlab/mmagic/tree/main/configs/partial_conv (metafile.yml, README.md)"
+_MMAGIC_PAGE = "https://github.com/open-mmlab/mmagic/tree/main/configs/partial_conv"  # its README links the files
+# What mmagic's 2020 configs (mmediting, configs/inpainting/partial_conv/pconv_256x256_*.py) say; the
+# README's table gives 500k iterations for every row, 8 GPUs for stage 1 and 4 for stage 2.
 _MMAGIC_NOTES = (
-    "stage 2 of 2 (500k iterations fine-tuning with the encoder's BatchNorm frozen, 4 GPUs x batch 2, "
-    "after a 500k-iteration stage 1), mmediting 2020-06-19; free-form masks of mmagic's LoadMask "
-    "(irregular, 15-65% of the image); the figures are mmagic's, on its validation set and masks. "
-    "Trained on BGR images in [-1, 1] (converted to RGB here). The 8 hex digits of the file name are "
-    "the start of its SHA-256 (mmagic's publish_model)."
+    "Stage 2 of 2: fine-tuning with the encoder's BatchNorm frozen, Adam lr 5e-5 (stage 1: lr 2e-4, "
+    "800,002 iterations in its config, 8 GPUs). {stage2} The README's table says 500k iterations and 4 GPUs; "
+    "the file name's 4x2 reads 4 GPUs x 2 images, which the config does not say. Free-form masks of mmagic's "
+    "LoadMask (irregular, 15-65% of the image), random 384x384 crops resized to 256x256; mmediting 2020-06-19. "
+    "The figures are mmagic's, on its validation set and masks. Trained on BGR images in [-1, 1] (converted "
+    "to RGB here). The 8 hex digits of the file name are the start of its SHA-256 (mmagic's publish_model)."
 )
 
 PRETRAINED: dict[str, Pretrained] = {
     "naoto-places2": Pretrained(
-        url="https://github.com/naoto0804/pytorch-inpainting-with-partial-conv/releases/download/v0.0.0/1000000.pth",
+        url=_NAOTO + "/releases/download/v0.0.0/1000000.pth",
         source="naoto",
         data="Places2 (Places365-Challenge, ~8M images)",
         resolution=256,
         layers=7,
         license="MIT (naoto0804/pytorch-inpainting-with-partial-conv); Places2's terms apply to the data",
-        page="https://github.com/naoto0804/pytorch-inpainting-with-partial-conv#results",
+        page=_NAOTO + "/releases/tag/v0.0.0",
         notes=(
-            "500k iterations, then 500k fine-tuning with the encoder's BatchNorm frozen, batch 16; the author "
-            "does not vouch for its quality and publishes no figures or hash. Masks of the chainer "
-            "reimplementation's generator, not the paper's. The README has also linked Google Drive "
-            "(id 1SYjJ-Vlu2cpAlgBG5FiJueN9W4lf48w8) and issue #22 a Dropbox copy of the same file name."
+            "500k iterations (Adam lr 2e-4), then 500k fine-tuning with the encoder's BatchNorm frozen "
+            "(lr 5e-5), batch 16 (the README; the rates and batch are train.py's defaults); the author does "
+            "not vouch for its quality and publishes no figures or hash. Masks of the chainer "
+            "reimplementation's generator, not the paper's. File name: the README links only the release "
+            "page v0.0.0, and no published source names its asset; train.py saves iteration 1,000,000 as "
+            "1000000.pth, the name of the copy the README (2018-10 to 2019-01) and issue #22 linked on Dropbox, "
+            "later on Google Drive (ids 1SYjJ-Vlu2cpAlgBG5FiJueN9W4lf48w8, 1PgcE4hNlf7ML5H68wd5nXwQXa9YBKGzO). "
+            "The download tries that name; a file of any name placed in the model's folder is taken."
         ),
+        name_published=False,
     ),
     "mmagic-places2": Pretrained(
         url=_MMAGIC + "pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth",
@@ -96,7 +107,8 @@ PRETRAINED: dict[str, Pretrained] = {
         layers=7,
         license="Apache-2.0 (open-mmlab/mmagic); Places365's terms apply to the data",
         page=_MMAGIC_PAGE,
-        notes=_MMAGIC_NOTES + " Test set: Places365-val.",
+        notes=_MMAGIC_NOTES.format(stage2="Stage 2's config: 500,000 iterations, batch 12 per GPU (stage 1 too).")
+        + " Test set: Places365-val.",
         published={"psnr": 22.762, "ssim": 0.801, "l1": 8.776},
     ),
     "mmagic-celeba": Pretrained(
@@ -108,7 +120,8 @@ PRETRAINED: dict[str, Pretrained] = {
         layers=7,
         license="Apache-2.0 (open-mmlab/mmagic); CelebA-HQ is for non-commercial research",
         page=_MMAGIC_PAGE,
-        notes=_MMAGIC_NOTES + " Test set: CelebA-val.",
+        notes=_MMAGIC_NOTES.format(stage2="Stage 2's config: 300,002 iterations, batch 1 per GPU (stage 1 too).")
+        + " Test set: CelebA-val.",
         published={"psnr": 25.404, "ssim": 0.853, "l1": 5.990},
     ),
 }
@@ -118,52 +131,8 @@ class PretrainedError(RuntimeError):
     """A pretrained model cannot be had: unknown name, no network, bad file, hash mismatch; says what to do."""
 
 
-def cache_path(name: str) -> Path:
-    """Where the file of `PRETRAINED[name]` is kept: `data_dir()/pretrained/NAME/FILENAME`."""
-    return data_dir() / "pretrained" / name / _entry(name).filename
-
-
-def cached() -> list[str]:
-    """The names in `PRETRAINED` whose files are in the cache (complete: partial downloads have other names)."""
-    return [name for name in PRETRAINED if cache_path(name).is_file()]
-
-
-def _entry(name: str) -> Pretrained:
+def entry(name: str) -> Pretrained:
+    """`PRETRAINED[name]`, or a PretrainedError listing the known names."""
     if name not in PRETRAINED:
         raise PretrainedError(f"no pretrained model named {name!r}; known: {', '.join(PRETRAINED)} (or pass a file)")
     return PRETRAINED[name]
-
-
-def _check_cached(name: str, path: Path) -> None:
-    entry = _entry(name)
-    want = entry.sha256 or entry.sha256_prefix
-    if want and not (got := sha256_of(path)).startswith(want):
-        path.unlink(missing_ok=True)
-        raise PretrainedError(
-            f"{path} is not {name}'s file: its SHA-256 is {got}, expected {'' if entry.sha256 else 'a prefix '}"
-            f"{want}; it was deleted. Download it again (`python -m pconv pretrained download {name}`)"
-        )
-
-
-def download_pretrained(name: str, *, progress: bool = True) -> Path:
-    """The cached file of `PRETRAINED[name]`, downloaded (and hash-checked) when it is not there yet.
-
-    Raises:
-        PretrainedError: unknown name; no network or a failed download (the message names the
-            model and the URL and where to put a file downloaded by hand); a hash mismatch (the
-            file is deleted and the message says so).
-    """
-    entry, path = _entry(name), cache_path(name)
-    if path.is_file():
-        _check_cached(name, path)
-        return path
-    try:
-        digest = fetch(entry.url, path, sha256=entry.sha256, sha256_prefix=entry.sha256_prefix, progress=progress)
-    except DownloadError as e:
-        raise PretrainedError(
-            f"cannot download {name} from {entry.url}: {e}. Without network, download that file elsewhere and "
-            f"put it at {path} (or pass the file's path instead of the name)"
-        ) from None
-    if not (entry.sha256 or entry.sha256_prefix):
-        log.warning("%s has no published SHA-256; the file downloaded to %s has SHA-256 %s", name, path, digest)
-    return path

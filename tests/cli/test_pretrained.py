@@ -13,6 +13,7 @@ import pytest
 from source_nets import naoto_file, register
 
 from pconv.cli.errors import UsageError
+from pconv.cli.parser import main
 from pconv.cli.pretrained import (
     add_pretrained_parser,
     convert_output,
@@ -55,15 +56,64 @@ def test_convert_output_wants_an_existing_folder_for_a_trailing_slash(tmp_path, 
         convert_output("missing/")
 
 
-def test_list_then_download_then_list(naoto_entry, capsys):
+def rows(text: str, name: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines() if line.startswith(name + " ")]
+
+
+def test_list_then_download_then_list(naoto_entry, capsys, tmp_path):
     assert pretrained_list(argparse.Namespace()) == 0
     text = capsys.readouterr().out
     assert "mmagic-celeba" in text and "25.404" in text and "0.853" in text  # the published figures
-    assert [line.split()[-1] for line in text.splitlines() if line.startswith("test-naoto")] == ["no"]
+    path = tmp_path / "data" / "pretrained" / "test-naoto" / "1000000.pth"
+    assert rows(text, "test-naoto") == [["test-naoto", "naoto", "32", "-", "-", str(path), "no"]]  # the full path
+    mm = tmp_path / "data" / "pretrained" / "mmagic-celeba" / "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth"
+    assert rows(text, "mmagic-celeba")[0][-2:] == [str(mm), "no"]
+    naoto_folder = tmp_path / "data" / "pretrained" / "naoto-places2"
+    assert rows(text, "naoto-places2")[0][-2:] == [str(naoto_folder / "<any-name>.pth"), "no"]
+    prose = " ".join(text.split())
+    assert (
+        "naoto-places2: its file name is not published (the README links only the release page "
+        "https://github.com/naoto0804/pytorch-inpainting-with-partial-conv/releases/tag/v0.0.0); the download tries "
+        f"1000000.pth. Any one .pth or .pt file in {naoto_folder}/ is taken, whatever its name." in prose
+    )
     assert pretrained_download(argparse.Namespace(name="test-naoto")) == 0
     assert capsys.readouterr().out.strip() == str(cache_path("test-naoto"))
     pretrained_list(argparse.Namespace())
     assert [line.split()[-1] for line in capsys.readouterr().out.splitlines() if "test-naoto" in line] == ["yes"]
+
+
+def test_list_names_an_invalid_file_and_download_exits_2(naoto_entry, capsys, tmp_path):
+    page = cache_path("test-naoto")
+    page.parent.mkdir(parents=True)
+    page.write_bytes(b"<!DOCTYPE html><html><head><title>Dropbox</title></head></html>")
+    pretrained_list(argparse.Namespace())
+    text = capsys.readouterr().out
+    assert rows(text, "test-naoto")[0][-2:] == [str(page), "INVALID"]
+    prose = " ".join(text.split())
+    assert "INVALID (left as they are: nothing here deletes a file): test-naoto: " in prose
+    assert f"{page} is an HTML page, not a checkpoint: the download was probably redirected" in prose
+    assert main(["pretrained", "download", "test-naoto"]) == 2
+    err = capsys.readouterr()
+    assert err.out == "" and "Traceback" not in err.err
+    assert f"{page} is an HTML page, not a checkpoint" in err.err and "delete it and run" in err.err
+    assert page.is_file()  # kept, and still not listed as cached
+    pretrained_list(argparse.Namespace())
+    assert rows(capsys.readouterr().out, "test-naoto")[0][-1] == "INVALID"
+
+
+def test_download_of_an_html_page_exits_2_and_saves_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PCONV_DATA_DIR", str(tmp_path / "data"))
+    served = tmp_path / "served" / "1000000.pth"  # what a login redirect leaves, at the file's URL
+    served.parent.mkdir()
+    served.write_bytes(b"<html><body>Please sign in</body></html>")
+    register(monkeypatch, "test-naoto", served, name_published=False)
+    assert main(["pretrained", "download", "test-naoto"]) == 2
+    err = capsys.readouterr().err
+    assert f"the file downloaded from {served.as_uri()} is an HTML page, not a checkpoint" in err
+    assert "nothing was saved" in err and "Traceback" not in err
+    assert not any(p.is_file() for p in (tmp_path / "data").rglob("*"))
+    pretrained_list(argparse.Namespace())
+    assert rows(capsys.readouterr().out, "test-naoto")[0][-1] == "no"
 
 
 def test_a_model_is_scored_at_its_entry_size_or_256(naoto_entry):

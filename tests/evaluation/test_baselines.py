@@ -1,5 +1,6 @@
-"""Tests for pconv.evaluation.baselines: known pixels kept exactly, holes filled, values under holes ignored (NaN too),
-shapes, OpenCV errors, and harmonic_fill against plain Jacobi sweeps of Laplace's equation."""
+"""Tests for pconv.evaluation.baselines and every fill it lists (PatchMatch too): known pixels kept exactly,
+holes filled, values under holes ignored (NaN too), shapes, OpenCV errors, and harmonic_fill against plain
+Jacobi sweeps of Laplace's equation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from skimage import data
 
 from pconv.evaluation import baselines
 from pconv.evaluation.baselines import (
-    ALL_HOLE_GREY,
     available_baselines,
     biharmonic,
     harmonic,
@@ -20,6 +20,9 @@ from pconv.evaluation.baselines import (
     navier_stokes,
     telea,
 )
+from pconv.evaluation.fill_contract import ALL_HOLE_GREY
+
+ALL_NAMES = ["biharmonic", "harmonic", "telea", "navier_stokes", "patchmatch", "mean_fill"]
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +44,13 @@ def mask() -> torch.Tensor:
 def test_available_names():
     names = list(available_baselines())
     assert names[0] == "biharmonic" and names[-1] == "mean_fill"
-    assert names[1] == "harmonic" and set(names) <= {"biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill"}
+    assert names[1] == "harmonic" and names == [n for n in ALL_NAMES if n in names]  # this order, some left out
 
 
-@pytest.mark.parametrize("name", ["biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill"])
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_keeps_known_pixels_and_fills_holes(name, image, mask):
     if name not in available_baselines():
-        pytest.skip("OpenCV is not installed")
+        pytest.skip(f"{name} needs a package that is not installed (OpenCV or PyPatchMatch)")
     fn = available_baselines()[name]
     marked = image.clone()
     marked[mask.expand_as(image) == 0] = 1.0  # garbage in the holes must not leak through
@@ -96,11 +99,12 @@ def test_bad_inputs(image, mask):
 
 
 def test_opencv_missing_gives_clear_error(monkeypatch, image, mask):
+    before = list(available_baselines())
     monkeypatch.setitem(sys.modules, "cv2", None)  # makes `import cv2` raise ImportError
     for fn in (telea, navier_stokes):
         with pytest.raises(ImportError, match="pip install opencv-python-headless"):
             fn(image, mask)
-    assert list(available_baselines()) == ["biharmonic", "harmonic", "mean_fill"]
+    assert list(available_baselines()) == [n for n in before if n not in ("telea", "navier_stokes")]
     assert baselines.mean_fill(image, mask).shape == image.shape
 
 
@@ -160,9 +164,9 @@ def test_harmonic_fill_ignores_nan_and_inf_under_holes(junk):
     assert torch.isfinite(dirty).all() and torch.equal(dirty, clean)
 
 
-@pytest.mark.parametrize("name", ["biharmonic", "harmonic", "telea", "navier_stokes", "mean_fill"])
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_every_baseline_on_an_all_hole_and_an_all_valid_mask(name, image, mask):
-    fn = available_baselines().get(name) or pytest.skip(f"{name} needs OpenCV")
+    fn = available_baselines().get(name) or pytest.skip(f"{name} needs OpenCV or PyPatchMatch")
     assert torch.equal(fn(image, torch.ones(2, 1, 48, 40)), image)  # nothing to fill: the image, exactly
     assert torch.equal(fn(image[0], torch.zeros(1, 48, 40)), torch.full_like(image[0], ALL_HOLE_GREY))
     mixed = torch.cat([torch.zeros(1, 1, 48, 40), mask[1:]])  # one image all hole, one with an ordinary hole

@@ -27,6 +27,7 @@ from pconv.evaluation.fills import (
 
 def test_check_baselines_names_what_is_available_and_refuses_clashes(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError: no OpenCV fills
+    monkeypatch.setitem(sys.modules, "patchmatch", None)  # nor PyPatchMatch: no PatchMatch fill
     assert list(check_baselines(None, [])) == ["biharmonic", "harmonic", "mean_fill"]
     assert check_baselines(["mean_fill"], ["model"]) == {"mean_fill": mean_fill}
     with pytest.raises(ValueError, match=r"unknown method 'telea'; available here: \['model', 'biharmonic'"):

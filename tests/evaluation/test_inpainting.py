@@ -119,6 +119,7 @@ def test_without_opencv_the_tables_hold_what_there_is(astronaut, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    monkeypatch.setitem(sys.modules, "patchmatch", None)  # and `import patchmatch`: no PatchMatch either
     report = evaluate_inpainting(MeanFillModel(), astronaut, [square_mask(32, 8)], progress=False)
     assert report.methods == ["model", "biharmonic", "harmonic", "mean_fill"]
     assert "telea" not in report.to_text() and "telea" not in report.to_html()

@@ -10,8 +10,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from pconv.data import SyntheticShapesDataset
-from pconv.evaluation.metrics import dice_per_image
-from pconv.evaluation.segmentation import per_image_scores, predict_masks, predict_probs, save_mask_pngs
+from pconv.evaluation.metrics import dice_per_image, dice_score
+from pconv.evaluation.segmentation import border_dice, per_image_scores, predict_masks, predict_probs, save_mask_pngs
 from pconv.nn import UNet, bce_dice_loss
 from pconv.train import TrainConfig, Trainer
 
@@ -172,3 +172,55 @@ def test_notebook_reads_carvana_through_the_pairing_check_with_default_workers()
     source = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
     assert "CarvanaDataset(root" in source  # pairs photos and masks when built, before training
     assert "num_workers=" not in source and "DataLoader(" not in source  # default_num_workers() decides
+
+
+def reference_border_dice(pred: np.ndarray, target: np.ndarray, width: int, threshold: float = 0.5) -> float:
+    """Mean over images of the Dice of the pixels (i, j) with min(i, j, H-1-i, W-1-j) < width, in loops."""
+    n, h, w = pred.shape
+    scores = []
+    for k in range(n):
+        p, t = [], []
+        for i in range(h):
+            for j in range(w):
+                if min(i, j, h - 1 - i, w - 1 - j) < width:
+                    p.append(pred[k, i, j] > threshold)
+                    t.append(target[k, i, j] > 0.5)
+        scores.append(reference_dice(np.array(p), np.array(t)))
+    return float(np.mean(scores))
+
+
+@pytest.mark.parametrize("h, w", [(20, 20), (23, 37)])
+@pytest.mark.parametrize("width", [1, 3, 16])
+def test_border_dice_is_the_dice_of_the_frame(h, w, width):
+    rng = np.random.default_rng(width)
+    pred = rng.random((3, h, w)).astype(np.float32)
+    target = (rng.random((3, h, w)) > 0.6).astype(np.float32)
+    target[2] = 0
+    pred[2] = np.where(pred[2] > 0.5, 0.0, pred[2])  # two empty frames: Dice 1
+    got = border_dice(torch.from_numpy(pred)[:, None], torch.from_numpy(target)[:, None], width=width)
+    assert got.shape == () and got.dtype == torch.float32
+    assert abs(float(got) - reference_border_dice(pred, target, width)) < 1e-6
+    assert abs(float(border_dice(torch.from_numpy(pred), torch.from_numpy(target), width)) - float(got)) < 1e-7
+
+
+def test_border_dice_ignores_the_interior_and_takes_the_whole_of_a_small_image():
+    target = torch.zeros(1, 1, 40, 40)
+    target[..., 10:30, 10:30] = 1  # an object that reaches from 10 px off the border inwards
+    pred = target.clone()
+    pred[..., 20:, :] = 0  # wrong in the interior and near the border
+    interior_only = target.clone()
+    interior_only[..., 16:24, 16:24] = 0  # wrong only more than 16 px from every edge
+    assert float(border_dice(interior_only, target, width=16)) == 1.0
+    assert float(border_dice(pred, target, width=16)) < 1.0
+    assert float(border_dice(pred, target, width=20)) == float(dice_score(pred, target))  # the frame is everything
+
+
+def test_border_dice_refuses_bad_arguments():
+    x = torch.zeros(2, 1, 8, 8)
+    for width in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="width must be an int >= 1"):
+            border_dice(x, x, width=width)
+    with pytest.raises(ValueError, match="same shape"):
+        border_dice(x, torch.zeros(2, 1, 8, 9))
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        border_dice(torch.zeros(8, 8), torch.zeros(8, 8))

@@ -94,15 +94,20 @@ def test_full_unpickling_only_for_a_registered_full_hash(monkeypatch, tmp_path):
 
 # ---- bad input -----------------------------------------------------------------------------------
 def test_bad_files_name_the_file_and_what_to_do(tmp_path):
-    garbage, truncated, empty = tmp_path / "garbage.pth", tmp_path / "truncated.pth", tmp_path / "empty.pth"
-    garbage.write_bytes(b"GIF89a, not a torch file " * 80)  # fixed bytes: random ones may parse as a pickle
+    garbage, text, html = tmp_path / "garbage.pth", tmp_path / "text.pth", tmp_path / "page.pth"
+    truncated, empty = tmp_path / "truncated.pth", tmp_path / "empty.pth"
+    garbage.write_bytes(b"GIF89a" + bytes(range(256)) * 4)  # fixed bytes: random ones may parse as a pickle
+    text.write_bytes(b"GIF89a, not a torch file " * 80)
+    html.write_bytes(b"<!doctype html><html><body>Sign in</body></html>")
     whole = mmagic_file(tmp_path / "whole.pth").read_bytes()
     truncated.write_bytes(whole[: len(whole) // 2])
     empty.write_bytes(b"")
     for path, needle in [
-        (garbage, "garbage.pth is not a PyTorch checkpoint, or it is corrupt"),
-        (truncated, "truncated.pth is truncated or corrupt.*download it again"),
-        (empty, "empty.pth is truncated or corrupt"),
+        (garbage, "garbage.pth is not a PyTorch checkpoint, or it is corrupt; download it again, or pass another"),
+        (text, "text.pth is not a PyTorch checkpoint but a text file .it starts 'GIF89a, not a torch file"),
+        (html, "page.pth is an HTML page, not a checkpoint: the download was probably redirected to a login"),
+        (truncated, "truncated.pth is truncated: a PyTorch checkpoint whose end is missing.*download it again"),
+        (empty, "empty.pth is empty .0 bytes.: nothing was downloaded; download it again"),
         (tmp_path / "nope.pth", "nope.pth is not there; pass a checkpoint file"),
         (tmp_path, "is a folder, not a file"),
     ]:
