@@ -106,6 +106,10 @@ def test_studio_drag_paints_holes_and_inpaint_shows_the_tiles(lab, page):
     canvas = studio.locator(".pconv-studio-canvas")
     canvas.scroll_into_view_if_needed()
     lab.execute(kernel, "studio.clear()")
+    # Smoke mode trains 06's network for a few steps, and the studio never ticks such a run by
+    # default (tests/test_browser_studio.py checks that): tick it, so that a network fills too.
+    tick = "studio.selected = [n for n in studio.methods if studio.method(n).is_network][:1] + studio.selected"
+    lab.execute(kernel, tick)
     width, height, radius = lab.ask(
         kernel, "[studio.canvas.width, studio.canvas.height, studio.controls['brush'].value]"
     )

@@ -4,7 +4,8 @@ Every function builds a `matplotlib.figure.Figure` directly (not through pyplot)
 nothing is shown, kept open or closed behind the caller's back: in Jupyter a returned
 Figure renders inline as the cell's value (or with `display(fig)`), and
 `fig.savefig(path)` writes it. Inputs may be torch tensors or numpy arrays, channels
-first (N, C, H, W) / (C, H, W) or, for arrays, channels last (H, W, C).
+first (N, C, H, W) / (C, H, W) or, for arrays, channels last (H, W, C). Sizes, fonts, frames
+and axes follow `pconv.evaluation.figure_layout`, so that a notebook shows them readably.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from pconv.evaluation.figure_layout import TEXT_PT, frame, integer_steps, panel_grid, panel_inches, use_log_scale, wrap
 from pconv.evaluation.metrics import dice_per_image, psnr
 
 __all__ = [
@@ -28,7 +31,6 @@ __all__ = [
 ]
 
 HOLE_GREY = 0.85  # holes in the masked input are drawn light grey, as in the paper's figures
-PANEL_INCHES = 2.4
 
 
 def as_batch(x: Any, channels: int, name: str) -> np.ndarray:
@@ -52,15 +54,6 @@ def as_batch(x: Any, channels: int, name: str) -> np.ndarray:
         else:
             raise ValueError(f"{name} must have {channels} channel(s), got shape {a.shape}")
     return a.transpose(0, 2, 3, 1)  # (N, H, W, C)
-
-
-def panel_grid(rows: int, cols: int, size: float = PANEL_INCHES) -> tuple[Figure, np.ndarray]:
-    """A Figure of rows x cols image panels of `size` inches, axes off; returns (figure, (rows, cols) axes)."""
-    fig = Figure(figsize=(cols * size, rows * size), layout="constrained")
-    axes = np.asarray(fig.subplots(rows, cols, squeeze=False))
-    for ax in axes.flat:
-        ax.set_axis_off()
-    return fig, axes
 
 
 def _chw(a: np.ndarray) -> torch.Tensor:
@@ -87,7 +80,8 @@ def show_inpainting(
         raise ValueError(f"batch sizes differ: image {len(img)}, mask {len(msk)}, output {len(out)}")
     msk = np.broadcast_to(msk, img.shape[:3] + (1,)) > 0.5
     rows = min(len(img), max_rows)
-    fig, axes = panel_grid(rows, 4)
+    size = panel_inches(4)
+    fig, axes = panel_grid(rows, 4, size)
     for r in range(rows):
         out_r = np.clip(out[r], 0, 1)
         comp = np.where(msk[r], img[r], out_r)  # composite: known pixels from the image
@@ -101,7 +95,7 @@ def show_inpainting(
         ]
         for ax, (pic, title) in zip(axes[r], panels):
             ax.imshow(np.clip(pic, 0, 1), interpolation="nearest")
-            ax.set_title(title, fontsize=9)
+            ax.set_title(wrap(title, 0.95 * size), fontsize=TEXT_PT)
     return fig
 
 
@@ -116,7 +110,7 @@ def show_masks(masks: Any, titles: Sequence[str] | None = None, ncols: int = 8, 
             it in white, so one sees what the network is asked to fill.
 
     Returns:
-        The Figure, one axis per mask.
+        The Figure, one axis per mask, each framed (a mask's white, valid area would merge into the page).
     """
     if isinstance(masks, (list, tuple)):
         stack = np.stack([as_batch(m, 1, "masks[i]")[0] for m in masks])  # (N, H, W, 1)
@@ -128,7 +122,8 @@ def show_masks(masks: Any, titles: Sequence[str] | None = None, ncols: int = 8, 
     photo = None if image is None else as_batch(image, 3, "image")[0]
     cols = max(1, min(ncols, len(valid)))
     rows = math.ceil(len(valid) / cols)
-    fig, axes = panel_grid(rows, cols, size=min(PANEL_INCHES, 16 / cols))
+    size = panel_inches(cols)
+    fig, axes = panel_grid(rows, cols, size)
     for k, ax in enumerate(axes.flat):
         if k >= len(valid):
             fig.delaxes(ax)
@@ -139,8 +134,9 @@ def show_masks(masks: Any, titles: Sequence[str] | None = None, ncols: int = 8, 
             ax.imshow(np.where(valid[k][..., None], np.clip(photo, 0, 1), 1.0), interpolation="nearest")
         else:
             ax.imshow(valid[k], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        frame(ax)
         prefix = f"{titles[k]} " if titles is not None and k < len(titles) else ""
-        ax.set_title(f"{prefix}{1 - valid[k].mean():.1%} hole", fontsize=8)
+        ax.set_title(wrap(f"{prefix}{1 - valid[k].mean():.1%} hole", 0.95 * size), fontsize=TEXT_PT)
     return fig
 
 
@@ -154,7 +150,7 @@ def _smooth(values: np.ndarray, weight: float) -> np.ndarray:
 
 
 def plot_history(history: Sequence[dict[str, Any]], keys: Sequence[str] | None = None) -> Figure:
-    """Training curves: loss terms on one log-scale axis, each validation metric on its own, lr last.
+    """Training curves: loss terms on one axis, each validation metric on its own, lr last.
 
     Args:
         history: list of dicts such as {"step": 100, "loss/total": 0.9, "loss/hole": 0.3,
@@ -164,10 +160,12 @@ def plot_history(history: Sequence[dict[str, Any]], keys: Sequence[str] | None =
             "skipped" counter while it stays 0: nothing to see). Keys with "loss"
             in the name share the loss axis (train curves lightly smoothed, raw drawn
             faint; "val/..." losses dashed), "lr" gets its own axis, any other key (e.g.
-            "val/psnr") its own axis.
+            "val/psnr") its own axis. The loss and lr axes are logarithmic when their values
+            span two decades or more (`use_log_scale`); the step axis has whole-step ticks.
 
     Returns:
-        The Figure: 1 loss axis (if any loss key) + 1 per metric + 1 for lr (if present).
+        The Figure: 1 loss axis (if any loss key) + 1 per metric + 1 for lr (if present);
+        the loss terms' legend below the axes.
     """
     auto = keys is None
     if auto:
@@ -201,16 +199,18 @@ def plot_history(history: Sequence[dict[str, Any]], keys: Sequence[str] | None =
                     ax.plot(x, _smooth(y, 0.6), color=line.get_color(), label=k)
                 else:
                     ax.plot(x, y, label=k)
-            if all((series[k][:, 1] > 0).all() for k in losses):
+            if use_log_scale(np.concatenate([series[k][:, 1] for k in losses])):
                 ax.set_yscale("log")
             ax.set_title("losses")
-            ax.legend(fontsize=7)
+            handles, labels = ax.get_legend_handles_labels()  # below the axes: over the curves it hid a line
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=TEXT_PT)
         else:
             x, y = series[panel].T
             ax.plot(x, y, "-o" if len(y) <= 50 else "-", ms=3)
             ax.set_title(panel)
-            if panel == "lr" and (y > 0).all():
+            if panel == "lr" and use_log_scale(y):
                 ax.set_yscale("log")
+        integer_steps(ax)
     return fig
 
 
@@ -244,14 +244,15 @@ def show_segmentation(image: Any, target: Any, pred: Any, *, max_rows: int = 4, 
         photo = np.clip(img[r], 0, 1)
         overlay = np.where(p[..., None], 0.55 * photo + 0.45 * np.array([1.0, 0.1, 0.1]), photo)
         axes[r, 0].imshow(photo)
-        axes[r, 0].set_title("image", fontsize=9)
+        axes[r, 0].set_title("image", fontsize=TEXT_PT)
         axes[r, 1].imshow(t, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        axes[r, 1].set_title("true mask", fontsize=9)
+        frame(axes[r, 1])
+        axes[r, 1].set_title("true mask", fontsize=TEXT_PT)
         axes[r, 2].imshow(np.clip(overlay, 0, 1))  # the blend can round a hair above 1
         if t.any() and not t.all():
             axes[r, 2].contour(t.astype(float), levels=[0.5], colors="yellow", linewidths=0.8)
         dice = dice_per_image(torch.from_numpy(p[None]).float(), torch.from_numpy(t[None]).float()).item()
-        axes[r, 2].set_title(f"prediction, Dice {dice:.3f}", fontsize=9)
+        axes[r, 2].set_title(f"prediction, Dice {dice:.3f}", fontsize=TEXT_PT)
     return fig
 
 
@@ -263,17 +264,18 @@ def plot_dice_histogram(scores: Any, bins: int = 20) -> Figure:
         bins: number of histogram bins over [0, 1].
 
     Returns:
-        The Figure, one axis.
+        The Figure, one axis; the legend (the mean) right of it, off the bars.
     """
     s = scores.detach().float().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores, float)
     s = s.ravel()
     if s.size == 0:
         raise ValueError("scores is empty")
-    fig = Figure(figsize=(5, 3), layout="constrained")
+    fig = Figure(figsize=(6, 3), layout="constrained")
     ax = fig.subplots()
     ax.hist(s, bins=bins, range=(0, 1), color="tab:blue", alpha=0.8)
     ax.axvline(s.mean(), color="tab:red", ls="--", label=f"mean {s.mean():.3f}")
     ax.set_xlabel("Dice")
     ax.set_ylabel("images")
-    ax.legend()
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of images
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=TEXT_PT)
     return fig

@@ -52,6 +52,7 @@ class Control:
 
 
 _STYLE = {"description_width": "initial"}
+GAP_PX = 24  # space after a range slider's readout, before the next control
 _SLIDER = {"continuous_update": False, "style": _STYLE}
 
 
@@ -66,6 +67,12 @@ def _dropdown(row: Control, options: list[Any], value: Any) -> widgets.Dropdown:
     return widgets.Dropdown(value=value, options=options, style=_STYLE, layout={"width": f"{width}px"})
 
 
+def _range_slider(row: Control, value: Any) -> widgets.FloatRangeSlider:
+    """A range slider with room on its right: its readout ("0.01 – 0.60") ends at the widget's edge,
+    where the next control's label sat against it (the mask explorer's "strokes")."""
+    return widgets.FloatRangeSlider(value=value, **_range(row), **_SLIDER, layout={"margin": f"2px {GAP_PX}px 2px 2px"})
+
+
 def _range(row: Control) -> dict[str, float]:
     keys = ("min", "max", "step")[: len(row.bounds)]
     return dict(zip(keys, row.bounds))
@@ -76,7 +83,7 @@ KINDS = {
     "int": lambda row, v: widgets.BoundedIntText(value=v, **_range(row), **_box(row)),
     "float": lambda row, v: widgets.BoundedFloatText(value=v, **_range(row), **_box(row)),
     "slider": lambda row, v: widgets.IntSlider(value=v, **_range(row), **_SLIDER),
-    "range": lambda row, v: widgets.FloatRangeSlider(value=v, **_range(row), **_SLIDER),
+    "range": _range_slider,
     "choice": lambda row, v: _dropdown(row, list(row.options) + ([v] if v not in row.options else []), v),
     "text": lambda row, v: widgets.Text(value=v, style=_STYLE),
     "check": lambda row, v: widgets.Checkbox(value=v, indent=False),
@@ -110,10 +117,14 @@ def build_controls(table: Sequence[Control], values: Mapping[str, Any]) -> dict[
 
 
 def png_output(fig: Any, text: str = "<figure>") -> dict[str, Any]:
-    """A display_data output holding `fig` (a matplotlib Figure) as PNG, for `Output.outputs`."""
+    """A display_data output holding `fig` (a matplotlib Figure) as PNG, for `Output.outputs`.
+
+    Drawn as the notebook draws a figure that is a cell's value (at `fig.dpi`, trimmed to its
+    content), so its text is as large as in any other figure (at 72 dpi it was a third smaller).
+    """
     buf = io.BytesIO()
     with RENDER_LOCK:
-        fig.savefig(buf, format="png", dpi=72)
+        fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight")
     return png_file_output(buf.getvalue(), text)
 
 

@@ -8,7 +8,9 @@
 
 A method that is not there (OpenCV's fills without OpenCV) is left out, never an error:
 the figures draw what they are given. Like `pconv.evaluation.figures`, every function builds a
-`matplotlib.figure.Figure` directly, which renders inline as a cell's value.
+`matplotlib.figure.Figure` directly, which renders inline as a cell's value, laid out by
+`pconv.evaluation.figure_layout`: a method's name heads its column once, wrapped to the panel's
+width, so that no title runs into the next, and legends sit beside the axes, off the lines.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import torch
 from matplotlib.figure import Figure
 
 from pconv.evaluation import METRICS, psnr
-from pconv.evaluation.figures import HOLE_GREY, PANEL_INCHES, as_batch, panel_grid
+from pconv.evaluation.figure_layout import TEXT_PT, panel_grid, panel_inches, wrap
+from pconv.evaluation.figures import HOLE_GREY, as_batch
 
 __all__ = ["plot_report", "show_fills", "show_errors", "show_worst", "sample_slider"]
 
@@ -45,7 +48,7 @@ def plot_report(report: Any, metrics: Sequence[str] = ("psnr", "ssim"), methods:
 
     Returns:
         The Figure: one axis per metric; x = the bins that hold images, one line (with
-        markers) per method drawn.
+        markers) per method drawn; the legend right of the axes.
     """
     unknown = [m for m in metrics if m not in _TITLES]
     if unknown:
@@ -63,10 +66,11 @@ def plot_report(report: Any, metrics: Sequence[str] = ("psnr", "ssim"), methods:
         for name in names:
             y = [report.results[name][b][key] * _SCALE[key] if report.results[name][b]["n"] else np.nan for b in bins]
             ax.plot(x, y, "-o", ms=4, label=name)
-        ax.set_xticks(x, bins, rotation=30 if len(bins) > 4 else 0, fontsize=8)
+        ax.set_xticks(x, bins, rotation=30 if len(bins) > 4 else 0, fontsize=TEXT_PT)
         ax.set(xlabel="hole ratio", title=_TITLES[key])
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()  # beside the axes: inside, it hid a line
+    fig.legend(handles, [wrap(t, 2.2) for t in labels], loc="outside right upper", fontsize=TEXT_PT)
     return fig
 
 
@@ -98,6 +102,11 @@ def _label(titles: Sequence[str] | None, r: int) -> str:
     return f"{titles[r]}: " if titles is not None and r < len(titles) else ""
 
 
+def _head(name: str, r: int, size: float) -> str:
+    """A method's name over its column: on the first row only, wrapped to the panel (`size` inches)."""
+    return f"{wrap(name, 0.95 * size)}\n" if r == 0 else ""
+
+
 def show_fills(
     image: Any, mask: Any, fills: Mapping[str, Any], *, max_rows: int = 4, titles: Sequence[str] | None = None
 ) -> Figure:
@@ -112,19 +121,21 @@ def show_fills(
         titles: optional per-row labels (e.g. hole bins) put before the input's title.
 
     Returns:
-        The Figure, 2 + len(fills) axes per row; a method's panel is titled "<name>\n<PSNR> dB".
+        The Figure, 2 + len(fills) axes per row; a method's panel is titled "<PSNR> dB", in
+        the first row "<name>\n<PSNR> dB" (the name wrapped to the panel's width).
     """
     img, valid, comps = _fill_stack(image, mask, fills)
     rows = min(len(img), max_rows)
-    fig, axes = panel_grid(rows, len(comps) + 2, size=min(PANEL_INCHES, 16 / (len(comps) + 2)))
+    size = panel_inches(len(comps) + 2)
+    fig, axes = panel_grid(rows, len(comps) + 2, size)
     db = {name: _psnr_rows(c[:rows], img[:rows]) for name, c in comps.items()}
     for r in range(rows):
         panels = [(np.where(valid[r], img[r], HOLE_GREY), f"{_label(titles, r)}input ({1 - valid[r].mean():.0%} hole)")]
-        panels += [(c[r], f"{name}\n{db[name][r]:.2f} dB") for name, c in comps.items()]
+        panels += [(c[r], _head(name, r, size) + f"{db[name][r]:.2f} dB") for name, c in comps.items()]
         panels.append((img[r], "ground truth"))
         for ax, (pic, title) in zip(axes[r], panels):
             ax.imshow(pic, interpolation="nearest")
-            ax.set_title(title, fontsize=8)
+            ax.set_title(wrap(title, 0.95 * size, max_lines=4), fontsize=TEXT_PT)
     return fig
 
 
@@ -147,7 +158,8 @@ def show_errors(
 
     Returns:
         The Figure, 1 + len(fills) axes per row (the masked input, then one map per method),
-        and one colour bar.
+        and one colour bar; a map is titled "mean <hole error>", in the first row
+        "<name>\nmean <hole error>".
     """
     img, valid, comps = _fill_stack(image, mask, fills)
     rows = min(len(img), max_rows)
@@ -156,16 +168,18 @@ def show_errors(
     if vmax is None:
         shown = np.concatenate([e[holes] for e in errors.values()]) if holes.any() else np.zeros(1)
         vmax = max(float(np.percentile(shown, 99)), 1e-3)
-    fig, axes = panel_grid(rows, len(comps) + 1, size=min(PANEL_INCHES, 16 / (len(comps) + 1)))
+    size = panel_inches(len(comps) + 1, reserved=1.0)  # the colour bar and its label take about an inch
+    fig, axes = panel_grid(rows, len(comps) + 1, size)
     image_ax = None
     for r in range(rows):
         axes[r, 0].imshow(np.where(valid[r], img[r], HOLE_GREY), interpolation="nearest")
-        axes[r, 0].set_title(f"{_label(titles, r)}input", fontsize=8)
+        axes[r, 0].set_title(wrap(f"{_label(titles, r)}input", 0.95 * size), fontsize=TEXT_PT)
         for ax, (name, err) in zip(axes[r, 1:], errors.items()):
             image_ax = ax.imshow(err[r], cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
             if holes[r].any() and not holes[r].all():
                 ax.contour(holes[r].astype(float), levels=[0.5], colors="cyan", linewidths=0.5)
-            ax.set_title(f"{name}: mean {err[r][holes[r]].mean() if holes[r].any() else 0:.3f}", fontsize=8)
+            mean = err[r][holes[r]].mean() if holes[r].any() else 0
+            ax.set_title(_head(name, r, size) + f"mean {mean:.3f}", fontsize=TEXT_PT)
     fig.colorbar(image_ax, ax=axes[:, 1:].ravel().tolist(), shrink=0.8, label="|composite - truth|")
     return fig
 
@@ -188,7 +202,8 @@ def show_worst(
     cols = min(n, len(img))
     if cols < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    fig, axes = panel_grid(len(comps), cols, size=min(PANEL_INCHES, 16 / cols))
+    size = panel_inches(cols, reserved=0.4)  # the methods' names up the left edge
+    fig, axes = panel_grid(len(comps), cols, size)
     for row, (name, c) in zip(axes, comps.items()):
         scores = _psnr_rows(c, img)
         for ax, k in zip(row, np.argsort(scores, kind="stable")[:cols]):
@@ -197,9 +212,10 @@ def show_worst(
             if hole.any() and not hole.all():
                 ax.contour(hole.astype(float), levels=[0.5], colors="red", linewidths=0.5)
             label = f" {titles[k]}" if titles is not None and k < len(titles) else ""
-            ax.set_title(f"#{k}{label}, {scores[k]:.2f} dB", fontsize=8)
+            ax.set_title(wrap(f"#{k}{label}, {scores[k]:.2f} dB", 0.95 * size), fontsize=TEXT_PT)
         # the method names the row, written up the left edge (a run's name is too long for a title)
-        row[0].text(-0.04, 0.5, name, transform=row[0].transAxes, rotation=90, ha="right", va="center", fontsize=9)
+        up = wrap(name, 0.9 * size, max_lines=2)
+        row[0].text(-0.04, 0.5, up, transform=row[0].transAxes, rotation=90, ha="right", va="center", fontsize=TEXT_PT)
     return fig
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from pconv.evaluation.figures import HOLE_GREY, PANEL_INCHES, as_batch, panel_grid
+from pconv.evaluation.figure_layout import TEXT_PT, frame, panel_grid, panel_inches, wrap
+from pconv.evaluation.figures import HOLE_GREY, as_batch
 from pconv.utils import eval_mode
 
 __all__ = ["plot_mask_updates"]
@@ -63,14 +64,15 @@ def plot_mask_updates(model: torch.nn.Module, image: Any, mask: Any) -> Figure:
         for h in hooks:
             h.remove()
     layers = [t[0, 0].float().cpu().numpy() > 0.5 for t in masks]  # (h, w) per stage, True = valid
-    fig, axes = panel_grid(1, len(layers) + 1, size=min(PANEL_INCHES, 18 / (len(layers) + 1)))
+    size = panel_inches(len(layers) + 1)
+    fig, axes = panel_grid(1, len(layers) + 1, size)
     valid = msk[0, ..., 0] > 0.5
     axes[0, 0].imshow(np.where(valid[..., None], np.clip(img[0], 0, 1), HOLE_GREY), interpolation="nearest")
-    axes[0, 0].set_title(f"input, {1 - valid.mean():.1%} hole", fontsize=9)
+    axes[0, 0].set_title(wrap(f"input, {1 - valid.mean():.1%} hole", 0.95 * size), fontsize=TEXT_PT)
     for i, (ax, layer) in enumerate(zip(axes[0, 1:], layers)):
         ax.imshow(layer, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_axis_on()  # a frame, so that an all-valid (all-white) mask still shows
-        ax.set(xticks=[], yticks=[])
+        frame(ax)  # so that an all-valid (all-white) mask still shows
         name = "encoder input" if i == 0 else f"layer {i}"
-        ax.set_title(f"{name}: {layer.shape[0]}x{layer.shape[1]}\n{1 - layer.mean():.1%} hole", fontsize=9)
+        title = f"{name}: {layer.shape[0]}x{layer.shape[1]}\n{1 - layer.mean():.1%} hole"
+        ax.set_title(wrap(title, 0.95 * size), fontsize=TEXT_PT)
     return fig

@@ -9,13 +9,17 @@ controls are then disabled and say so), and runs `Trainer.fit` in a background t
 Stop ends the run after the current step, with a checkpoint. Each Train starts from fresh
 weights and a fresh optimizer; ticking "continue" trains the last run's weights and
 optimizer for more steps instead. What one Train will do is decided, and checked, before its
-thread starts (`pconv.notebook.panel_plan`). The curves of successive runs overlay, labelled
-with their settings (`pconv.notebook.panel_plot`).
+thread starts (`pconv.notebook.panel_plan`), from the controls at that moment: no control can
+change a running run, so all of them are disabled while it trains, and enabled again when it
+ends, however it ends. The curves of successive runs overlay, numbered, with a table of their
+settings (`pconv.notebook.panel_plot`); what the trainer notes on the way (a continued run's
+changed settings) is shown as a note, not as an error (`pconv.notebook.panel_notes`).
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -37,11 +41,17 @@ from pconv.notebook.panel_controls import (
     run_label,
     training_controls,
 )
+from pconv.notebook.panel_notes import TrainerNotes, error_html, info_html
 from pconv.notebook.panel_plan import RunPlan, plan_run
-from pconv.notebook.panel_plot import PanelCallback, Run
+from pconv.notebook.panel_plot import PanelCallback, Run, runs_table
 from pconv.train import Trainer
 
-__all__ = ["TrainingPanel", "training_panel"]
+__all__ = ["LOCKED_NOTE", "TrainingPanel", "training_panel"]
+
+LOCKED_NOTE = (
+    "Settings are read when Train is pressed, so they are locked while this run trains: none of them "
+    "changes a running run. Change them for the next Train once it ends (Stop ends it after the current step)."
+)
 
 
 class TrainingPanel(widgets.VBox):
@@ -53,7 +63,9 @@ class TrainingPanel(widgets.VBox):
         controls: name -> control widget (the rows of `TRAINING_CONTROLS`).
         pinned: {"model" | "data" | "loss": the object passed in}; their controls are disabled.
         train_button, stop_button: "Train" and "Stop"; `start()` and `stop()` do what they do.
-        status: HTML status line. note: what is pinned, and why. plot, samples: Output widgets.
+        status: HTML status line. note: what is pinned and why, that the settings are locked
+        while a run trains, and the trainer's notes on the last run (info style).
+        plot, samples: Output widgets. table: HTML, the runs' numbers, colours and settings.
         model, train_data, val_data, loss_fn: what the last run trained with (None before it).
         trainer: the last `Trainer`; history: its history. runs: every `Run` of this panel.
         figure: the last overlay Figure drawn. error: the exception that ended the last run, or None.
@@ -77,17 +89,22 @@ class TrainingPanel(widgets.VBox):
         self.trainer = self.error = self.thread = self.figure = None
         self.runs: list[Run] = []
         self._stop_event, self._last_out, self._initial_state = threading.Event(), None, None
-        self.legend_title = "layers x channels, size, holes, lr, batch, steps, weights " + "/".join(LOSS_TERMS)
+        self._held = {r.name for r in TRAINING_CONTROLS if r.target in self.pinned}  # disabled for good
+        self._notes: list[str] = []  # the trainer's notes on the last run, as HTML
+        self.legend_title = "layers x channels (conv), size, holes, lr, batch, steps, weights " + "/".join(LOSS_TERMS)
         self.train_button = widgets.Button(description="Train", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.train_button.tooltip = "train with these settings in the background"
         self.stop_button.tooltip = "end the run after the current step, with a checkpoint"
         self.status = widgets.HTML("Set the controls and press <b>Train</b>: training runs in the background.")
-        self.plot, self.samples = widgets.Output(), widgets.Output()
+        self.plot, self.samples, self.table = widgets.Output(), widgets.Output(), widgets.HTML()
         self.train_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop())
-        notes = [f"<i>{ROWS[t]} pinned: {html.escape(why)}</i>" for t, why in PINNED_WHY.items() if t in self.pinned]
-        self.note = widgets.HTML("<br>".join(notes))
+        self._pinned_notes = [
+            f"<i>{ROWS[t]} pinned: {html.escape(why)}</i>" for t, why in PINNED_WHY.items() if t in self.pinned
+        ]
+        self.note = widgets.HTML()
+        self._show_notes()
         children = [
             widgets.HBox(
                 [widgets.HTML(f"<b>{title}</b>", layout={"width": "110px"})]
@@ -97,7 +114,7 @@ class TrainingPanel(widgets.VBox):
             for target, title in ROWS.items()
         ]
         buttons = widgets.HBox([self.train_button, self.stop_button, controls["continue"], self.status])
-        super().__init__(children=[*children, self.note, buttons, self.plot, self.samples], **kwargs)
+        super().__init__(children=[*children, self.note, buttons, self.plot, self.table, self.samples], **kwargs)
 
     # ------------------------------------------------------------------ public
     @property
@@ -138,8 +155,8 @@ class TrainingPanel(widgets.VBox):
             self.say(f"cannot start: {e}", error=True)
             return False
         self._stop_event.clear()
-        self.error, self._last_out = None, plan.config.out
-        self.train_button.disabled, self.stop_button.disabled = True, False
+        self.error, self._last_out, self._notes = None, plan.config.out, []
+        self._lock(True)
         how = f"continuing from step {plan.start_step}" if plan.resume else "fresh weights"
         self.say(
             f"starting ({how}): up to step {plan.config.steps}, run folder <code>{html.escape(plan.config.out)}</code>"
@@ -162,29 +179,47 @@ class TrainingPanel(widgets.VBox):
         return not self.running
 
     def say(self, text: str, error: bool = False) -> None:
-        """Set the status line: `text` is HTML, or with `error=True` plain text shown in red."""
-        self.status.value = f"<span style='color:#b00'>{html.escape(text, quote=False)}</span>" if error else text
+        """Set the status line: `text` is HTML, or with `error=True` plain text in the error style."""
+        self.status.value = error_html(text) if error else text
+
+    def _lock(self, running: bool) -> None:
+        """Train, Stop and the controls for a run that starts (`running`) or has ended; pinned controls stay off."""
+        for name, control in self.controls.items():
+            control.disabled = running or name in self._held
+        self.train_button.disabled, self.stop_button.disabled = running, not running
+        self._show_notes()
+
+    def _show_notes(self) -> None:
+        locked = [info_html(LOCKED_NOTE)] if self.train_button.disabled else []
+        self.note.value = "<br>".join(self._pinned_notes + locked + self._notes)
+
+    def _trainer_note(self, level: int, text: str) -> None:
+        """A record the trainer logged from this panel's run (`TrainerNotes`): a note, or an error from ERROR up."""
+        self._notes.append(error_html(text) if level >= logging.ERROR else info_html(f"note: {text}"))
+        self._show_notes()
 
     # ------------------------------------------------------------------ one run
     def _run(self, plan: RunPlan) -> None:
         try:
-            model, train_data, val_data, loss_fn = self._build(plan)
-            trainer = Trainer(model, loss_fn, plan.config, callbacks=[PanelCallback(self)])
-            self.trainer, self.model, self.train_data, self.val_data, self.loss_fn = (
-                trainer, model, train_data, val_data, loss_fn
-            )  # fmt: skip
-            self.runs.append(Run(len(self.runs) + 1, self._label(plan), trainer, plan.start_step))
-            trainer.fit(train_data, val_data, resume=plan.resume)
+            with TrainerNotes(self._trainer_note):
+                model, train_data, val_data, loss_fn = self._build(plan)
+                trainer = Trainer(model, loss_fn, plan.config, callbacks=[PanelCallback(self)])
+                self.trainer, self.model, self.train_data, self.val_data, self.loss_fn = (
+                    trainer, model, train_data, val_data, loss_fn
+                )  # fmt: skip
+                self.runs.append(Run(len(self.runs) + 1, self._label(plan), trainer, plan.start_step))
+                self.table.value = runs_table(self.runs, self.legend_title)
+                trainer.fit(train_data, val_data, resume=plan.resume)
             how = "stopped" if trainer.step < plan.config.steps else "finished"
             self.say(
                 f"{how} at step {trainer.step}/{plan.config.steps}; checkpoint in "
                 f"<code>{html.escape(str(trainer.out))}</code>"
             )
-        except Exception as e:  # noqa: BLE001  (shown in the panel: a thread has no caller to raise to)
+        except BaseException as e:  # noqa: BLE001  (shown in the panel: a thread has no caller to raise to)
             self.error = e
             self.say(f"training failed: {type(e).__name__}: {e}", error=True)
         finally:
-            self.train_button.disabled, self.stop_button.disabled = False, True
+            self._lock(False)  # whatever ended the run: the controls are the user's again
 
     def _build(self, plan: RunPlan) -> tuple[Any, Any, Any, Any]:
         """Model, data and loss of a run: the pinned ones, else built from the controls."""
@@ -229,7 +264,7 @@ def training_panel(
     """A panel to train an inpainting model from the notebook: controls, Train / Stop, live curves.
 
     Building it trains, builds and draws nothing. Train builds what is not pinned from the
-    controls (`PConvUNet(layers, base_channels)` seeded by `config.seed`; crops of the offline
+    controls (`PConvUNet(layers, base_channels, conv=conv)` seeded by `config.seed`; crops of the offline
     sample photos at "size" with masks in "hole range"; `InpaintingLoss` with the weights) and
     runs `Trainer.fit` in a background thread; Stop ends the run after the current step, with a
     checkpoint. Each Train starts from fresh weights and a fresh optimizer in a new run folder
@@ -242,7 +277,7 @@ def training_panel(
     ranges, where each value goes and tooltips are declared there).
 
     Args:
-        model: pins the network (disables "layers" and "channels"); None: built from the controls.
+        model: pins the network (disables "layers", "channels" and "conv"); None: built from the controls.
         train_data: pins the training data, a Dataset (or DataLoader) of {"image", "mask"}
             (disables "size" and "hole range"); None: the sample photos per the controls.
         val_data: held-out data for validation and the samples; None with default training

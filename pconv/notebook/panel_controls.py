@@ -3,11 +3,11 @@
 `TRAINING_CONTROLS` is the table of `pconv.notebook.panel.training_panel`'s controls: name, widget
 kind, range, target, tooltip. The target says where a value goes: "train" a `TrainConfig`
 field, "data" the default training data (sample photos with free-form masks), "model" a
-`PConvUNet` argument, "loss" an `InpaintingLoss` weight (Liu et al. 2018, arXiv:1804.07723,
-eq. 7), "run" the panel itself. Start values are read from `TrainConfig`, `InpaintingLoss`
-and `MaskGenerator` (or from what the caller passed in); the one deliberate difference is the
-("panel", "any") row of the one sizing table, `pconv.train.SIZES`: a small model and a short
-run, so that a first Train finishes on a CPU.
+`PConvUNet` argument (depth, width, kind of convolution), "loss" an `InpaintingLoss` weight
+(Liu et al. 2018, arXiv:1804.07723, eq. 7), "run" the panel itself. Start values are read
+from `TrainConfig`, `InpaintingLoss`, `PConvUNet` and `MaskGenerator` (or from what the caller
+passed in); the one deliberate difference is the ("panel", "any") row of the one sizing table,
+`pconv.train.SIZES`: a small model and a short run, so that a first Train finishes on a CPU.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ __all__ = [
 LOSS_TERMS = ("valid", "hole", "tv", "style", "perceptual")  # InpaintingLoss's weights, in display order
 _START = SIZES["panel", "any"]  # size, steps, batch_size, layers, base_channels: a quick CPU run
 AMP = {"auto": None, "on": True, "off": False}
+CONVS = ("partial", "plain", "gated")  # PConvUNet's `conv` choices (pconv/nn/conv_variants.py), the paper's first
 
 # fmt: off
 TRAINING_CONTROLS = (
@@ -59,6 +60,8 @@ TRAINING_CONTROLS = (
     Control("hole_range", "range", "data", "hole range", "hole ratio (lo, hi) of the training masks", (0, 1, 0.01)),
     Control("layers", "int", "model", "layers", "PConvUNet encoder depth (paper: 7 at 512x512)", (1, 9)),
     Control("base_channels", "choice", "model", "channels", "first stage width (paper: 64)", options=(8, 16, 32, 64)),
+    Control("conv", "choice", "model", "conv", "the layers: partial convolutions (the paper's), plain ones (its "
+            "Fig. 2 baseline) or gated ones (Yu et al. 2019, arXiv:1806.03589)", options=CONVS),
     *(Control(k, "float", "loss", k, f"weight of InpaintingLoss's {k} term (eq. 7); 0 leaves it out", (0, 1e6))
       for k in LOSS_TERMS),
     Control("continue", "check", "run", "continue", "train the last run's weights and optimizer (or the run in "
@@ -78,9 +81,9 @@ def routed(values: dict[str, Any], target: str) -> dict[str, Any]:
     return {row.name: values[row.name] for row in TRAINING_CONTROLS if row.target == target}
 
 
-def model_kwargs(values: dict[str, Any]) -> dict[str, int]:
-    """The "model" controls as `PConvUNet` keyword arguments ({"layers", "base_channels"})."""
-    return {k: int(v) for k, v in routed(values, "model").items()}
+def model_kwargs(values: dict[str, Any]) -> dict[str, Any]:
+    """The "model" controls as `PConvUNet` keyword arguments ({"layers", "base_channels": int, "conv": str})."""
+    return {k: str(v) if k == "conv" else int(v) for k, v in routed(values, "model").items()}
 
 
 def loss_kwargs(values: dict[str, Any]) -> dict[str, float]:
@@ -137,6 +140,7 @@ def start_values(config: Any = None, model: Any = None, loss_fn: Any = None) -> 
         "hole_range": tuple(inspect.signature(MaskGenerator).parameters["hole_range"].default),
         "layers": int(getattr(model, "layers", None) or _START["layers"]),
         "base_channels": int(arch.get("base_channels", _START["base_channels"])),
+        "conv": str(arch.get("conv", inspect.signature(PConvUNet).parameters["conv"].default)),
         **{k: float(weights[k]) for k in LOSS_TERMS},
         "continue": False,
     }
@@ -173,7 +177,9 @@ def run_label(number: int, values: dict[str, Any], config: Any, pinned: dict[str
             `TrainConfig`. pinned: the panel's pinned objects (their settings read "given ...").
         continues: which run it continues ("#1", a folder name), or "".
     """
-    arch = "given model" if "model" in pinned else "{layers}x{base_channels}".format(**routed(values, "model"))
+    model = routed(values, "model")
+    conv = "" if model["conv"] == CONVS[0] else f" {model['conv']}"  # the paper's layer goes without saying
+    arch = "given model" if "model" in pinned else f"{model['layers']}x{model['base_channels']}{conv}"
     lo, hi = values["hole_range"]
     data = "given data" if "data" in pinned else f"{config.size}px holes {lo:.2f}-{hi:.2f}"
     weights = "/".join(f"{float(w):g}" for w in routed(values, "loss").values())

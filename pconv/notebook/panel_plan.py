@@ -71,10 +71,11 @@ def plan_run(
         start = found[-1][0]
         config = dataclasses.replace(config, steps=start + config.steps)
         reuse = folder == last_out and last_model is not None and "model" not in pinned
-        if reuse and arch != {k: int(last_model.config[k]) for k in arch}:
+        kept = {k: type(v)(last_model.config.get(k, v)) for k, v in arch.items()} if reuse else arch
+        if kept != arch:
             raise ValueError(
-                f"continue keeps the last run's model ({last_model.layers} layers, "
-                f"{last_model.config['base_channels']} channels): set those back, or untick continue"
+                f"continue keeps the last run's model ({kept['layers']} layers, {kept['base_channels']} channels, "
+                f"{kept['conv']} convolutions): set those back, or untick continue"
             )
     elif folder and (list_checkpoints(folder) or (Path(folder) / "best.pt").exists()):
         raise ValueError(f"out: {folder} holds a run already; tick continue to train it further, or clear 'out'")

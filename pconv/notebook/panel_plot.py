@@ -2,24 +2,29 @@
 
 Each Train of `pconv.notebook.panel.TrainingPanel` is a `Run`; `plot_runs` draws the runs' curves
 on shared axes (training loss, a validation metric, the learning rate), one line per run
-per axis with the run's settings in the legend, so successive experiments can be
-compared. `PanelCallback` feeds the panel from the training thread: the status line,
-the overlay figure (at most every `min_interval` seconds, and at the end) and the
+per axis, so successive experiments can be compared. The legend names each run by its
+number only; `runs_table` lists what the numbers stand for, one readable HTML row per run with
+its colour and settings (inside the figure, whole settings lines were about 6 px high).
+`PanelCallback` feeds the panel from the training thread: the status line, the overlay
+figure and the table (at most every `min_interval` seconds, and at the end) and the
 trainer's latest sample grid (the paper's masked input / output / composite rows).
 """
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from pconv.evaluation.figure_layout import TEXT_PT, integer_steps, use_log_scale
 from pconv.notebook.controls import RENDER_LOCK, png_file_output, png_output
 
-__all__ = ["PanelCallback", "Run", "plot_runs"]
+__all__ = ["PanelCallback", "Run", "plot_runs", "runs_table"]
 
 DEFAULT_KEYS = ("loss/total", "val/psnr", "lr")
 
@@ -45,6 +50,11 @@ class Run:
         """This run's own history rows (a continued run's trainer also holds the earlier ones)."""
         return [row for row in self.trainer.history if row.get("step", 0) > self.start_step]
 
+    @property
+    def color(self) -> str:
+        """The run's colour in every figure: matplotlib's `C{number - 1}`."""
+        return f"C{(self.number - 1) % 10}"
+
 
 def plot_runs(runs: Sequence[Run], keys: Sequence[str] = DEFAULT_KEYS, title: str | None = None) -> Any:
     """Overlay the curves of several runs: one axis per key, one line per run on every axis.
@@ -54,10 +64,13 @@ def plot_runs(runs: Sequence[Run], keys: Sequence[str] = DEFAULT_KEYS, title: st
         keys: history keys, one axis each, e.g. "loss/total", "val/psnr", "lr"; a key no run
             has yet is left out, and a run without values for a key gets an empty line (so
             every axis holds exactly one line per run, in the same colour).
-        title: optional legend title (e.g. what the parts of the labels mean).
+        title: optional legend title.
 
     Returns:
-        A matplotlib Figure (not registered with pyplot), the legend below the axes.
+        A matplotlib Figure (not registered with pyplot). Each line's label is its run's
+        `label`; the legend, right of the axes, names the runs "#1", "#2", ... (`runs_table`
+        spells out their settings). Steps are whole numbers; a loss or lr axis is logarithmic
+        only when its values span two decades (`use_log_scale`), so it has two tick labels.
 
     Raises:
         ValueError: no run, or no run has a value for any of `keys`.
@@ -68,22 +81,48 @@ def plot_runs(runs: Sequence[Run], keys: Sequence[str] = DEFAULT_KEYS, title: st
     present = [k for k in keys if any(k in row for h in histories for row in h)]
     if not present:
         raise ValueError(f"plot_runs: no run has values for {list(keys)} yet")
-    fig = Figure(figsize=(3.6 * len(present), 3.2), layout="constrained")
+    fig = Figure(figsize=(3.2 * len(present) + 0.8, 3.0), layout="constrained")
     axes = fig.subplots(1, len(present), squeeze=False)[0]
     for ax, key in zip(axes, present):
         for run, history in zip(runs, histories):
             pts = [(row["step"], float(row[key])) for row in history if row.get(key) is not None]
             x, y = zip(*pts) if pts else ((), ())
             style = "--o" if key.startswith("val/") else "-o" if len(pts) <= 30 else "-"
-            ax.plot(x, y, style, ms=3, color=f"C{(run.number - 1) % 10}", label=run.label)
+            ax.plot(x, y, style, ms=3, color=run.color, label=run.label)
         values = [float(row[key]) for h in histories for row in h if row.get(key) is not None]
-        if (key == "lr" or "loss" in key) and values and min(values) > 0:  # they span decades
+        if (key == "lr" or "loss" in key) and use_log_scale(values):
             ax.set_yscale("log")
         ax.set(title=key, xlabel="step")
+        integer_steps(ax)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", fontsize=7, title=title, title_fontsize=7)
+    handles = axes[0].get_lines()
+    fig.legend(handles, [f"#{run.number}" for run in runs], loc="outside right upper", fontsize=TEXT_PT + 1,
+               title=title, title_fontsize=TEXT_PT + 1)  # fmt: skip
     return fig
+
+
+def runs_table(runs: Sequence[Run], header: str = "settings") -> str:
+    """The runs as an HTML table for the panel: colour, number and settings of each, newest first.
+
+    Args:
+        runs: the panel's runs. header: the settings column's heading (what the parts mean).
+
+    Returns:
+        HTML: one row per run, its colour the one of its lines in `plot_runs`; "" without runs.
+    """
+    if not runs:
+        return ""
+    cell = "padding:1px 8px;text-align:left;vertical-align:top"
+    rows = []
+    for run in reversed(runs):
+        number, _, settings = run.label.partition(": ")
+        swatch = f"<span style='color:{to_hex(run.color)};font-size:16px'>&#9632;</span>"
+        rows.append(
+            f"<tr><td style='{cell}'>{swatch} {html.escape(number)}</td>"
+            f"<td style='{cell}'>{html.escape(settings or run.label)}</td></tr>"
+        )
+    head = f"<tr><th style='{cell}'>run</th><th style='{cell}'>{html.escape(header)}</th></tr>"
+    return f"<table style='font-size:13px;border-collapse:collapse'>{head}{''.join(rows)}</table>"
 
 
 class PanelCallback:
@@ -134,8 +173,9 @@ class PanelCallback:
         keys = ("loss/total", trainer.best.get("metric") or "val/psnr", "lr")
         with RENDER_LOCK:
             try:
-                fig = plot_runs(self.panel.runs, keys, title=self.panel.legend_title)
+                fig = plot_runs(self.panel.runs, keys, title="run")
             except ValueError:  # nothing logged yet
                 return
             self.panel.plot.outputs = (png_output(fig, "<training runs>"),)
+        self.panel.table.value = runs_table(self.panel.runs, self.panel.legend_title)
         self.panel.figure, self._last_plot = fig, time.monotonic()

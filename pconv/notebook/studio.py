@@ -2,10 +2,12 @@
 
 NVIDIA and PConv-Keras showed partial-convolution inpainting (Liu et al. 2018,
 arXiv:1804.07723) as a separate web demo. `InpaintStudio` puts it in the notebook, next to
-your own checkpoints: an ipycanvas MultiCanvas shows the photo with a translucent mask
-layer on top; mouse strokes call the same `paint` / `erase` as the Python API (the mask is
-computed in numpy, the canvas only shows it); Inpaint runs the ticked methods
-(`pconv.notebook.studio_methods`) and shows one composite per method with its time.
+your own checkpoints: an ipycanvas MultiCanvas shows the photo with the holes on top (a
+black-and-white checker with an outline, seen on any photo); mouse strokes call the same
+`paint` / `erase` as the Python API (the mask is computed in numpy, the canvas only shows it);
+Inpaint runs the ticked methods (`pconv.notebook.studio_methods`) and shows one composite per
+method with its time (`pconv.notebook.studio_tiles`). With live runs off, tiles that no longer
+match the holes on screen are greyed until Inpaint is pressed.
 
 Speed: the photo is sent to the canvas once per image, a stroke is previewed with a few
 canvas commands and redrawn exactly once when it ends, networks stay loaded on their
@@ -37,7 +39,7 @@ from pconv.notebook.shown_once import ShownOnce
 from pconv.notebook.studio_background import BackgroundRunner
 from pconv.notebook.studio_image import open_image
 from pconv.notebook.studio_mask import HoleMask, MaskEditing
-from pconv.notebook.studio_methods import Method, ResultCache, discover_methods
+from pconv.notebook.studio_methods import Method, ResultCache, discover_methods, no_default_network
 from pconv.notebook.studio_report import write_folder
 from pconv.notebook.studio_ui import LIVE_DEBOUNCE, StudioView
 from pconv.utils import check_size, output_dir, user_path
@@ -69,11 +71,12 @@ class InpaintStudio(ShownOnce, MaskEditing, widgets.VBox):
         self._lock = threading.RLock()  # image and mask: the kernel thread paints, the run thread reads
         self._mask = HoleMask(UNDO_STEPS, self._lock)
         self._cache = ResultCache(CACHE_ITEMS)
-        self._image_key, self._load_shown = 0, set()
+        self._image_key, self._load_shown, self._shown_key = 0, set(), None
         self.results, self.errors, self.times, self.note = {}, {}, {}, ""
-        self._methods: dict[str, Method] = {m.name: m for m in discover_methods(models, runs)}
+        found = discover_methods(models, runs)
+        self._methods: dict[str, Method] = {m.name: m for m in found}
         self._rgb, self._image = np.zeros((1, 1, 3), np.uint8), torch.zeros(3, 1, 1)
-        self._view = StudioView(self, list(sample_names("all")))
+        self._view = StudioView(self, list(sample_names("all")), no_default_network(found))
         self.controls, self.canvas, self.tiles, self.status = (
             self._view.controls,
             self._view.canvas,
@@ -124,6 +127,7 @@ class InpaintStudio(ShownOnce, MaskEditing, widgets.VBox):
             self._image = torch.from_numpy(rgb.transpose(2, 0, 1) / np.float32(255)).float()  # (3, H, W)
             self._image_key += 1
             self.results, self.errors, self.times, self.note = {}, {}, {}, note
+            self._shown_key = None
         self._view.image_changed(rgb, note, sample)
 
     # ------------------------------------------------------------------ the fills
@@ -198,6 +202,9 @@ class InpaintStudio(ShownOnce, MaskEditing, widgets.VBox):
                 self._view.show_error(name, errors[name])
         self.results, self.errors, self.times = results, errors, times
         self._view.run_done(results, errors, time.perf_counter() - start, float((mask == 0).float().mean()))
+        self._shown_key = key
+        if self._snapshot()[2] != key:  # the holes changed while it ran
+            self._mark_stale()
         return results
 
     def run_in_background(self, delay: float = 0.0) -> None:
@@ -215,6 +222,15 @@ class InpaintStudio(ShownOnce, MaskEditing, widgets.VBox):
         if not stroke and self._view.live:
             self._runner.request(delay)  # first: the run starts while the hole layer is redrawn
         self._view.mask_changed(self._mask.hole, stroke)
+        if stroke:
+            self._mark_stale()  # a stroke in progress changes the holes: no need to compare
+        elif self._shown_key is not None:  # undo may bring back the holes the tiles were filled for
+            self._mark_stale(self._snapshot()[2] != self._shown_key)
+
+    def _mark_stale(self, stale: bool = True) -> None:
+        """Grey the tiles when they no longer fill the holes on screen (with live runs, a rerun comes instead)."""
+        if not (stale and self._view.live):
+            self._view.mark_stale(stale, self.hole_ratio)
 
     def raw_output(self, method: str) -> torch.Tensor:
         """A network's prediction everywhere, before compositing, for the current image and mask.

@@ -30,11 +30,18 @@ __all__ = [
     "fit_working_size",
     "stroke_region",
     "overlay_rgba",
+    "checker_tile",
     "encode",
     "open_image",
 ]
 
-OVERLAY_RGBA = (255, 32, 96, 150)  # hole colour on the canvas: translucent magenta, readable on any photo
+# The holes on the canvas: a translucent black-and-white checker with an opaque outline of the same
+# checker. One colour always blends into some photo (a magenta tint vanished on red and orange ones);
+# of black and white, one stands out on any colour.
+CHECKER = 6  # side of a checker square, image pixels
+OUTLINE = 2  # width of the outline, image pixels
+OVERLAY_DARK, OVERLAY_LIGHT = (0, 0, 0), (255, 255, 255)
+OVERLAY_ALPHA = 150  # of 255, inside the hole: the photo stays faintly visible under it
 _BIT_DEPTHS = ((255, 255.0), (65535, 65535.0))  # integer maxima -> divisor (8-bit, 16-bit)
 
 
@@ -256,10 +263,38 @@ def stroke_region(shape: tuple[int, int], points: Sequence[Sequence[float]], rad
     return out
 
 
+def _checker(shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: True on the dark squares of the checker, anchored at pixel (0, 0)."""
+    rows, cols = np.arange(shape[0]) // CHECKER, np.arange(shape[1]) // CHECKER
+    return (rows[:, None] + cols[None, :]) % 2 == 0
+
+
+def checker_tile() -> np.ndarray:
+    """One period of the hole checker, (2 * CHECKER, 2 * CHECKER, 4) uint8: the canvas's stroke preview
+    repeats it as a pattern, so a stroke in progress looks like the hole it becomes."""
+    dark = _checker((2 * CHECKER, 2 * CHECKER))
+    out = np.empty((*dark.shape, 4), dtype=np.uint8)
+    out[..., :3] = np.where(dark[..., None], OVERLAY_DARK, OVERLAY_LIGHT)
+    out[..., 3] = OVERLAY_ALPHA
+    return out
+
+
 def overlay_rgba(hole: np.ndarray) -> np.ndarray:
-    """The canvas's mask layer: `OVERLAY_RGBA` on holes, transparent elsewhere; (H, W) bool -> (H, W, 4) uint8."""
+    """The canvas's mask layer: a translucent checker on holes, opaque within `OUTLINE` pixels of their edge.
+
+    Args:
+        hole: (H, W) bool, True = hole.
+
+    Returns:
+        (H, W, 4) uint8 RGBA, transparent where there is no hole.
+    """
     out = np.zeros((*hole.shape, 4), dtype=np.uint8)
-    out[hole] = OVERLAY_RGBA
+    out[hole, :3] = np.where(_checker(hole.shape)[hole][:, None], OVERLAY_DARK, OVERLAY_LIGHT)
+    inner = hole.copy()
+    for _ in range(OUTLINE):  # erode by one pixel (4-neighbours); the image border is no edge
+        p = np.pad(inner, 1, mode="edge")
+        inner = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    out[..., 3] = np.where(hole, np.where(inner, OVERLAY_ALPHA, 255), 0)
     return out
 
 

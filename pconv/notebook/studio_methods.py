@@ -1,10 +1,13 @@
 """The fills the inpainting studio compares: your networks, your checkpoints, pretrained ones, classical ones.
 
 `discover_methods` lists, without loading anything: the models passed in, every training
-run under `outputs/runs/*/` (its `best.pt` and its newest good `ckpt_<step>.pt`, found by the
-train room's run discovery: `pconv.train.run_folders` and `pconv.train.newest_good`), each
-pretrained PConv checkpoint already in the local cache (`pconv.pretrained.cached()`), and the
-classical fills of `pconv.evaluation.available_baselines()`. A `Method` loads its
+run under `outputs/runs/*/` (its `best.pt` and its newest good `ckpt_<step>.pt`, once when both
+hold the same weights; found by the train room's run discovery: `pconv.train.run_folders`,
+`pconv.train.newest_good`, and ranked by `pconv.train.best_runs`), each pretrained PConv checkpoint
+already in the local cache (`pconv.pretrained.cached()`), and the classical fills of
+`pconv.evaluation.available_baselines()`. The network ticked at start is the run with the best
+validation PSNR among those trained at least `pconv.train.runs.MIN_STEPS` steps: a smoke or tiny
+run fills with noise, so it is listed but never ticked. A `Method` loads its
 network on first use and keeps it on its device in eval mode, so every later run pays
 only the forward pass. Networks with `inpaint` (the partial-convolution U-Net of Liu et
 al. 2018, arXiv:1804.07723) fill images of any size through it; any other callable is
@@ -13,7 +16,6 @@ treated as a forward `f(image, mask) -> output` and composited here.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -27,18 +29,13 @@ import torch
 
 from pconv.evaluation import available_baselines
 from pconv.nn import composite
+from pconv.notebook.studio_runs import run_checkpoints
 from pconv.pretrained import cached, load_pretrained
-from pconv.train import (
-    checkpoint_step,
-    checkpoint_task,
-    list_checkpoints,
-    model_from_checkpoint,
-    newest_good,
-    run_folders,
-)
+from pconv.train import model_from_checkpoint
+from pconv.train.runs import MIN_STEPS
 from pconv.utils import resolve_device
 
-__all__ = ["Method", "ResultCache", "discover_methods"]
+__all__ = ["Method", "ResultCache", "discover_methods", "no_default_network"]
 
 log = logging.getLogger("pconv.notebook.studio")
 DEFAULT_CLASSICAL = ("harmonic", "telea")  # ticked at start: milliseconds each (biharmonic takes seconds)
@@ -52,11 +49,24 @@ class Method:
         kind: "model" (passed in), "checkpoint", "pretrained" or "classical".
         source: where it comes from (a path, a registry name, a function name).
         default: ticked when the studio opens.
+        detail: what else the studio shows beside the name, e.g. "2000 steps, val PSNR 24.3 dB".
+        steps: training steps of a run's checkpoint (None for other methods).
         load_seconds: time the first load took (0 until loaded).
     """
 
-    def __init__(self, name: str, kind: str, source: str, load: Callable[[], Any], default: bool = False):
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        source: str,
+        load: Callable[[], Any],
+        default: bool = False,
+        *,
+        detail: str = "",
+        steps: int | None = None,
+    ):
         self.name, self.kind, self.source, self.default = name, kind, source, default
+        self.detail, self.steps = detail, steps
         self._load, self._fn, self.load_seconds = load, None, 0.0
 
     def __repr__(self) -> str:
@@ -198,30 +208,9 @@ def _checkpoint_loader(path: Path, device: torch.device) -> Callable[[], Any]:
     return load
 
 
-def _run_checkpoints(runs: str | os.PathLike | None) -> list[tuple[str, Path, bool]]:
-    """(name, path, readable) of each inpainting run's best.pt and newest good ckpt_<step>.pt, newest run first.
-
-    The runs and their checkpoints are the train room's (`run_folders`, `newest_good`: newest by
-    the step recorded inside, so a junk ckpt_50.pt does not hide a good ckpt_4.pt). Segmentation
-    runs (05's U-Nets live in the same folder) are left out; a best.pt that cannot be read, or
-    a run with no good ckpt_<step>.pt, stays (readable False), so that its tile says what is wrong.
-    """
-    found = []
-    for run in run_folders(runs):
-        files = [(f"{run.name}/best", run / "best.pt")] if (run / "best.pt").is_file() else []
-        skipped = functools.partial(log.warning, "inpaint studio: run %s: %s", run.name)  # each file passed over
-        if (newest := newest_good(run, warn=skipped, best=False)) is not None:
-            files.append((f"{run.name}/step {checkpoint_step(newest)}", newest))
-        elif named := list_checkpoints(run):  # none good: the highest-numbered one, so that its tile says why
-            step, path = named[-1]
-            files.append((f"{run.name}/step {step}", path))
-        tasks = [checkpoint_task(path) for _, path in files]
-        files = [(name, path, task is not None) for (name, path), task in zip(files, tasks) if task != "segmentation"]
-        if files:
-            newest_time = max(p.stat().st_mtime for _, p, _ in files)
-            found.append((newest_time, files))
-    found.sort(key=lambda item: -item[0])
-    return [pair for _, files in found for pair in files]
+def _checkpoint_method(c: Any, device: torch.device) -> Method:
+    """A run's checkpoint (`pconv.notebook.studio_runs.RunCheckpoint`) as a `Method`."""
+    return Method(c.name, "checkpoint", str(c.path), _checkpoint_loader(c.path, device), detail=c.detail, steps=c.steps)
 
 
 def _cached_pretrained() -> list[str]:
@@ -248,9 +237,11 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
         runs: the folder of training runs (default `$PCONV_OUTPUT_DIR/runs`).
 
     Returns:
-        Methods in display order: models passed in, checkpoints (newest run first: best, then
-        newest step), cached pretrained models, classical fills. Ticked by default: the models
-        passed in, else the first checkpoint, else the first pretrained model; and the fast
+        Methods in display order: models passed in, checkpoints of the runs trained at least
+        `MIN_STEPS` steps (best validation PSNR first: best.pt, then the newest step when its
+        weights differ), cached pretrained models, checkpoints of smoke and tiny runs (newest
+        first), classical fills. Ticked by default: the models passed in, else the best run's
+        checkpoint, else the first pretrained model (never a smoke or tiny run); and the fast
         classical fills (harmonic, Telea).
 
     Raises:
@@ -263,16 +254,14 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
             methods.append(Method(name, "checkpoint", str(m), _checkpoint_loader(Path(m), device), True))
         else:
             methods.append(Method(name, "model", type(m).__name__, lambda m=m: m, True))
-    unreadable = set()
-    for name, path, readable in _run_checkpoints(runs):
-        methods.append(Method(name, "checkpoint", str(path), _checkpoint_loader(path, device)))
-        if not readable:
-            unreadable.add(name)
-    for name in _cached_pretrained():
-        methods.append(Method(f"pretrained/{name}", "pretrained", name, _pretrained_loader(name, device)))
-    networks = [m for m in methods if m.is_network and m.name not in unreadable]
-    if networks and not any(m.default for m in networks):
-        networks[0].default = True  # the newest readable run's best, else the first cached pretrained model
+    passed, checkpoints = bool(methods), run_checkpoints(runs)
+    trusted = [_checkpoint_method(c, device) for c in checkpoints if c.trusted]
+    pretrained = [
+        Method(f"pretrained/{n}", "pretrained", n, _pretrained_loader(n, device)) for n in _cached_pretrained()
+    ]
+    if not passed and (trusted or pretrained):
+        (trusted or pretrained)[0].default = True  # the best trusted run, else the first cached pretrained model
+    methods += trusted + pretrained + [_checkpoint_method(c, device) for c in checkpoints if not c.trusted]
     for name, fn in available_baselines().items():
         methods.append(Method(name, "classical", fn.__name__, lambda fn=fn: fn, name in DEFAULT_CLASSICAL))
     taken = set()
@@ -282,3 +271,23 @@ def discover_methods(models: Any = None, runs: str | os.PathLike | None = None) 
             m.name, i = f"{base} ({i})", i + 1
         taken.add(m.name)
     return methods
+
+
+def no_default_network(methods: list[Method]) -> str | None:
+    """Why no network is ticked at start, in one sentence for the studio's status line; None when one is.
+
+    Args:
+        methods: what `discover_methods` returned.
+    """
+    networks = [m for m in methods if m.is_network]
+    if any(m.default for m in networks):
+        return None
+    if not networks:
+        return "no trained network yet: 00_quickstart trains one in a few CPU minutes"
+    longest = max((m.steps for m in networks if m.steps is not None), default=None)
+    trained = f"the longest: {longest} steps, a smoke or tiny run" if longest is not None else "none could be read"
+    return (
+        f"no network ticked: no run under outputs/runs/ was trained at least {MIN_STEPS} steps and can be read "
+        f"({trained}; such a run fills with noise); tick one under networks to look anyway, or train one with "
+        "00_quickstart"
+    )

@@ -28,7 +28,7 @@ from pconv.train.divergence import TrainingDivergedError
 from pconv.train.interrupts import exit_status, signal_of, sigterm_interrupts
 from pconv.train.recipes import quickstart
 from pconv.train.run_folder import RunExistsError, RunFolderError
-from pconv.train.runs import checkpoint_task, find_checkpoints, load_models, run_checkpoint, run_folders
+from pconv.train.runs import best_runs, checkpoint_task, find_checkpoints, load_models, run_checkpoint, run_folders
 from pconv.train.size_table import SIZES, device_kind
 from pconv.train.sizing import training_settings
 from pconv.train.trainer import Trainer
@@ -45,6 +45,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingDivergedError",
+    "best_runs",
     "checkpoint_step",
     "checkpoint_task",
     "device_kind",

@@ -1,4 +1,8 @@
-"""Tests for pconv.evaluation.figures: every helper returns a Figure with the expected axes, for tensors and arrays."""
+"""Tests for pconv.evaluation.figures: every helper returns a Figure with the expected axes, for tensors and arrays.
+
+And every figure is readable as drawn (tests/figure_checks.py): no overlapping titles, legends off
+the data, no text below 9 pt, masks framed, whole-step ticks and two tick labels per axis.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,15 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
+from figure_checks import (
+    assert_readable,
+    framed,
+    legend_hits,
+    overlapping_ticks,
+    overlapping_titles,
+    small_texts,
+    tick_labels,
+)
 from matplotlib.figure import Figure
 
 from pconv.notebook import plot_dice_histogram, plot_history, show_inpainting, show_masks, show_segmentation
@@ -108,3 +121,62 @@ def test_plot_history_hides_a_zero_skipped_counter_unless_asked():
     assert len(plot_history(rows, keys=["loss/total", "skipped"]).axes) == 2
     rows[-1]["skipped"] = 2  # a skipped step is worth seeing
     assert len(plot_history(rows).axes) == 2
+
+
+def test_the_figure_checks_find_overlaps_covered_lines_and_small_text():
+    fig = Figure(figsize=(3, 2))
+    left, right = fig.subplots(1, 2)
+    left.set_title("a long title that runs into its neighbour", fontsize=8)
+    right.set_title("the neighbour's title")
+    left.plot([0, 1], [0, 1], label="diagonal")
+    left.legend(loc="center")  # right over the line
+    right.bar([0, 1], [1, 1], label="bars")
+    right.legend(loc="center")
+    assert overlapping_titles(fig) == [("a long title that runs into its neighbour", "the neighbour's title")]
+    assert legend_hits(fig) == ["diagonal over line diagonal", "bars over bar _nolegend_", "bars over bar _nolegend_"]
+    assert ("a long title that runs into its neighbour", 8) in small_texts(fig)
+    assert overlapping_ticks(fig) == []
+    left.set_xticks(np.linspace(0, 1, 40))  # forty labels on an inch and a half
+    assert ("0.000", "0.026") in overlapping_ticks(fig)
+    right.set_axis_off()
+    assert not framed(right)
+
+
+def test_show_masks_frames_every_mask_and_stays_readable_with_eight_columns():
+    masks = [np.ones((32, 32), np.float32)] * 8  # all valid: all white, only a frame shows them
+    fig = show_masks(masks, titles=["freeform"] * 4 + ["thick with boxes (LaMa)"] * 4, ncols=8)
+    assert all(framed(ax) for ax in fig.axes)
+    assert fig.get_size_inches()[0] <= 12.0
+    assert_readable(fig)
+    assert_readable(show_masks(masks[:6], image=np.random.rand(32, 32, 3), ncols=6))
+
+
+def test_show_inpainting_and_segmentation_are_readable_and_frame_the_true_mask():
+    image, mask, output = batch(2)
+    assert_readable(show_inpainting(image, mask, output, titles=["a-rather-long-file-name.png"] * 2))
+    fig = show_segmentation(image, 1 - mask, output[:, :1])
+    assert_readable(fig)
+    assert framed(fig.axes[1]) and not framed(fig.axes[0])  # the true mask is framed, the photo needs none
+
+
+def test_plot_history_of_a_short_run_has_whole_steps_two_labels_per_axis_and_a_clear_legend():
+    history = [
+        {"step": s, "loss/total": 1.2 - 0.02 * s, "loss/hole": 0.9 - 0.01 * s, "lr": 2e-4 if s < 8 else 5e-5}
+        for s in range(1, 11)
+    ]
+    for row in history[4::5]:
+        row["val/psnr"] = 14.0 + row["step"] / 5
+    fig = plot_history(history)
+    assert_readable(fig)
+    for ax in fig.axes:
+        xs, ys = tick_labels(ax)
+        assert len(xs) >= 2 and len(ys) >= 2, (ax.get_title(), xs, ys)
+        assert all(float(t) % 1 == 0 for t in ax.get_xticks()), ax.get_xticks()
+    assert fig.axes[0].get_yscale() == "linear"  # 1.0 to 1.2 spans no decade: a log axis had one label
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["loss/hole", "loss/total"]
+
+
+def test_plot_dice_histogram_keeps_its_legend_off_the_bars():
+    fig = plot_dice_histogram(np.r_[np.full(30, 0.97), np.linspace(0, 1, 10)])
+    assert_readable(fig)

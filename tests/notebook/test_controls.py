@@ -67,7 +67,10 @@ def test_png_outputs_hold_a_png_image():
     fig.subplots().plot([0, 1], [1, 0])
     out = png_output(fig, "<line>")
     assert out["output_type"] == "display_data" and out["data"]["text/plain"] == "<line>"
-    assert base64.b64decode(out["data"]["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
+    png = base64.b64decode(out["data"]["image/png"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width = int.from_bytes(png[16:20], "big")  # the IHDR chunk: drawn at fig.dpi, as a cell's figure is
+    assert fig.dpi <= width <= 1.4 * fig.dpi  # a 1-inch figure and its tick labels (at 72 dpi: about 85 px)
     assert png_file_output(b"\x89PNG...", "<file>")["data"]["image/png"] == base64.b64encode(b"\x89PNG...").decode()
 
 
@@ -86,3 +89,10 @@ def test_a_dropdown_is_as_wide_as_its_label_and_its_longest_option():
     width = {name: int(w.layout.width.removesuffix("px")) for name, w in boxes.items()}
     assert width["b"] - width["a"] == 9 * (len("freeform-long") - len("medium"))
     assert width["a"] >= 7 * len("strokes") + 9 * len("medium")  # the label and the option, side by side
+
+
+def test_a_range_slider_keeps_the_next_control_away_from_its_readout():
+    (row,) = [r for r in ROWS if r.kind == "range"]
+    widget = build_controls([row], {row.name: (0.1, 0.6)})[row.name]
+    right = int(widget.layout.margin.split()[1].removesuffix("px"))
+    assert right >= 16, widget.layout.margin

@@ -1,4 +1,8 @@
-"""Tests for pconv.notebook.eval_plots: the comparison figures, checked against values computed plainly here."""
+"""Tests for pconv.notebook.eval_plots: the comparison figures, checked against values computed plainly here.
+
+And readable as drawn (tests/figure_checks.py): with 04's many methods and long run names no
+title runs into another, the legend covers no line, and no text is below 9 pt.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
+from figure_checks import assert_readable, overlapping_titles
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -84,6 +89,7 @@ def test_show_fills_puts_every_method_between_input_and_truth():
     valid = mask[0].permute(1, 2, 0).numpy() > 0.5
     composite = np.where(valid, image[0].permute(1, 2, 0).numpy(), fills["noisy"][0].permute(1, 2, 0).numpy())
     assert titles[2] == f"noisy\n{plain_psnr(composite, image[0].permute(1, 2, 0).numpy()):.2f} dB"
+    assert fig.axes[4 + 2].get_title().endswith(" dB") and "noisy" not in fig.axes[4 + 2].get_title()
     np.testing.assert_allclose(np.asarray(fig.axes[2].images[0].get_array()), composite, atol=1e-6)
     as_numpy = show_fills(image[0].numpy(), mask[0].numpy(), {"noisy": fills["noisy"][0].numpy()})
     assert len(as_numpy.axes) == 3
@@ -105,7 +111,8 @@ def test_show_errors_maps_the_absolute_error_on_one_scale():
     noisy_row1 = fig.axes[1 * 3 + 2]
     np.testing.assert_allclose(np.asarray(noisy_row1.images[0].get_array()), want, atol=1e-6)
     assert noisy_row1.images[0].get_clim() == (0, 0.5)
-    assert noisy_row1.get_title() == f"noisy: mean {want[~valid[..., 0]].mean():.3f}"
+    assert noisy_row1.get_title() == f"mean {want[~valid[..., 0]].mean():.3f}"  # the name heads the column
+    assert fig.axes[2].get_title().startswith("noisy\nmean ")
     assert np.asarray(fig.axes[1].images[0].get_array()).max() == 0  # a perfect fill has no error
     auto = show_errors(image, mask, fills)  # the scale: the 99th percentile of the hole errors
     assert 0 < auto.axes[2].images[0].get_clim()[1] <= 0.2 + 1e-6
@@ -175,3 +182,44 @@ def test_sample_slider_picks_among_runs_and_says_when_there_is_nothing(tmp_path)
     assert [label for label, _ in slider.options] == ["7"] and picture.value == two
     note = sample_slider(tmp_path / "c").children
     assert len(note) == 1 and "No samples/step_*.png in" in note[0].value and "sample_every" in note[0].value
+
+
+# 04's case: a few runs with long names and every classical fill, six hole bins
+METHODS = ["quickstart-2000", "panel-20261207-161350-1", "a_run_name_with_no_blank_at_all", "biharmonic", "harmonic"]
+METHODS += ["telea", "navier_stokes", "mean_fill"]
+
+
+def many_methods(rows: int = 2):
+    image, mask, _ = pictures(n=rows)
+    fills = {m: (image + 0.05 * j * torch.rand_like(image)).clamp(0, 1) for j, m in enumerate(METHODS)}
+    return image, mask, fills
+
+
+def test_error_maps_with_many_long_names_have_no_overlapping_titles():
+    image, mask, fills = many_methods()
+    fig = show_errors(image, mask, fills, titles=["0-10%", "10-20%"])
+    assert_readable(fig)
+    assert fig.get_size_inches()[0] <= 12.0 + 1e-6
+    head = [ax.get_title() for ax in fig.axes[1:9]]
+    assert [h.replace("\n", "").rsplit("mean ", 1)[0] for h in head] == METHODS  # every name whole, wrapped
+
+
+def test_the_old_error_map_titles_did_overlap():
+    """The check above can fail: the titles as they were (name and mean on one 8-pt line, 16 inches) overlap."""
+    image, mask, fills = many_methods(1)
+    fig = show_errors(image, mask, fills)
+    for ax, name in zip(fig.axes[1:9], METHODS):
+        ax.set_title(f"{name}: mean 0.123", fontsize=8)
+    assert overlapping_titles(fig)
+
+
+def test_fills_worst_and_report_with_many_long_names_are_readable():
+    image, mask, fills = many_methods()
+    assert_readable(show_fills(image, mask, fills, titles=["0-10%", "10-20%"]))
+    assert_readable(show_worst(image, mask, dict(list(fills.items())[:3]), n=2, titles=["0-10%", "10-20%"]))
+    results = {m: {b: {"psnr": 30.0 - i + 0.1 * j, "ssim": 0.9, "l1": 0.01, "n": 2} for i, b in enumerate(BINS)}
+               for j, m in enumerate(METHODS)}  # fmt: skip
+    fig = plot_report(InpaintingReport(results=results, methods=METHODS, bins=list(BINS)))
+    assert_readable(fig)  # the legend beside the axes: inside, it hid a line
+    (legend,) = fig.legends
+    assert [t.get_text().replace("\n", "") for t in legend.get_texts()] == METHODS

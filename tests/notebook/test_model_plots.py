@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from figure_checks import assert_readable, framed
 
 from pconv.nn import PConvUNet, PConvUNetWithStem
 from pconv.notebook import plot_mask_updates
@@ -40,6 +41,17 @@ def test_masks_shrink_as_the_paper_says_and_the_model_is_left_alone():
         assert f"{1 - want.mean().item():.1%} hole" in fig.axes[1 + k].get_title()
     assert expected[-1].mean() > expected[0].mean()  # the hole shrinks
     assert fig.axes[0].get_title().startswith("input, ")
+    assert all(framed(ax) for ax in fig.axes[1:]) and not framed(fig.axes[0])  # masks framed, the photo not
+    assert_readable(fig)
+
+
+def test_the_paper_encoder_figure_fits_a_notebook_and_its_titles_do_not_overlap():
+    model = PConvUNet(layers=7, base_channels=4, max_channels=8)
+    mask = torch.ones(1, 128, 128)
+    mask[:, 30:90, 20:100] = 0
+    fig = plot_mask_updates(model, torch.rand(3, 128, 128), mask)
+    assert len(fig.axes) == 9 and fig.get_size_inches()[0] <= 12.0 + 1e-6  # it was 18 inches: text shrunk to 6 px
+    assert_readable(fig)
 
 
 def test_a_batch_of_one_and_the_errors():

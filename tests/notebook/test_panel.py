@@ -1,10 +1,16 @@
-"""pconv.notebook.panel, headless: Train builds what the controls say, Stop stops, runs start fresh or continue."""
+"""pconv.notebook.panel, headless: Train builds what the controls say, Stop stops, runs start fresh or continue.
+
+While a run trains every control is disabled (none can change it) and enabled again however
+the run ends; the trainer's expected notes are shown in the info style, never as errors.
+"""
 
 from __future__ import annotations
 
 import time
 
+import pytest
 import torch
+from figure_checks import assert_readable, tick_labels
 from matplotlib.figure import Figure
 
 import pconv.notebook.panel
@@ -26,6 +32,7 @@ CONTROLS = [
     "hole_range",
     "layers",
     "base_channels",
+    "conv",
     "valid",
     "hole",
     "tv",
@@ -160,6 +167,7 @@ def test_training_panel_train_button_runs_with_the_controls_values(tmp_path):
     assert panel.history[-1]["lr"] == 5e-5  # the fine-tuning phase reached the last step
     assert (tmp_path / "run" / "ckpt_2.pt").is_file()
     assert panel.plot.outputs and panel.samples.outputs  # curves and sample grid drawn into the panel
+    assert "3x8, 32px holes 0.10-0.30, lr 1.0e-03" in panel.table.value  # the run's settings, beside the plot
     assert "finished at step 2/2" in panel.status.value
     assert not panel.train_button.disabled and panel.stop_button.disabled
     assert [len(ax.get_lines()) for ax in panel.figure.axes] == [1, 1, 1]
@@ -177,7 +185,8 @@ def test_a_second_train_starts_fresh_unless_continue_is_ticked(tmp_path):
 
     panel.controls["continue"].value = True
     panel.controls["layers"].value = 4  # continuing keeps the model: a new architecture is refused
-    assert not panel.start() and "continue keeps the last run's model (3 layers, 8 channels)" in panel.status.value
+    assert not panel.start()
+    assert "continue keeps the last run's model (3 layers, 8 channels, partial" in panel.status.value
     panel.controls["layers"].value = 3
     panel.controls["lr"].value = 1e-4
     panel.controls["steps"].value = 1
@@ -199,6 +208,10 @@ def test_a_second_train_starts_fresh_unless_continue_is_ticked(tmp_path):
     assert labels[1].startswith("#2 (continues #1): 3x8") and labels[2].startswith("#3: 3x8")
     for ax in panel.figure.axes:  # the runs overlay: one line each, labelled with its settings
         assert [line.get_label() for line in ax.get_lines()] == labels
+    (legend,) = panel.figure.legends  # numbers in the figure, settings in the table
+    assert [t.get_text() for t in legend.get_texts()] == ["#1", "#2", "#3"]
+    table = panel.table.value
+    assert table.index("#3") < table.index("#2 (continues #1)") < table.index("#1")  # newest first
 
 
 def test_training_panel_stop_ends_the_run_with_a_checkpoint_then_continue(tmp_path):
@@ -236,7 +249,7 @@ def test_pinned_model_data_and_loss_disable_their_controls_and_fresh_means_as_gi
     loss = InpaintingLoss(hole=2.0, style=0.0, perceptual=0.0, vgg=None)
     config = TrainConfig(steps=2, batch_size=2, device="cpu", amp=False, val_batches=1, log_every=1)
     panel = training_panel(model, train_data, val_data, loss_fn=loss, config=config)
-    pinned = {"size", "hole_range", "layers", "base_channels", "valid", "hole", "tv", "style", "perceptual"}
+    pinned = {"size", "hole_range", "layers", "base_channels", "conv", "valid", "hole", "tv", "style", "perceptual"}
     assert {k for k, c in panel.controls.items() if c.disabled} == pinned
     assert panel.controls["layers"].tooltip == "pinned: a model was passed to training_panel(model=...)"
     assert panel.controls["size"].tooltip == "pinned: training data was passed to training_panel(train_data=...)"
@@ -285,3 +298,84 @@ def test_training_panel_refuses_invalid_controls_without_training(tmp_path):
     panel.controls["out"].value = str(tmp_path / "old")
     assert not panel.start() and "holds a run already; tick continue" in panel.status.value
     assert panel.thread is None and panel.runs == []
+
+
+def _settings_enabled(panel) -> dict[str, bool]:
+    return {name: not c.disabled for name, c in panel.controls.items()}
+
+
+def _wait_for_step(panel, timeout=300) -> None:
+    deadline = time.monotonic() + timeout
+    while (panel.trainer is None or panel.trainer.step < 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_every_control_is_locked_while_a_run_trains_and_unlocked_when_it_stops(tmp_path):
+    panel = _tiny_panel(tmp_path, steps=10_000)
+    panel.controls["finetune_steps"].value = 0
+    assert all(_settings_enabled(panel).values()) and "locked" not in panel.note.value
+    assert panel.start()
+    assert not any(_settings_enabled(panel).values())  # at once, before the thread has done anything
+    assert "locked while this run trains" in panel.note.value and "#e8f4f8" in panel.note.value  # info style
+    _wait_for_step(panel)
+    assert panel.running and not any(_settings_enabled(panel).values())
+    panel.controls["lr"].value = 0.5  # set from code all the same: the run keeps the value it started with
+    time.sleep(0.2)
+    assert panel.trainer.config.lr == 1e-3 and panel.trainer.optimizer.param_groups[0]["lr"] == 1e-3
+    panel.stop()
+    assert panel.join(120)
+    assert all(_settings_enabled(panel).values()) and "locked" not in panel.note.value
+    assert not panel.train_button.disabled and panel.stop_button.disabled
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_controls_are_unlocked_after_a_run_fails_or_is_interrupted(tmp_path, monkeypatch, failure):
+    import pconv.train.trainer
+
+    def fail(trainer, *args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(pconv.train.trainer.Trainer, "fit", fail)
+    panel = _tiny_panel(tmp_path)
+    assert panel.start() and panel.join(120)
+    assert panel.error is failure and all(_settings_enabled(panel).values())
+    assert f"training failed: {type(failure).__name__}" in panel.status.value and "#fdecea" in panel.status.value
+
+
+def test_pinned_controls_stay_disabled_after_a_run(tmp_path):
+    torch.manual_seed(0)
+    model = PConvUNet(layers=2, base_channels=8)
+    config = TrainConfig(steps=1, batch_size=2, device="cpu", amp=False, val_batches=1, log_every=1, size=16)
+    panel = training_panel(model, config=config, start={"style": 0.0, "perceptual": 0.0, "size": 32})
+    assert panel.start() and panel.join(120) and panel.error is None, panel.status.value
+    assert {k for k, on in _settings_enabled(panel).items() if not on} == {"layers", "base_channels", "conv"}
+
+
+def test_the_panel_figure_has_whole_steps_two_tick_labels_per_axis_and_a_readable_legend(tmp_path):
+    panel = _tiny_panel(tmp_path, steps=3, out=None)
+    panel.controls["finetune_steps"].value = 0
+    _train(panel)
+    _train(panel)
+    fig = panel.figure
+    assert_readable(fig)
+    for ax in fig.axes:
+        xs, ys = tick_labels(ax)
+        assert len(xs) >= 2 and len(ys) >= 2, (ax.get_title(), xs, ys)
+        assert all(float(t) % 1 == 0 for t in ax.get_xticks()), ax.get_xticks()
+    assert min(t.get_fontsize() for t in fig.legends[0].get_texts()) >= 9
+
+
+def test_the_trainers_notes_on_a_panel_run_go_to_the_panel_not_to_stderr(tmp_path, capsys):
+    panel = _tiny_panel(tmp_path, steps=2)
+    panel.controls["finetune_steps"].value = 0
+    _train(panel)
+    panel.controls["continue"].value = True
+    panel.controls["finetune_steps"].value = 1  # changed on purpose: the trainer notes it
+    _train(panel)
+    assert "note: resume: finetune_steps is 1 now but was 0" in panel.note.value
+    assert "#b00" not in panel.note.value  # the info style, not the error's red
+    assert "now but was" not in capsys.readouterr().err
+    panel.controls["continue"].value = False
+    panel.controls["out"].value = ""
+    _train(panel)
+    assert "note:" not in panel.note.value  # a new run starts with no notes

@@ -53,6 +53,8 @@ def test_continue_keeps_the_last_model_only_with_its_architecture(tmp_path):
     assert not plan_run(values, None, str(tmp_path), model, {"model": model}).reuse_model  # pinned: as given
     with pytest.raises(ValueError, match="continue keeps the last run's model"):
         plan_run({**values, "layers": values["layers"] + 1}, None, str(tmp_path), model, {})
+    with pytest.raises(ValueError, match=r"\(\d+ layers, \d+ channels, partial convolutions\): set those back"):
+        plan_run({**values, "conv": "gated"}, None, str(tmp_path), model, {})  # another kind of layer
 
 
 def test_a_fresh_train_never_writes_into_a_folder_that_holds_a_run(tmp_path):

@@ -149,7 +149,8 @@ def test_unchanged_inputs_are_not_recomputed(photo):
     assert len(calls) == 2
     studio.undo()
     studio.run(["net"])  # the mask of the first run again
-    assert len(calls) == 2 and "cached" in studio._view.tile("net")[1].value
+    label = studio._view.tile("net").label.value
+    assert len(calls) == 2 and f"{studio.times['net']:.2f} s (cached)" in label  # its time, and where it came from
 
 
 def test_a_failing_method_shows_its_error_and_the_others_still_run(photo):
@@ -162,9 +163,10 @@ def test_a_failing_method_shows_its_error_and_the_others_still_run(photo):
     with pytest.warns(RuntimeWarning, match="broken failed: RuntimeError: out of memory, pretend"):
         results = studio.run()
     assert list(results) == ["mean_fill"] and studio.errors == {"broken": "RuntimeError: out of memory, pretend"}
-    _box, label, image, error = studio._view.tile("broken")
-    assert "failed" in label.value and "out of memory, pretend" in error.value and image.layout.display == "none"
-    assert studio._view.tile("mean_fill")[2].value  # its picture is there
+    tile = studio._view.tile("broken")
+    assert "failed" in tile.label.value and "out of memory, pretend" in tile.error.value
+    assert tile.image.layout.display == "none"
+    assert studio._view.tile("mean_fill").image.value  # its picture is there
     assert "1 failed: broken" in studio.status.value
 
 
@@ -181,7 +183,7 @@ def test_a_corrupt_checkpoint_fails_in_its_tile_only(photo):
     with pytest.warns(RuntimeWarning, match="crashed/best failed: CheckpointError"):
         results = studio.run()
     assert "crashed/best" not in results and set(results) == set(studio.selected) - {"crashed/best"}
-    assert "corrupt or truncated" in studio._view.tile("crashed/best")[3].value
+    assert "corrupt or truncated" in studio._view.tile("crashed/best").error.value
 
 
 def test_unknown_methods_are_named(studio):
@@ -202,6 +204,63 @@ def test_the_composite_and_the_raw_view_share_one_forward_pass(photo):
     assert len(calls) == 1  # the raw view used to run the network a second time
     assert torch.equal(composite, net.inpaint(studio.image, studio.mask))
     assert not torch.equal(raw, composite)
+
+
+# ---------------------------------------------------------------- out-of-date tiles (issue 22)
+
+
+def _stale(studio) -> list[bool]:
+    """Per tile on show: greyed (its class) and labelled out of date (its note shown)."""
+    out = []
+    for box in studio.tiles.children:
+        greyed = "pconv-studio-stale" in box._dom_classes
+        note = box.children[3]
+        assert greyed == (note.layout.display != "none") and "out of date: press Inpaint" in note.value
+        out.append(greyed)
+    return out
+
+
+def test_with_live_off_a_change_of_the_holes_greys_the_tiles_until_inpaint(studio):
+    studio.paint([(10, 10), (40, 20)], 5)
+    studio.run(["tiny", "mean_fill"])
+    assert _stale(studio) == [False, False] and "fill(s)" in studio.status.value
+    studio.begin_stroke()
+    studio.paint([(50, 30)], 4)  # a mouse stroke in progress: out of date at once
+    assert _stale(studio) == [True, True] and "out of date" in studio.status.value
+    studio.end_stroke()
+    assert _stale(studio) == [True, True]
+    studio.undo()  # the holes the tiles were filled for: current again, with their status line
+    assert _stale(studio) == [False, False] and "fill(s)" in studio.status.value
+    studio.clear()
+    assert _stale(studio) == [True, True]
+    assert "out of date" in studio.status.value and "0.0% hole now" in studio.status.value
+    studio.run(["tiny", "mean_fill"])
+    assert _stale(studio) == [False, False] and "no hole yet" in studio.status.value
+
+
+def test_a_stroke_during_a_run_leaves_its_tiles_out_of_date(studio, monkeypatch):
+    studio.paint([(10, 10)], 5)
+    fill = studio.method("mean_fill").fill
+
+    def painting_meanwhile(image, mask):  # the user draws while the fill computes
+        studio.paint([(40, 30)], 5)
+        return fill(image, mask)
+
+    monkeypatch.setattr(studio.method("mean_fill"), "fill", painting_meanwhile)
+    studio.run(["mean_fill"])
+    assert _stale(studio) == [True] and "out of date" in studio.status.value
+
+
+def test_with_live_on_the_tiles_are_not_greyed_a_rerun_comes(studio):
+    studio.selected = ["mean_fill"]
+    studio.paint([(10, 10)], 5)
+    studio.run()
+    studio.controls["live"].value = True
+    assert studio.wait(60)
+    studio.paint([(40, 30)], 5)
+    assert _stale(studio) == [False]
+    assert studio.wait(60) and _stale(studio) == [False]
+    assert torch.equal(studio.results["mean_fill"], studio.method("mean_fill").fill(studio.image, studio.mask))
 
 
 # ---------------------------------------------------------------- saving and showing

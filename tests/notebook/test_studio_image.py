@@ -10,7 +10,17 @@ import torch
 from PIL import Image
 
 from pconv.data import ImageLoadError
-from pconv.notebook.studio_image import fit_working_size, open_image, overlay_rgba, stroke_region, to_rgb_array
+from pconv.notebook.studio_image import (
+    CHECKER,
+    OUTLINE,
+    OVERLAY_ALPHA,
+    checker_tile,
+    fit_working_size,
+    open_image,
+    overlay_rgba,
+    stroke_region,
+    to_rgb_array,
+)
 
 
 def _disk(shape, cx, cy, r):
@@ -126,3 +136,32 @@ def test_overlay_marks_holes_only():
     hole = np.array([[True, False]])
     rgba = overlay_rgba(hole)
     assert rgba[0, 0, 3] > 0 and tuple(rgba[0, 1]) == (0, 0, 0, 0)
+
+
+def test_overlay_is_a_black_and_white_checker_with_an_opaque_outline():
+    # issue 22: a pink tint could not be seen on red and orange photos
+    rng = np.random.default_rng(1)
+    hole = np.zeros((40, 50), bool)
+    hole[5:30, 8:45] = True
+    hole[0:12, 0:6] = True  # touches the image border: the border is no edge
+    hole[rng.random(hole.shape) < 0.02] = True
+    rgba = overlay_rgba(hole)
+    h, w = hole.shape
+    for y in range(h):
+        for x in range(w):
+            if not hole[y, x]:
+                assert tuple(rgba[y, x]) == (0, 0, 0, 0)
+                continue
+            dark = (y // CHECKER + x // CHECKER) % 2 == 0
+            assert tuple(rgba[y, x, :3]) == ((0, 0, 0) if dark else (255, 255, 255)), (y, x)
+            near = [
+                hole[y + dy, x + dx]
+                for dy in range(-OUTLINE, OUTLINE + 1)
+                for dx in range(-OUTLINE, OUTLINE + 1)
+                if abs(dx) + abs(dy) <= OUTLINE and 0 <= y + dy < h and 0 <= x + dx < w
+            ]
+            assert rgba[y, x, 3] == (OVERLAY_ALPHA if all(near) else 255), (y, x)
+    tile = checker_tile()  # the stroke preview's pattern: the same checker, repeated from (0, 0)
+    assert tile.shape == (2 * CHECKER, 2 * CHECKER, 4) and bool((tile[..., 3] == OVERLAY_ALPHA).all())
+    period = 2 * CHECKER
+    assert np.array_equal(tile[..., :3], overlay_rgba(np.ones((period, period), bool))[..., :3])

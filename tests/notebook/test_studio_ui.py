@@ -7,15 +7,19 @@ clicks); the fixtures `photo` and `studio` are tests/notebook/conftest.py's.
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from pconv.evaluation import available_baselines
 from pconv.notebook import InpaintStudio
 from pconv.notebook.studio_image import stroke_region
+from pconv.notebook.studio_tiles import TILE_WIDTH
 
 
 def _mouse(studio, event: str, x: float, y: float) -> None:
@@ -71,7 +75,7 @@ def test_uploads_rgba_grey_huge_and_bad(studio):
     rgba = np.zeros((8, 10, 4), np.uint8)
     rgba[..., 0], rgba[:, :5, 3] = 255, 255  # red, the right half transparent
     _upload(studio, _png(rgba, "RGBA"), "logo.png")
-    assert studio.note == "logo.png, 10x8" and studio.controls["upload"].value == ()
+    assert studio.note == "logo.png, 10x8"
     assert studio.image[:, 0, 0].tolist() == [1, 0, 0] and studio.image[:, 0, 9].tolist() == [1, 1, 1]  # over white
 
     _upload(studio, _png(np.full((6, 7), 77, np.uint8), "L"), "scan.png")
@@ -84,15 +88,31 @@ def test_uploads_rgba_grey_huge_and_bad(studio):
     assert (
         studio.note == "phone.jpg, 512x341 (resized from 3600x2400: the studio works at most 512 px on the long side)"
     )
-    assert studio._view.note.value.startswith("phone.jpg, 512x341")
+    assert studio._view.note.value.startswith("in use: <b>phone.jpg, 512x341")
 
     before = studio.image
     _upload(studio, b"\x89PNG\r\n\x1a\n but then nothing", "broken.png")
-    assert (
-        "cannot load image broken.png" in studio._view.note.value
-        and "the current image is kept" in studio._view.note.value
-    )
-    assert torch.equal(studio.image, before) and studio.controls["upload"].value == ()
+    error = studio._view.upload_error.value
+    assert "cannot load image broken.png" in error and "the photo in use is kept" in error
+    assert torch.equal(studio.image, before)
+    assert studio._view.note.value.startswith("in use: <b>phone.jpg, 512x341")  # still named, not replaced
+
+
+def test_the_upload_button_names_the_photo_in_use(studio):
+    upload = studio.controls["upload"]
+    assert upload.description == "your photo" and upload.value == ()
+    _upload(studio, _png(np.zeros((8, 10, 3), np.uint8)), "holiday_at_the_sea_2024_final.png")
+    assert upload.description == "holiday_at_t…4_final.png" and len(upload.description) == 24
+    assert upload.tooltip.startswith("in use: holiday_at_the_sea_2024_final.png")
+    assert [f["name"] for f in upload.value] == ["holiday_at_the_sea_2024_final.png"]  # "(1)", not "(0)"
+    _upload(studio, b"not an image", "notes.txt")  # a failed upload: the button still names the photo in use
+    assert upload.description == "holiday_at_t…4_final.png" and [f["name"] for f in upload.value] == [
+        "holiday_at_the_sea_2024_final.png"
+    ]
+    assert "notes.txt" in studio._view.upload_error.value and "holiday" in studio._view.note.value
+    studio.controls["sample"].value = "astronaut"  # another photo: the button no longer names one
+    assert upload.description == "your photo" and upload.value == () and studio._view.upload_error.value == ""
+    assert studio._view.note.value.startswith("in use: <b>sample photo &#x27;astronaut&#x27;")
 
 
 def test_an_exif_rotated_upload_is_upright(studio):
@@ -124,7 +144,8 @@ def test_inpaint_button_runs_in_the_background_and_fills_one_tile_per_method(stu
     tiles = studio.tiles.children
     assert len(tiles) == 2 and set(studio.results) == {"tiny", "mean_fill"}
     labels = [t.children[0].value for t in tiles]
-    assert labels[0].startswith("<b>tiny</b> · ") and labels[0].count(" s") >= 1
+    lines = re.findall(r"<div class='pconv-studio-line' title='[^']*'>(.*?)</div>", labels[0])
+    assert lines[0] == "<b>tiny</b>" and re.fullmatch(r"\d+\.\d\d s(, loaded in .*)?", lines[1])
     assert all(t.children[1].value[:2] == b"\xff\xd8" for t in tiles)  # JPEG previews
     studio.controls["view"].value = "raw output"  # rerun: the network's prediction everywhere
     assert studio.wait(120)
@@ -144,3 +165,34 @@ def test_live_mode_reruns_after_each_stroke(studio):
     assert list(studio.results) == ["mean_fill"] and studio.hole_ratio > 0
     out = studio.results["mean_fill"]
     assert torch.equal(out[valid], studio.image[valid]) and not torch.equal(out, studio.image)
+
+
+def test_tiles_are_one_size_and_long_names_are_shortened_with_the_full_name_in_a_tooltip(photo):
+    long = "20261201-101500-a-long-experiment/step 2000"
+    studio = InpaintStudio(photo, models={long: lambda image, mask: image * 0.5, "x": lambda image, mask: image})
+    studio.paint([(20, 20)], 6)
+    studio.run([long, "x", "mean_fill"])
+    studio.controls["view"].value = "raw output"
+    studio.run([long, "x", "mean_fill"])
+    widths = {(t.layout.width, t.children[1].layout.width) for t in studio.tiles.children}
+    assert widths == {(f"{TILE_WIDTH}px", f"{TILE_WIDTH}px")}  # raw view too: the label does not set the width
+    label = studio._view.tile(long).label.value
+    assert f"title='{long}'" in label and "<b>20261201-10150…ent/step 2000</b>" in label and "raw output · " in label
+
+
+def test_the_methods_list_is_compact_classical_in_a_row_networks_in_a_short_list(photo):
+    studio = InpaintStudio(photo, models={"net": lambda image, mask: image})
+    rows = [
+        c
+        for c in studio.children
+        if isinstance(c, widgets.HBox)
+        and c.children
+        and isinstance(c.children[0], widgets.HTML)
+        and "<b>" in c.children[0].value
+    ]
+    classical = next(r for r in rows if "classical" in r.children[0].value)
+    networks = next(r for r in rows if "networks" in r.children[0].value)
+    assert [b.description for b in classical.children[1:]] == list(available_baselines())
+    (listing,) = networks.children[1:]
+    assert [b.description for b in listing.children] == ["net"] and listing.layout.overflow == "auto"
+    assert "(1)" in networks.children[0].value

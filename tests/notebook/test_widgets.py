@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 
 import pytest
+from figure_checks import assert_readable, framed
 
 from pconv.data import FAMILIES
 from pconv.notebook import widgets
@@ -69,3 +71,16 @@ def test_mask_explorer_every_family_renders(family):
     box.controls["boxes"].value = True
     box.controls["family"].value = family
     assert _png(box)
+
+
+def test_the_preview_frames_every_mask_and_is_readable(monkeypatch):
+    drawn = []
+    original = widgets.show_masks
+    monkeypatch.setattr(widgets, "show_masks", lambda *a, **k: drawn.append(original(*a, **k)) or drawn[-1])
+    box = mask_explorer(size=32, count=8)
+    box.refresh()
+    (fig,) = drawn
+    assert len(fig.axes) == 8 and all(framed(ax) for ax in fig.axes)  # white (valid) areas keep an edge
+    assert_readable(fig)
+    png = base64.b64decode(_png(box))
+    assert int.from_bytes(png[16:20], "big") <= 12 * fig.dpi  # fits a notebook's width: its text is not shrunk

@@ -11,6 +11,7 @@ import torch
 from pconv.nn import PConvUNet, UNet
 from pconv.train import (
     CheckpointError,
+    best_runs,
     checkpoint_task,
     find_checkpoints,
     load_models,
@@ -18,7 +19,7 @@ from pconv.train import (
     run_checkpoint,
     save_checkpoint,
 )
-from pconv.train.runs import run_folders
+from pconv.train.runs import MIN_STEPS, run_folders
 
 
 def write(path, model, task="inpainting", step=1, mtime=None):
@@ -127,3 +128,93 @@ def test_a_nan_weight_checkpoint_is_refused_not_scored(tmp_path):
     with pytest.raises(CheckpointError, match=r"best\.pt.*not finite"):
         load_models([path])
     assert run_checkpoint(tmp_path / "r1") is None
+
+
+# ---------------------------------------------------------------- ranking the runs (issue 22)
+
+
+def run(root, name, steps, psnr=None, size=32, best_at=None, config=None, task="inpainting"):
+    """A run folder: ckpt_<steps>.pt, and best.pt at `best_at` (default: the last step) when it validated."""
+    model = tiny()
+    cfg = {"size": size, "model": model_info(model), "task": task, **(config or {})}
+    best = {"metric": "val/psnr", "value": psnr, "step": best_at or steps}
+    history = [{"step": best_at or steps, "val/psnr": psnr}] if psnr is not None else []
+    ckpt = {"step": steps, "model": model.state_dict(), "config": cfg, "best": best, "history": history}
+    save_checkpoint(ckpt, root / name / f"ckpt_{steps}.pt")
+    if psnr is not None:
+        save_checkpoint({**ckpt, "step": best_at or steps}, root / name / "best.pt")
+    return root / name
+
+
+def test_best_runs_ranks_by_validation_psnr_and_leaves_out_smoke_runs(tmp_path):
+    runs = tmp_path / "runs"
+    run(runs, "a-long", 2000, psnr=24.0, size=64, best_at=1600)
+    run(runs, "b-better", 500, psnr=26.5, size=[96, 128])
+    run(runs, "c-smoke", 4, psnr=31.0)  # the best score, but 4 steps: noise
+    run(runs, "d-unvalidated", 900)  # stopped before its first validation: after the scored ones
+    run(runs, "e-seg", 800, task="segmentation")
+    (runs / "f-empty").mkdir()
+    ranked = best_runs(runs)
+    assert [r.name for r in ranked] == ["b-better", "a-long", "d-unvalidated"]
+    b, a, d = ranked
+    assert (b.score, b.metric, b.steps, b.size, b.checkpoint) == (
+        26.5,
+        "val/psnr",
+        500,
+        128,
+        runs / "b-better" / "best.pt",
+    )
+    assert (a.steps, a.size, a.folder) == (2000, 64, runs / "a-long")  # best.pt is step 1600's; the run went on
+    assert d.score is None and d.checkpoint == runs / "d-unvalidated" / "ckpt_900.pt"
+    assert [r.name for r in best_runs(runs, min_steps=0)] == ["c-smoke", "b-better", "a-long", "d-unvalidated"]
+    assert [r.name for r in best_runs(runs, limit=1)] == ["b-better"]
+    assert [r.name for r in best_runs(runs, task="segmentation")] == ["e-seg"]
+    assert best_runs(runs, task="segmentation")[0].metric == "val/dice"
+    assert best_runs(tmp_path / "nowhere") == []
+    assert MIN_STEPS == 200 and best_runs(runs, min_steps=MIN_STEPS + 1000)[0].name == "a-long"
+
+
+def test_best_runs_reads_the_history_when_the_best_entry_is_missing_or_not_finite(tmp_path):
+    root = run(tmp_path, "r", 400, psnr=float("nan"))
+    ckpt = torch.load(root / "best.pt", weights_only=True)
+    ckpt["history"] = [{"step": 200, "val/psnr": 18.0}, {"step": 400, "val/psnr": float("nan")}]
+    torch.save(ckpt, root / "best.pt")
+    assert best_runs(tmp_path)[0].score == 18.0
+
+
+def test_best_runs_defaults_to_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("PCONV_OUTPUT_DIR", str(tmp_path))
+    run(tmp_path / "runs", "r1", 300, psnr=20.0)
+    assert [r.name for r in best_runs()] == ["r1"]
+
+
+def test_the_quickstart_run_and_the_conv_kind_are_recognised(tmp_path):
+    from pconv.train import SIZES
+
+    for kind in ("cpu", "cuda", "smoke"):
+        spec = SIZES["quickstart", kind]
+        config = {
+            "model": {
+                "name": spec.get("model_name", "PConvUNet"),
+                "kwargs": {**spec["model_kwargs"], "in_channels": 3},
+            },
+            "batch_size": spec["train_kwargs"]["batch_size"],
+            "lr": spec["train_kwargs"]["lr"],
+        }
+        run(tmp_path / kind, "quick", 300, psnr=20.0, size=spec["size"], config=config)
+        assert best_runs(tmp_path / kind)[0].recipe == f"quickstart-{kind}"
+        config["lr"] *= 2  # another learning rate: not the recipe any more
+        run(tmp_path / kind, "other", 300, psnr=20.0, size=spec["size"], config=config)
+        assert {r.name: r.recipe for r in best_runs(tmp_path / kind)}["other"] is None
+    plain = run(tmp_path / "p", "plain", 300, psnr=20.0)
+    assert best_runs(tmp_path / "p")[0].conv == "partial"
+    ckpt = torch.load(plain / "best.pt", weights_only=True)
+    ckpt["config"]["model"]["kwargs"]["conv"] = "gated"
+    torch.save(ckpt, plain / "best.pt")
+    assert best_runs(tmp_path / "p")[0].conv == "gated"
+
+
+@pytest.mark.parametrize("bad", [{"min_steps": -1}, {"min_steps": 2.5}, {"limit": -2}, {"limit": True}])
+def test_best_runs_refuses_impossible_arguments(tmp_path, bad):
+    with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
+        best_runs(tmp_path, **bad)
