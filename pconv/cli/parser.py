@@ -45,8 +45,7 @@ from pconv.cli.errors import UsageError, is_user_error, one_line, user_errors
 from pconv.cli.pretrained import add_pretrained_parser
 from pconv.cli.segment import add_segment_parser
 from pconv.data import make_test_masks
-from pconv.nn import InpaintingLoss, PConvUNet
-from pconv.nn.conv_variants import CONVS
+from pconv.nn import CONVS, InpaintingLoss, PConvUNet
 from pconv.train import SIZES, TrainConfig, TrainingDivergedError, exit_status, signal_of, sigterm_interrupts
 from pconv.utils import is_smoke
 

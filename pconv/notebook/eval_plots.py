@@ -231,13 +231,14 @@ def sample_slider(runs: str | os.PathLike | Sequence[str | os.PathLike]) -> Any:
     """A slider over the sample grids that training saved (`<run>/samples/step_*.png`), newest shown first.
 
     Building it lists the files and reads one PNG; moving the slider reads the next.
-    With several runs a dropdown picks the run.
+    With several runs a dropdown picks the run by its folder's name (its parent's too when two
+    runs share a name), and the full path of the run shown is written under it.
 
     Args:
         runs: a run folder (a Trainer's `out`), or several.
 
     Returns:
-        An ipywidgets VBox: [run dropdown (several runs only), step slider, image]; when no
+        An ipywidgets VBox: [run dropdown and full path (several runs only), step slider, image]; when no
         run holds a sample grid, a VBox with one line that says so (the trainer writes
         them every `sample_every` steps) and names the folders looked at.
     """
@@ -254,13 +255,20 @@ def sample_slider(runs: str | os.PathLike | Sequence[str | os.PathLike]) -> Any:
         return [(str(step), path) for step, path in found[run]]
 
     first = next(iter(found))
-    picker = widgets.Dropdown(options=list(found), value=first, description="run", layout={"width": "max-content"})
+    names = [Path(run).name for run in found]
+    labels = [
+        f"{Path(run).parent.name}/{Path(run).name}" if names.count(Path(run).name) > 1 else Path(run).name
+        for run in found
+    ]
+    picker = widgets.Dropdown(options=list(zip(labels, found)), value=first, description="run")
+    where = widgets.HTML(html.escape(first))
     slider = widgets.SelectionSlider(
         options=steps(first), value=found[first][-1][1], description="step", continuous_update=False
     )
     picture = widgets.Image(format="png")
 
     def show_run(change: Any = None) -> None:
+        where.value = html.escape(picker.value)
         slider.options = steps(picker.value)
         slider.value = found[picker.value][-1][1]
 
@@ -271,4 +279,4 @@ def sample_slider(runs: str | os.PathLike | Sequence[str | os.PathLike]) -> Any:
     slider.observe(show_step, names="value")
     picker.observe(show_run, names="value")
     show_step()
-    return widgets.VBox(([picker] if len(found) > 1 else []) + [slider, picture])
+    return widgets.VBox(([picker, where] if len(found) > 1 else []) + [slider, picture])

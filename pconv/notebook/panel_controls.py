@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from pconv.data import InpaintingDataset, MaskGenerator, sample_inpainting_data
-from pconv.nn import InpaintingLoss, PConvUNet
+from pconv.nn import CONVS, InpaintingLoss, PConvUNet
 from pconv.notebook.controls import Control, build_controls
 from pconv.train import SIZES, TrainConfig
 
@@ -44,7 +44,6 @@ __all__ = [
 LOSS_TERMS = ("valid", "hole", "tv", "style", "perceptual")  # InpaintingLoss's weights, in display order
 _START = SIZES["panel", "any"]  # size, steps, batch_size, layers, base_channels: a quick CPU run
 AMP = {"auto": None, "on": True, "off": False}
-CONVS = ("partial", "plain", "gated")  # PConvUNet's `conv` choices (pconv/nn/conv_variants.py), the paper's first
 
 # fmt: off
 TRAINING_CONTROLS = (

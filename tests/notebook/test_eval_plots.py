@@ -176,10 +176,20 @@ def test_sample_slider_picks_among_runs_and_says_when_there_is_nothing(tmp_path)
     two = png(tmp_path / "b" / "samples" / "step_0000007.png", 7)
     (tmp_path / "c").mkdir()  # no samples: not offered
     box = sample_slider([tmp_path / "a", tmp_path / "b", tmp_path / "c"])
-    picker, slider, picture = box.children
-    assert list(picker.options) == [str(tmp_path / "a"), str(tmp_path / "b")] and picture.value == one
+    picker, where, slider, picture = box.children
+    assert picker.options == (("a", str(tmp_path / "a")), ("b", str(tmp_path / "b"))) and picture.value == one
+    assert where.value == str(tmp_path / "a")  # the full path, under the short name
     picker.value = str(tmp_path / "b")
-    assert [label for label, _ in slider.options] == ["7"] and picture.value == two
+    assert (
+        [label for label, _ in slider.options] == ["7"] and picture.value == two and where.value == str(tmp_path / "b")
+    )
+
+
+def test_sample_slider_names_runs_that_share_a_folder_name_by_their_parent_too(tmp_path):
+    png(tmp_path / "x" / "run" / "samples" / "step_0000001.png", 1)
+    png(tmp_path / "y" / "run" / "samples" / "step_0000002.png", 2)
+    picker = sample_slider([tmp_path / "x" / "run", tmp_path / "y" / "run"]).children[0]
+    assert [label for label, _ in picker.options] == ["x/run", "y/run"]
     note = sample_slider(tmp_path / "c").children
     assert len(note) == 1 and "No samples/step_*.png in" in note[0].value and "sample_every" in note[0].value
 
