@@ -83,6 +83,7 @@ bench: setup
 	$(PY) benchmarks/bench_pconv.py
 	$(PY) benchmarks/bench_masks.py
 	$(PY) benchmarks/bench_unet.py
+	$(PY) benchmarks/bench_fills.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

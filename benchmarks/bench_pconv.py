@@ -6,13 +6,20 @@ plain convolutions (the limit) and a naive NVIDIA-style multi-channel reference.
 (b) a training step (fwd + L1 loss + bwd + Adam) of PConvUNet vs its plain twin vs
     the naive twin, peak memory of each step, and (CPU) a profiler split of the step;
     also PConvUNet without its entry checks ("unet": the cost of checking the input);
-(c) inference (forward only) of the three.
+(c) inference (forward only) of the three;
+(d) the convolution variants of the one U-Net wiring, `PConvUNet(conv="partial" | "plain" |
+    "gated")` (the paper's Fig. 2 e/f baseline; gated convolution, Yu et al. 2019,
+    arXiv:1806.03589), training step, inference and peak memory against the plain twin (the
+    limit: the same layers as bare `nn.Conv2d`, no mask path, no entry checks);
+(e) the segmentation U-Net's partial-convolution padding (Liu et al. 2018, arXiv:1811.11718):
+    `UNet(padding="partial")` against `UNet(padding="zeros")`, training step and inference.
 Variants alternate within every repeat and medians are reported, so slow drifts of
 a shared machine hit all of them alike.
 
     python benchmarks/bench_pconv.py                      # CPU, 256x256, batch 2
     python benchmarks/bench_pconv.py --device cuda --amp bf16 --size 512 --layers 8 --batch-size 8
     python benchmarks/bench_pconv.py ... --json figures.jsonl   # also append the figures as one JSON line
+    python benchmarks/bench_pconv.py --skip-layers --batch-size 1 --unet-features 16,32,64,128   # a small CPU run
 
 The last line printed, "summary: ...", holds the key figures (benchmarks/gpu_check.sh shows it).
 """
@@ -30,7 +37,7 @@ import torch.nn.functional as F
 from naive_pconv import Twin, Unchecked
 from torch import nn
 
-from pconv.nn import PartialConv2d, PConvUNet
+from pconv.nn import PartialConv2d, PConvUNet, UNet
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,9 +61,31 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--skip-layers",
         action="store_true",
-        help="only run the training-step benchmark",
+        help="leave out the per-layer table (a)",
+    )
+    p.add_argument(
+        "--skip-variants",
+        action="store_true",
+        help="leave out the convolution variants (d) and the U-Net's padding (e)",
+    )
+    p.add_argument(
+        "--unet-features",
+        type=features_arg,
+        default=(64, 128, 256, 512),
+        help="level widths of the U-Net in (e), comma-separated (default: the classic 64,128,256,512)",
     )
     return p.parse_args()
+
+
+def features_arg(text: str) -> tuple[int, ...]:
+    """`--unet-features 16,32,64`: positive ints, comma-separated."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ints separated by commas, e.g. 16,32,64,128; got {text!r}")
+    return values
 
 
 def interleaved(
@@ -103,6 +132,48 @@ def peak_bytes(fn: Callable[[], None], device: torch.device) -> int:
         cur += ev.self_cpu_memory_usage
         peak = max(peak, cur)
     return peak
+
+
+def train_step(
+    net: nn.Module,
+    inputs: tuple,
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> Callable[[], None]:
+    """One training step of `net` as a closure: forward on `inputs`, `loss_of(output)`, backward, Adam.
+
+    A network returning (output, mask) is scored on its output. `net` is moved to `device` (channels-last
+    with `--channels-last`), put in train mode and compiled with `--compile`.
+    """
+    mf = torch.channels_last if args.channels_last else torch.contiguous_format
+    net.to(device, memory_format=mf).train()
+    fwd = torch.compile(net) if args.compile else net
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    scaler = common.grad_scaler(args, device)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with common.autocast(args, device):
+            out = fwd(*inputs)
+            out = out[0] if isinstance(out, tuple) else out
+            loss = loss_of(out.float())
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    return step
+
+
+def inference(net: nn.Module, inputs: tuple, args: argparse.Namespace, device: torch.device) -> Callable[[], None]:
+    """A forward pass of `net` on `inputs` in eval mode without gradients, as a closure."""
+    net.eval()
+
+    def run() -> None:
+        with torch.no_grad(), common.autocast(args, device):
+            net(*inputs)
+
+    return run
 
 
 def block_mask(n: int, size: int, hole: float, device: torch.device) -> torch.Tensor:
@@ -180,24 +251,11 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
         diff = (Twin(model, "naive").to(device)(image, mask) - ref).abs().max().item()
     print(f"naive vs pconv max |output difference|: {diff:.2e}")
 
-    fns, peaks = {}, {}
-    for name, net in nets.items():
-        net.to(device, memory_format=mf).train()
-        fwd = torch.compile(net) if args.compile else net
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        scaler = common.grad_scaler(args, device)
-
-        def step(net=net, fwd=fwd, opt=opt, scaler=scaler):
-            opt.zero_grad(set_to_none=True)
-            with common.autocast(args, device):
-                out = fwd(image, mask)
-                out = out[0] if isinstance(out, tuple) else out
-                loss = F.l1_loss(out.float(), image)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-
-        fns[name] = step
+    fns = {
+        name: train_step(net, (image, mask), lambda out: F.l1_loss(out, image), args, device)
+        for name, net in nets.items()
+    }
+    peaks = {}
     for name, fn in fns.items():
         fn()  # allocate Adam state first: it is not activation memory
         peaks[name] = peak_bytes(fn, device)
@@ -221,15 +279,7 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
         op_accounting(fns)
 
     print("\n(c) inference (eval mode, no grad, forward only)")
-    infer = {}
-    for name, net in nets.items():
-        net.eval()
-
-        def run(net=net):
-            with torch.no_grad(), common.autocast(args, device):
-                net(image, mask)
-
-        infer[name] = run
+    infer = {name: inference(net, (image, mask), args, device) for name, net in nets.items()}
     t = interleaved(infer, args.repeats, device)
     for name in infer:
         print(f"{name:<6} wall {t[name][0] * 1e3:9.1f} ms, cpu {t[name][1] * 1e3:9.1f} ms, {n / t[name][0]:8.1f} img/s")
@@ -237,6 +287,96 @@ def bench_step(args: argparse.Namespace, device: torch.device, model: PConvUNet)
     for a, b in [("pconv", "plain"), ("naive", "pconv"), ("pconv", "unet")]:
         print(f"{a} / {b} time   wall {t[a][0] / t[b][0]:.3f}, cpu {t[a][1] / t[b][1]:.3f}")
         fig["ratios"][f"infer {a}/{b} time"] = t[a][0] / t[b][0]
+    return fig
+
+
+def bench_variants(args: argparse.Namespace, device: torch.device, model: PConvUNet) -> dict:
+    """(d) `PConvUNet(conv=...)` for each convolution against the plain twin: step, inference, peak memory."""
+    print(
+        f"\n(d) convolution variants, {args.size}x{args.size}, batch {args.batch_size}: PConvUNet(conv=...) "
+        "against the plain twin (bare nn.Conv2d, no mask path, no entry checks: the limit)"
+    )
+    mf = torch.channels_last if args.channels_last else torch.contiguous_format
+    torch.manual_seed(0)
+    shape = dict(layers=args.layers, base_channels=args.base_channels)
+    nets = {
+        "twin": Twin(model, "plain"),
+        "partial": model,
+        "plain": PConvUNet(**shape, conv="plain", hole_value=0.5),
+        "gated": PConvUNet(**shape, conv="gated"),
+    }
+    image = torch.rand(args.batch_size, 3, args.size, args.size, device=device).to(memory_format=mf)
+    mask = block_mask(args.batch_size, args.size, args.hole, device)
+    fns = {
+        name: train_step(net, (image, mask), lambda out: F.l1_loss(out, image), args, device)
+        for name, net in nets.items()
+    }
+    peaks = {}
+    for name, fn in fns.items():
+        fn()  # Adam state first: it is not activation memory
+        peaks[name] = peak_bytes(fn, device)
+    step = interleaved(fns, args.repeats, device)
+    infer = interleaved(
+        {n: inference(net, (image, mask), args, device) for n, net in nets.items()}, args.repeats, device
+    )
+    fig = {"step": {}, "infer": {}, "params": {}, "ratios": {}}
+    print(f"{'network':<9}{'params':>9}{'step ms':>10}{'cpu ms':>10}{'infer ms':>10}{'peak MiB':>10}")
+    for name, net in nets.items():
+        n = sum(p.numel() for p in net.parameters())
+        print(
+            f"{name:<9}{n / 1e6:>8.2f}M{step[name][0] * 1e3:>10.1f}{step[name][1] * 1e3:>10.1f}"
+            f"{infer[name][0] * 1e3:>10.1f}{peaks[name] / 2**20:>10.1f}"
+        )
+        fig["step"][name] = {"ms": step[name][0] * 1e3, "cpu_ms": step[name][1] * 1e3, "peak_mib": peaks[name] / 2**20}
+        fig["infer"][name] = {"ms": infer[name][0] * 1e3, "cpu_ms": infer[name][1] * 1e3}
+        fig["params"][name] = n
+    for name in ("partial", "plain", "gated"):
+        r = {
+            "step": step[name][0] / step["twin"][0],
+            "step cpu": step[name][1] / step["twin"][1],
+            "infer": infer[name][0] / infer["twin"][0],
+            "infer cpu": infer[name][1] / infer["twin"][1],
+            "memory": peaks[name] / peaks["twin"],
+        }
+        print(
+            f"{name} / twin   step wall {r['step']:.3f}, cpu {r['step cpu']:.3f}; inference wall {r['infer']:.3f}, "
+            f"cpu {r['infer cpu']:.3f}; memory {r['memory']:.3f}"
+        )
+        fig["ratios"].update({f"variants {k} {name}/twin": v for k, v in r.items()})
+    return fig
+
+
+def bench_padding(args: argparse.Namespace, device: torch.device) -> dict:
+    """(e) `UNet(padding="partial")` against `UNet(padding="zeros")`, the same weights: step and inference."""
+    f = args.unet_features
+    print(f"\n(e) U-Net padding, UNet{f}, {args.size}x{args.size}, batch {args.batch_size}: partial against zeros")
+    torch.manual_seed(0)
+    nets = {"zeros": UNet(features=f, padding="zeros"), "partial": UNet(features=f, padding="partial")}
+    nets["partial"].load_state_dict(nets["zeros"].state_dict())  # the same parameters; only the padding differs
+    mf = torch.channels_last if args.channels_last else torch.contiguous_format
+    image = torch.rand(args.batch_size, 3, args.size, args.size, device=device).to(memory_format=mf)
+    target = block_mask(args.batch_size, args.size, args.hole, device)  # a binary target, any will do
+
+    def bce(logits: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits, target)
+
+    step = interleaved(
+        {n: train_step(net, (image,), bce, args, device) for n, net in nets.items()}, args.repeats, device
+    )
+    infer = interleaved({n: inference(net, (image,), args, device) for n, net in nets.items()}, args.repeats, device)
+    fig = {"step": {}, "infer": {}, "ratios": {}}
+    for name in nets:
+        print(
+            f"{name:<8} step wall {step[name][0] * 1e3:9.1f} ms, cpu {step[name][1] * 1e3:9.1f} ms; "
+            f"inference wall {infer[name][0] * 1e3:9.1f} ms, cpu {infer[name][1] * 1e3:9.1f} ms"
+        )
+        fig["step"][name] = {"ms": step[name][0] * 1e3, "cpu_ms": step[name][1] * 1e3}
+        fig["infer"][name] = {"ms": infer[name][0] * 1e3, "cpu_ms": infer[name][1] * 1e3}
+    for kind, t in (("step", step), ("infer", infer)):
+        wall, cpu = t["partial"][0] / t["zeros"][0], t["partial"][1] / t["zeros"][1]
+        print(f"partial / zeros {kind:<5} wall {wall:.3f}, cpu {cpu:.3f}")
+        fig["ratios"][f"padding {kind} partial/zeros"] = wall
+        fig["ratios"][f"padding {kind} cpu partial/zeros"] = cpu
     return fig
 
 
@@ -284,14 +424,25 @@ def main() -> None:
     )
     layers = None if args.skip_layers else bench_layers(args, device, model)
     fig = bench_step(args, device, model)
-    common.write_json(args, device, {"bench": "bench_pconv", "layers_table": layers, **fig})
+    variants = padding = None
+    if not args.skip_variants:
+        variants, padding = bench_variants(args, device, model), bench_padding(args, device)
+        fig["ratios"].update({**variants.pop("ratios"), **padding.pop("ratios")})
+    record = {"bench": "bench_pconv", "layers_table": layers, **fig, "variants": variants, "padding": padding}
+    common.write_json(args, device, record)
     r, step = fig["ratios"], fig["step"]["pconv"]
+    extra = ""
+    if variants is not None:
+        extra = (
+            f"; step vs twin: plain {r['variants step plain/twin']:.2f}, gated {r['variants step gated/twin']:.2f}; "
+            f"U-Net padding partial/zeros step {r['padding step partial/zeros']:.2f}"
+        )
     print(
         f"summary: {args.size}px {common.precision(args, device).split()[0]}"
         f"{' channels_last' if args.channels_last else ''}: PConvUNet step {step['img_s']:.1f} img/s, "
         f"peak {step['peak_mib']:.1f} MiB; pconv/plain time {r['step pconv/plain time']:.2f}, "
         f"memory {r['step pconv/plain memory']:.2f}; naive/pconv time {r['step naive/pconv time']:.2f} "
-        f"(inference {r['infer naive/pconv time']:.2f})"
+        f"(inference {r['infer naive/pconv time']:.2f}){extra}"
     )
 
 

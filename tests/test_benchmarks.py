@@ -28,17 +28,38 @@ def _run(script: str, *args: str) -> str:
 def test_bench_pconv_tiny(tmp_path):
     figures = tmp_path / "figures.jsonl"
     tiny = ["--device", "cpu", "--size", "32", "--batch-size", "1", "--repeats", "1", "--layers", "3"]
-    out = _run("bench_pconv.py", *tiny, "--base-channels", "8", "--threads", "1", "--json", str(figures))
+    unet = ["--unet-features", "8,16"]
+    out = _run("bench_pconv.py", *tiny, "--base-channels", "8", "--threads", "1", *unet, "--json", str(figures))
     assert "plain" in out and "naive" in out and "img/s" in out
-    assert out.strip().splitlines()[-1].startswith("summary: 32px fp32: PConvUNet step")
-    _run("bench_pconv.py", *tiny, "--base-channels", "8", "--skip-layers", "--amp", "bf16", "--json", str(figures))
+    assert "(d) convolution variants" in out and "(e) U-Net padding, UNet(8, 16)" in out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("summary: 32px fp32: PConvUNet step") and "gated" in summary and "padding" in summary
+    skip = ["--skip-layers", "--skip-variants"]
+    _run("bench_pconv.py", *tiny, "--base-channels", "8", *skip, "--amp", "bf16", "--json", str(figures))
     first, second = (json.loads(line) for line in figures.read_text().splitlines())
     assert first["precision"] == "fp32" and second["precision"] == "bf16" and second["args"]["amp"] == "bf16"
     assert [row["layer"] for row in first["layers_table"]] == ["enc1", "enc2", "enc3", "dec1", "dec2", "dec3"]
-    assert second["layers_table"] is None
+    assert second["layers_table"] is None and second["variants"] is None and second["padding"] is None
+    variants, padding = first["variants"], first["padding"]
+    assert set(variants["step"]) == set(variants["infer"]) == {"twin", "partial", "plain", "gated"}
+    assert variants["params"]["gated"] > 1.5 * variants["params"]["plain"]  # two branches per gated layer
+    assert variants["params"]["plain"] == variants["params"]["partial"] == variants["params"]["twin"]
+    assert set(padding["step"]) == set(padding["infer"]) == {"zeros", "partial"}
+    for key in ("variants step gated/twin", "variants infer plain/twin", "padding step partial/zeros"):
+        assert first["ratios"][key] > 0 and key not in second["ratios"]
     for fig in (first, second):
         assert set(fig["step"]) == set(fig["infer"]) == {"plain", "pconv", "naive", "unet"}  # unet: no entry checks
         assert all(v > 0 for v in fig["ratios"].values()) and fig["step"]["pconv"]["img_s"] > 0
+
+
+def test_bench_pconv_bad_unet_features():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bench_pconv.py"), "--unet-features", "8,0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "--unet-features" in done.stderr and "16,32,64,128" in done.stderr
 
 
 def test_bench_unet_tiny(tmp_path):
@@ -59,6 +80,19 @@ def test_bench_unet_bad_features():
 
 def test_bench_masks_smoke():
     assert "masks/s" in _run("bench_masks.py", "--smoke", "--size", "64")
+
+
+def test_bench_fills_smoke(tmp_path):
+    figures = tmp_path / "figures.jsonl"
+    out = _run("bench_fills.py", "--smoke", "--methods", "patchmatch,mean_fill", "--json", str(figures))
+    assert "32x32" in out and "x harmonic wall" in out
+    assert out.strip().splitlines()[-1].startswith("summary: patchmatch wall time and its ratio to harmonic: 32px")
+    (fig,) = (json.loads(line) for line in figures.read_text().splitlines())
+    assert [r["method"] for r in fig["rows"]] == ["harmonic", "patchmatch", "mean_fill"]  # the reference first
+    assert fig["rows"][0]["x_wall"] == 1 and all(r["wall_s"] > 0 and 0.2 < r["hole"] < 0.3 for r in fig["rows"])
+    bad = [sys.executable, str(BENCH / "bench_fills.py"), "--methods", "nope"]
+    done = subprocess.run(bad, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--methods: nope not available here" in done.stderr
 
 
 @pytest.mark.skipif(not (BENCH / "bench_quality.py").exists(), reason="bench_quality.py not written yet")

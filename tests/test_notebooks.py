@@ -21,6 +21,7 @@ EXPECTED = [
     "04_evaluate",
     "05_unet_segmentation",
     "06_inpaint_your_photo",
+    "07_ablations",
 ]
 
 

@@ -31,6 +31,13 @@ def test_readme_names_the_two_commands_first():
     assert "make demo" in head and "make test" in head
 
 
+def test_readme_links_and_images_name_files_of_the_repository():
+    targets = re.findall(r"!?\[[^\]]*\]\(([^)\s]+)\)", README.read_text())
+    local = [t.split("#")[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
+    assert "docs/demo.png" in local
+    assert [t for t in local if not (ROOT / t).exists()] == []
+
+
 # ---------------------------------------------------------------- every shell command
 
 

@@ -12,6 +12,7 @@ docs/architecture.md follows one studio stroke through the code.
 """
 
 from pconv.evaluation.figures import plot_dice_histogram, plot_history, show_inpainting, show_masks, show_segmentation
+from pconv.notebook.ablation_plots import plot_seed_bars, plot_seed_lines
 from pconv.notebook.eval_plots import plot_report, sample_slider, show_errors, show_fills, show_worst
 from pconv.notebook.model_plots import plot_mask_updates
 from pconv.notebook.panel import training_panel
@@ -30,6 +31,8 @@ __all__ = [
     "plot_history",
     "plot_mask_updates",
     "plot_report",
+    "plot_seed_bars",
+    "plot_seed_lines",
     "sample_slider",
     "show_errors",
     "show_fills",

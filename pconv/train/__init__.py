@@ -12,6 +12,9 @@ or a room above (pyproject.toml, [tool.importlinter]). Start with trainer.py, th
 tasks.py; docs/architecture.md follows one step through them.
 """
 
+from pconv.train.ablation_estimate import estimate_ablation
+from pconv.train.ablation_scores import HOLE_VALUES, hole_value_sensitivity, score_inpainting, score_segmentation
+from pconv.train.ablations import INPAINTING_ARMS, SEGMENTATION_ARMS, ablation_settings, train_arms
 from pconv.train.callbacks import LivePlot, StopAfter
 from pconv.train.checkpoint import (
     CheckpointError,
@@ -36,21 +39,27 @@ from pconv.train.trainer import Trainer
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "HOLE_VALUES",
+    "INPAINTING_ARMS",
     "LivePlot",
     "RunExistsError",
     "RunFolderError",
     "SEED_MAX",
+    "SEGMENTATION_ARMS",
     "SIZES",
     "StopAfter",
     "TrainConfig",
     "Trainer",
     "TrainingDivergedError",
+    "ablation_settings",
     "best_runs",
     "checkpoint_step",
     "checkpoint_task",
     "device_kind",
+    "estimate_ablation",
     "exit_status",
     "find_checkpoints",
+    "hole_value_sensitivity",
     "list_checkpoints",
     "load_checkpoint",
     "load_models",
@@ -62,7 +71,10 @@ __all__ = [
     "run_checkpoint",
     "run_folders",
     "save_checkpoint",
+    "score_inpainting",
+    "score_segmentation",
     "signal_of",
     "sigterm_interrupts",
+    "train_arms",
     "training_settings",
 ]

@@ -12,6 +12,7 @@ They all read `SIZES`, keyed by (use, kind):
                          the code's own defaults (`TrainConfig`, `PConvUNet`, `InpaintingLoss`)
     "panel"              the training panel's start values (pconv/notebook/panel_controls.py)
     "unet_segmentation"  notebook 05's U-Net run
+    "ablations"          notebook 07's arms (`ablation_settings()` in pconv/train/ablations.py)
 
     kind: "cpu" (also Apple MPS), "cuda", "smoke" (`PCONV_SMOKE=1`, on any device), or
     "any" (one size on every device).
@@ -92,6 +93,28 @@ SIZES: dict[tuple[str, str], dict[str, Any]] = {
     ("unet_segmentation", "cuda"): dict(
         size=(160, 240), features=(64, 128, 256, 512), steps=2000, batch_size=8, val_every=200,
         synthetic=(16000, 200),
+    ),
+    # ---- ablations: notebook 07, every arm alike (pconv/train/ablations.py). Inpainting: image side, network,
+    # batch, steps, lr (warm-up, then cosine), VGG terms, seeds, test masks per bin; segmentation: the seg_ ones
+    # and synthetic (train, val) images. CPU: 4 arms x 3 seeds + 2 x 3, the whole notebook in 12 minutes on two
+    # idle cores (500 + 400 steps would take 17-18; benchmarks/RESULTS.md, "Ablations (notebook 07)"); GPU: the
+    # paper's network and loss at 256x256, the paper's U-Net at 160x240.
+    ("ablations", "cpu"): dict(
+        size=64, layers=5, base_channels=16, batch_size=8, steps=300, lr=2e-3, warmup_steps=30, vgg=None,
+        seeds=(0, 1, 2), per_bin=8,
+        seg_size=(64, 96), seg_features=(8, 16, 32, 64), seg_batch_size=8, seg_steps=250, seg_lr=1e-3,
+        synthetic=(3200, 48),
+    ),
+    ("ablations", "cuda"): dict(
+        size=256, layers=7, base_channels=64, batch_size=8, steps=3000, lr=2e-4, warmup_steps=0, vgg="auto",
+        seeds=(0, 1, 2), per_bin=50,
+        seg_size=(160, 240), seg_features=(64, 128, 256, 512), seg_batch_size=8, seg_steps=2000, seg_lr=3e-4,
+        synthetic=(16000, 200),
+    ),
+    ("ablations", "smoke"): dict(
+        size=32, layers=3, base_channels=8, batch_size=2, steps=2, lr=2e-3, warmup_steps=0, vgg=None,
+        seeds=(0, 1), per_bin=1,
+        seg_size=(32, 48), seg_features=(8, 16), seg_batch_size=2, seg_steps=2, seg_lr=1e-3, synthetic=(8, 4),
     ),
 }
 # fmt: on

@@ -19,6 +19,7 @@ USES = {
     "cli": {"smoke"},
     "panel": {"any"},
     "unet_segmentation": {"cpu", "cuda", "smoke"},
+    "ablations": {"cpu", "cuda", "smoke"},
 }
 
 
