@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CHROMIUM = os.environ.get("PCONV_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,6 +37,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+REPO = Path(__file__).resolve().parent.parent
+# Screenshots: read at import, before the tests point PCONV_OUTPUT_DIR at their temporary folders.
+SHOTS = Path(os.environ.get("PCONV_OUTPUT_DIR") or REPO / "outputs") / "browser"
 INSTALL = "needs Debian's chromium (`apt-get install chromium`) and Playwright (`pip install -e .[browser]`)"
 LAB_SETTINGS = {  # quiet and predictable: no news or update checks, every cell in the DOM
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
@@ -51,6 +57,61 @@ def missing() -> str | None:
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
         return f"no Chromium at {CHROMIUM}"
     return None
+
+
+def require_browser_run(request: Any) -> None:
+    """Skip unless pytest was asked for `-m browser` (`make test-browser`); fail when the browser is missing."""
+    expr = request.config.option.markexpr or ""
+    if "browser" not in expr or "not browser" in expr:
+        pytest.skip(f"the browser tests are left out of `make test`: run them with `make test-browser` ({INSTALL})")
+    why = missing()
+    if why:
+        pytest.fail(f"cannot run the browser tests: {why}; `make test-browser` {INSTALL}")
+
+
+def lab_env(base: Path, smoke: bool = True) -> dict[str, str]:
+    """The kernel's environment: outputs, data and torch's cache under `base`, inline figures, this checkout first."""
+    env = {
+        "PCONV_OUTPUT_DIR": str(base / "outputs"),
+        "PCONV_DATA_DIR": str(base / "data"),
+        "TORCH_HOME": str(base / "torch_home"),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    return {"PCONV_SMOKE": "1", **env} if smoke else env
+
+
+def panel_notebook(src: Path, dst: Path, steps: int, by: str) -> None:
+    """03 up to its training-panel cell, with `STEPS = steps` after the parameters cell (as papermill injects)."""
+    nb = json.loads(src.read_text())
+    cells = nb["cells"]
+    params = next(i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
+    panel = next(
+        i for i, c in enumerate(cells) if c["cell_type"] == "code" and "panel = training_panel(" in "".join(c["source"])
+    )
+    injected = {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": [f"STEPS = {steps}  # injected by {by}"],
+    }
+    nb["cells"] = cells[: params + 1] + [injected] + cells[params + 1 : panel + 1]
+    dst.write_text(json.dumps(nb))
+
+
+def button_name(text: str) -> re.Pattern:
+    """A button's accessible name: its description, give or take the icon's glyph and blanks before it."""
+    return re.compile(rf"^\W*{text}\s*$")
+
+
+def wait_for(condition: Any, what: str, timeout: float = 300, poll: float = 0.25) -> None:
+    """Poll `condition()` until it is true; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(poll)
 
 
 def _decode(frame: str | bytes) -> dict[str, Any]:

@@ -9,47 +9,43 @@ live update of its plot, Stop). Run with `make test-browser` (`pytest -m browser
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
-from browser_util import INSTALL, chromium_page, jupyter_lab, missing, notebook, run_all_cells
+from browser_util import (
+    SHOTS,
+    button_name,
+    chromium_page,
+    jupyter_lab,
+    lab_env,
+    notebook,
+    panel_notebook,
+    require_browser_run,
+    run_all_cells,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
-SHOTS = Path(os.environ.get("PCONV_OUTPUT_DIR") or REPO / "outputs") / "browser"  # read before tests isolate outputs
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PANEL_STEPS = 5000  # the training panel's run in 03: long enough to press Stop in the middle of it
 
 
 @pytest.fixture(scope="module")
 def lab(request, tmp_path_factory):
     """One JupyterLab for the module, serving copies of the notebooks, in smoke mode."""
-    if "browser" not in (request.config.option.markexpr or "") or "not browser" in request.config.option.markexpr:
-        pytest.skip(f"the browser tests are left out of `make test`: run them with `make test-browser` ({INSTALL})")
-    why = missing()
-    if why:
-        pytest.fail(f"cannot run the browser tests: {why}; `make test-browser` {INSTALL}")
+    require_browser_run(request)
     base = tmp_path_factory.mktemp("browser")
     root = base / "notebooks"
     root.mkdir()
     for nb in ("02_irregular_masks", "06_inpaint_your_photo"):
         shutil.copy(NOTEBOOKS / f"{nb}.ipynb", root)
-    _panel_notebook(NOTEBOOKS / "03_train_inpainting.ipynb", root / "03_panel.ipynb")
-    env = {
-        "PCONV_SMOKE": "1",
-        "PCONV_OUTPUT_DIR": str(base / "outputs"),
-        "PCONV_DATA_DIR": str(base / "data"),
-        "TORCH_HOME": str(base / "torch_home"),
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-    }
+    panel_notebook(
+        NOTEBOOKS / "03_train_inpainting.ipynb", root / "03_panel.ipynb", PANEL_STEPS, "tests/test_browser.py"
+    )
+    env = lab_env(base)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with jupyter_lab(root, env, base / "lab.log") as server:
         yield server
@@ -59,38 +55,6 @@ def lab(request, tmp_path_factory):
 def page(lab):
     with chromium_page() as p:
         yield p
-
-
-def _panel_notebook(src: Path, dst: Path) -> None:
-    """03 up to its training-panel cell, with a longer STEPS after the parameters cell (as papermill injects)."""
-    nb = json.loads(src.read_text())
-    cells = nb["cells"]
-    params = next(i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
-    panel = next(
-        i for i, c in enumerate(cells) if c["cell_type"] == "code" and "panel = training_panel(" in "".join(c["source"])
-    )
-    injected = {
-        "cell_type": "code",
-        "execution_count": None,
-        "metadata": {},
-        "outputs": [],
-        "source": [f"STEPS = {PANEL_STEPS}  # injected by tests/test_browser.py"],
-    }
-    nb["cells"] = cells[: params + 1] + [injected] + cells[params + 1 : panel + 1]
-    dst.write_text(json.dumps(nb))
-
-
-def _label(text: str) -> re.Pattern:
-    """A button's accessible name: its description, give or take the icon's glyph and blanks before it."""
-    return re.compile(rf"^\W*{text}\s*$")
-
-
-def _wait(condition, what: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def _distance(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -130,14 +94,14 @@ def test_studio_drag_paints_holes_and_inpaint_shows_the_tiles(lab, page):
     inside = [(x, y) for y in range(height) for x in range(width) if _distance((x, y), a, b) <= radius - 1.5]
     assert all(hole[y][x] for x, y in inside), "the drag's path is not all hole"
 
-    studio.get_by_role("button", name=_label("Inpaint")).click()
+    studio.get_by_role("button", name=button_name("Inpaint")).click()
     query = (
         "[studio.wait(600), sorted(studio.results), sorted(studio.selected), studio.errors, f'{studio.hole_ratio:.1%}']"
     )
     done, results, selected, errors, ratio = lab.ask(kernel, query)
     assert done and results == selected and len(results) >= 3 and errors == {}  # a network and two classical fills
     tiles = studio.locator(".pconv-studio-tile")
-    _wait(
+    wait_for(
         lambda: tiles.count() == len(selected) and tiles.locator("img[src]").count() == len(selected),
         "the result tiles",
     )
@@ -158,7 +122,7 @@ def test_mask_explorer_slider_redraws_the_figure(lab, page):
     page.keyboard.press("Control+A")
     page.keyboard.type("7")
     page.keyboard.press("Enter")
-    _wait(lambda: figure.get_attribute("src") != before, "the mask figure to change")
+    wait_for(lambda: figure.get_attribute("src") != before, "the mask figure to change")
     seeds = lab.ask(
         kernel, "[v.controls['seed'].value for v in Out.values() if hasattr(v, 'controls') and hasattr(v, 'preview')]"
     )
@@ -169,16 +133,16 @@ def test_mask_explorer_slider_redraws_the_figure(lab, page):
 def test_training_panel_trains_updates_live_and_stops(lab, page):
     kernel = run_all_cells(page, lab, "03_panel.ipynb")
     lab.execute(kernel, "panel.plot.add_class('pconv-test-plot')")  # so that the page can find the panel's plot
-    train = notebook(page).get_by_role("button", name=_label("Train"))
-    stop = notebook(page).get_by_role("button", name=_label("Stop"))
+    train = notebook(page).get_by_role("button", name=button_name("Train"))
+    stop = notebook(page).get_by_role("button", name=button_name("Stop"))
     train.scroll_into_view_if_needed()
     train.click()
     notebook(page).locator(".pconv-test-plot img").first.wait_for(timeout=600_000)  # a live curve while it trains
     running, step = lab.ask(kernel, "[panel.running, panel.trainer.step]")
     assert running and step < PANEL_STEPS
     stop.click()
-    _wait(lambda: train.is_enabled() and stop.is_disabled(), "the run to stop", timeout=600)
+    wait_for(lambda: train.is_enabled() and stop.is_disabled(), "the run to stop", timeout=600)
     running, step = lab.ask(kernel, "[panel.running, panel.trainer.step]")
     assert not running and 0 < step < PANEL_STEPS
-    button = page.get_by_role("button", name=_label("Train"))  # relative: for `has=`
+    button = page.get_by_role("button", name=button_name("Train"))  # relative: for `has=`
     notebook(page).locator(".jp-OutputArea-output", has=button).screenshot(path=str(SHOTS / "03_training_panel.png"))

@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
-from browser_util import INSTALL, chromium_page, jupyter_lab, missing, notebook, run_all_cells
+from browser_util import (
+    SHOTS,
+    button_name,
+    chromium_page,
+    jupyter_lab,
+    lab_env,
+    notebook,
+    panel_notebook,
+    require_browser_run,
+    run_all_cells,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
-SHOTS = Path(os.environ.get("PCONV_OUTPUT_DIR") or REPO / "outputs") / "browser"  # read before tests isolate outputs
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PANEL_STEPS = 5000  # long enough that the run is still going while the page is looked at
 # Every settings control of an ipywidgets 8 panel that a user could change: number and text boxes,
 # dropdowns, the checkbox, sliders (noUiSlider) and their editable readouts.
@@ -61,24 +67,15 @@ else:
 @pytest.fixture(scope="module")
 def lab(request, tmp_path_factory):
     """One JupyterLab for the module, serving 03 (up to its panel) and 04, in smoke mode."""
-    if "browser" not in (request.config.option.markexpr or "") or "not browser" in request.config.option.markexpr:
-        pytest.skip(f"the browser tests are left out of `make test`: run them with `make test-browser` ({INSTALL})")
-    why = missing()
-    if why:
-        pytest.fail(f"cannot run the browser tests: {why}; `make test-browser` {INSTALL}")
+    require_browser_run(request)
     base = tmp_path_factory.mktemp("browser_panel")
     root = base / "notebooks"
     root.mkdir()
     shutil.copy(NOTEBOOKS / "04_evaluate.ipynb", root)
-    _panel_notebook(NOTEBOOKS / "03_train_inpainting.ipynb", root / "03_panel.ipynb")
-    env = {
-        "PCONV_SMOKE": "1",
-        "PCONV_OUTPUT_DIR": str(base / "outputs"),
-        "PCONV_DATA_DIR": str(base / "data"),
-        "TORCH_HOME": str(base / "torch_home"),
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-    }
+    panel_notebook(
+        NOTEBOOKS / "03_train_inpainting.ipynb", root / "03_panel.ipynb", PANEL_STEPS, "tests/test_browser_panel.py"
+    )
+    env = lab_env(base)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with jupyter_lab(root, env, base / "lab.log") as server:
         yield server
@@ -88,38 +85,6 @@ def lab(request, tmp_path_factory):
 def page(lab):
     with chromium_page() as p:
         yield p
-
-
-def _panel_notebook(src: Path, dst: Path) -> None:
-    """03 up to its training-panel cell, with a longer STEPS after the parameters cell (as papermill injects)."""
-    nb = json.loads(src.read_text())
-    cells = nb["cells"]
-    params = next(i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
-    panel = next(
-        i for i, c in enumerate(cells) if c["cell_type"] == "code" and "panel = training_panel(" in "".join(c["source"])
-    )
-    injected = {
-        "cell_type": "code",
-        "execution_count": None,
-        "metadata": {},
-        "outputs": [],
-        "source": [f"STEPS = {PANEL_STEPS}  # injected by tests/test_browser_panel.py"],
-    }
-    nb["cells"] = cells[: params + 1] + [injected] + cells[params + 1 : panel + 1]
-    dst.write_text(json.dumps(nb))
-
-
-def _button(text: str) -> re.Pattern:
-    """A button's accessible name: its description, give or take the icon's glyph and blanks before it."""
-    return re.compile(rf"^\W*{text}\s*$")
-
-
-def _wait(condition, what: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def _shown_scale(image) -> float:
@@ -134,15 +99,15 @@ def test_the_panels_settings_are_disabled_while_it_trains_and_enabled_after(lab,
     panel.wait_for()
     controls = lab.ask(kernel, "[len(panel.controls), sorted(k for k, c in panel.controls.items() if c.disabled)]")
     assert controls[1] == []  # the sample photos follow the controls: nothing pinned, all of them enabled
-    _wait(lambda: panel.locator(ENABLED).count() >= controls[0], "the controls drawn")
+    wait_for(lambda: panel.locator(ENABLED).count() >= controls[0], "the controls drawn")
     before = panel.locator(ENABLED).count()  # a slider counts twice: the slider and its editable readout
     conv = panel.locator(".widget-dropdown", has=page.get_by_text("conv", exact=True)).locator("select")
     assert conv.locator("option").all_inner_texts() == ["partial", "plain", "gated"]
 
-    panel.get_by_role("button", name=_button("Train")).click()
-    _wait(lambda: panel.locator(ENABLED).count() == 0, "every settings control disabled", timeout=30)
+    panel.get_by_role("button", name=button_name("Train")).click()
+    wait_for(lambda: panel.locator(ENABLED).count() == 0, "every settings control disabled", timeout=30)
     assert "locked while this run trains" in panel.inner_text()
-    assert panel.get_by_role("button", name=_button("Stop")).is_enabled()
+    assert panel.get_by_role("button", name=button_name("Stop")).is_enabled()
     plot = notebook(page).locator(".pconv-test-plot img").first
     plot.wait_for(timeout=600_000)  # a live curve while it trains
     running, step, legend_pt, dpi = lab.ask(
@@ -155,9 +120,11 @@ def test_the_panels_settings_are_disabled_while_it_trains_and_enabled_after(lab,
     assert "#1" in panel.locator("table").inner_text()  # the runs' settings, in a table under the plot
     panel.screenshot(path=str(SHOTS / "03_panel_training.png"))
 
-    panel.get_by_role("button", name=_button("Stop")).click()
-    _wait(lambda: panel.get_by_role("button", name=_button("Train")).is_enabled(), "the run to stop", timeout=600)
-    _wait(lambda: panel.locator(ENABLED).count() == before, "every control enabled again", timeout=30)
+    panel.get_by_role("button", name=button_name("Stop")).click()
+    wait_for(
+        lambda: panel.get_by_role("button", name=button_name("Train")).is_enabled(), "the run to stop", timeout=600
+    )
+    wait_for(lambda: panel.locator(ENABLED).count() == before, "every control enabled again", timeout=30)
     assert "locked" not in panel.inner_text() and not lab.ask(kernel, "panel.running")
 
 

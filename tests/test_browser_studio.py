@@ -16,12 +16,21 @@ import io
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from browser_util import INSTALL, chromium_page, jupyter_lab, missing, notebook, run_all_cells
+from browser_util import (
+    SHOTS,
+    button_name,
+    chromium_page,
+    jupyter_lab,
+    lab_env,
+    notebook,
+    require_browser_run,
+    run_all_cells,
+    wait_for,
+)
 from PIL import Image
 
 from pconv.nn import PConvUNet
@@ -29,10 +38,7 @@ from pconv.train import model_info, save_checkpoint
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parent.parent
-SHOTS = Path(
-    os.environ.get("PCONV_STUDIO_SHOTS") or Path(os.environ.get("PCONV_OUTPUT_DIR") or REPO / "outputs") / "browser"
-)  # read before tests isolate outputs
+SHOTS = Path(os.environ["PCONV_STUDIO_SHOTS"]) if os.environ.get("PCONV_STUDIO_SHOTS") else SHOTS
 NOTEBOOKS = ("default", "stale", "upload")  # one notebook (and kernel) per test
 KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}  # no kernel dialog
 STUDIO = "from pconv.notebook import inpaint_studio\n\nstudio = inpaint_studio(size=256)"
@@ -53,11 +59,7 @@ def _run(runs: Path, name: str, steps: int, psnr: float, mtime: float) -> None:
 @pytest.fixture(scope="module")
 def lab(request, tmp_path_factory):
     """JupyterLab over small notebooks that open the studio, beside a longer run and a newer smoke run."""
-    if "browser" not in (request.config.option.markexpr or "") or "not browser" in request.config.option.markexpr:
-        pytest.skip(f"the browser tests are left out of `make test`: run them with `make test-browser` ({INSTALL})")
-    why = missing()
-    if why:
-        pytest.fail(f"cannot run the browser tests: {why}; `make test-browser` {INSTALL}")
+    require_browser_run(request)
     base = tmp_path_factory.mktemp("browser_studio")
     root = base / "notebooks"
     root.mkdir()
@@ -68,13 +70,7 @@ def lab(request, tmp_path_factory):
     runs = base / "outputs" / "runs"
     _run(runs, "20260101-090000", steps=300, psnr=21.0, mtime=1_700_000_000)
     _run(runs, "20260102-090000-smoke", steps=4, psnr=29.0, mtime=1_800_000_000)  # newer, higher: still noise
-    env = {
-        "PCONV_OUTPUT_DIR": str(base / "outputs"),
-        "PCONV_DATA_DIR": str(base / "data"),
-        "TORCH_HOME": str(base / "torch_home"),
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-    }
+    env = lab_env(base, smoke=False)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with jupyter_lab(root, env, base / "lab.log") as server:
         yield server
@@ -84,19 +80,6 @@ def lab(request, tmp_path_factory):
 def page(lab):
     with chromium_page() as p:
         yield p
-
-
-def _label(text: str) -> re.Pattern:
-    """A button's accessible name: its description, give or take the icon's glyph and blanks before it."""
-    return re.compile(rf"^\W*{text}\s*$")
-
-
-def _wait(condition, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def _open(page, lab, name: str):
@@ -143,28 +126,28 @@ def test_with_live_off_a_new_stroke_greys_the_tiles_until_inpaint(lab, page):
     kernel, studio = _open(page, lab, "stale")
     lab.execute(kernel, "studio.clear()")
     _drag(page, studio, 0.45, 0.6)
-    inpaint = studio.get_by_role("button", name=_label("Inpaint"))
+    inpaint = studio.get_by_role("button", name=button_name("Inpaint"))
     inpaint.click()
     done, selected = lab.ask(kernel, "[studio.wait(300), studio.selected]")
     tiles = studio.locator(".pconv-studio-tile")
-    _wait(lambda: tiles.count() == len(selected) and tiles.locator("img[src]").count() == len(selected), "the tiles")
+    wait_for(lambda: tiles.count() == len(selected) and tiles.locator("img[src]").count() == len(selected), "the tiles")
     assert done and _greyed(studio) == [False] * len(selected)
     widths = {round(b["width"]) for b in (t.bounding_box() for t in tiles.all())}
     assert len(widths) == 1, f"tiles of different widths: {widths}"
     studio.screenshot(path=str(SHOTS / "06_studio_tiles.png"))
 
     _drag(page, studio, 0.2, 0.25)  # live is off: the tiles no longer fill the holes on screen
-    _wait(lambda: all(_greyed(studio)), "the tiles to grey")
+    wait_for(lambda: all(_greyed(studio)), "the tiles to grey")
     status = studio.locator(".widget-html", has_text="out of date")
     assert status.count() >= 1 and "press Inpaint" in studio.inner_text()
     studio.screenshot(path=str(SHOTS / "06_studio_stale.png"))
 
     inpaint.click()
     assert lab.ask(kernel, "studio.wait(300)")
-    _wait(lambda: not any(_greyed(studio)), "the tiles to be current again")
+    wait_for(lambda: not any(_greyed(studio)), "the tiles to be current again")
     inpaint.click()  # nothing changed: every fill comes from the cache, with its time
     assert lab.ask(kernel, "studio.wait(300)")
-    _wait(lambda: studio.inner_text().count("(cached)") == len(selected), "the cached labels")
+    wait_for(lambda: studio.inner_text().count("(cached)") == len(selected), "the cached labels")
     assert re.search(r"\d+\.\d\d s \(cached\)", studio.inner_text())
 
 
@@ -182,7 +165,7 @@ def test_an_upload_names_the_photo_in_use_and_the_holes_show_on_a_red_photo(lab,
     with page.expect_file_chooser() as chooser:
         button.click()
     chooser.value.set_files(str(red))
-    _wait(lambda: "red_wall.png" in button.inner_text(), "the upload button to name the photo")
+    wait_for(lambda: "red_wall.png" in button.inner_text(), "the upload button to name the photo")
     assert "in use: red_wall.png, 160x120" in studio.inner_text()
     assert lab.ask(kernel, "studio.note") == "red_wall.png, 160x120"
 
@@ -191,7 +174,7 @@ def test_an_upload_names_the_photo_in_use_and_the_holes_show_on_a_red_photo(lab,
     with page.expect_file_chooser() as chooser:
         button.click()
     chooser.value.set_files(str(broken))
-    _wait(lambda: "cannot load image broken.png" in studio.inner_text(), "the upload's error")
+    wait_for(lambda: "cannot load image broken.png" in studio.inner_text(), "the upload's error")
     assert "in use: red_wall.png, 160x120" in studio.inner_text() and "red_wall.png" in button.inner_text()
 
     _drag(page, studio, 0.3, 0.7)
