@@ -74,7 +74,17 @@ def parse_args() -> argparse.Namespace:
         default=(64, 128, 256, 512),
         help="level widths of the U-Net in (e), comma-separated (default: the classic 64,128,256,512)",
     )
-    return p.parse_args()
+    args = p.parse_args()
+    bottom = args.size >> len(args.unet_features)
+    if not args.skip_variants and args.batch_size * bottom * bottom < 2:
+        # BatchNorm in training needs more than one value per channel at the U-Net's bottleneck
+        p.error(
+            f"--size {args.size} with --batch-size {args.batch_size} leaves the U-Net of (e) "
+            f"(--unet-features {','.join(map(str, args.unet_features))}) a {bottom}x{bottom} bottleneck, "
+            "too small for BatchNorm in training: use fewer --unet-features levels, a larger --size "
+            "or --batch-size, or --skip-variants"
+        )
+    return args
 
 
 def features_arg(text: str) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ rehearsal `benchmarks/gpu_check.sh --dry-run` does. They take their device from 
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import torch
@@ -38,6 +39,24 @@ def pytest_collection_modifyitems(config, items):
 def cuda_device() -> torch.device:
     """The device of a `cuda` test: CUDA, or the CPU under `PCONV_GPU_DRY_RUN=1`."""
     return torch.device("cpu") if gpu_dry_run() else torch.device("cuda")
+
+
+@pytest.fixture
+def default_stop_signals():
+    """SIGINT, SIGTERM and SIGHUP at their defaults for the test, as in a terminal; restored after.
+
+    A runner started in the background by a script (`make test &`: SIGINT ignored) or under
+    nohup (SIGHUP ignored) hands every process those signals ignored, and pconv rightly keeps an
+    ignored signal ignored; the tests of the stop signals need them live, here and in the
+    processes they start.
+    """
+    stops = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    before = {s: signal.getsignal(s) for s in stops}
+    for s in stops:
+        signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)
+    yield
+    for s, handler in before.items():
+        signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)

@@ -62,6 +62,16 @@ def test_bench_pconv_bad_unet_features():
     assert done.returncode == 2 and "--unet-features" in done.stderr and "16,32,64,128" in done.stderr
 
 
+def test_bench_pconv_refuses_a_one_pixel_bottleneck_before_any_timing():
+    # 16 px through four U-Net levels at batch 1 is one value per channel: BatchNorm cannot train on it
+    args = ["--size", "16", "--batch-size", "1", "--device", "cpu"]
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bench_pconv.py"), *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "1x1 bottleneck" in done.stderr and "--skip-variants" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
 def test_bench_unet_tiny(tmp_path):
     figures = tmp_path / "figures.jsonl"
     args = ["--device", "cpu", "--sizes", "32x48", "--batch-size", "1", "--steps", "1", "--threads", "1"]

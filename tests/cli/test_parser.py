@@ -328,6 +328,7 @@ def test_evaluate_a_folder_or_an_untrusted_file(tmp_path, capsys):
     assert "not a checkpoint pconv trusts" in err and "weights_only=False" not in err
 
 
+@pytest.mark.usefixtures("default_stop_signals")  # the child inherits them live
 @pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_a_signal_saves_a_checkpoint_and_exits_with_its_code(tmp_path, signame, code):
     import signal

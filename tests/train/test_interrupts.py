@@ -12,6 +12,8 @@ from tiny_run import Pairs, make_trainer
 from pconv.train import load_checkpoint
 from pconv.train.interrupts import Interrupted, defer_interrupt, exit_status, sigterm_interrupts
 
+pytestmark = pytest.mark.usefixtures("default_stop_signals")  # live even when the runner ignores them
+
 
 class SignalAt:
     def __init__(self, step, *signums):
