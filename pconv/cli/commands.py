@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Subset
 
+from pconv.cli.checks import check_batch_size, check_resumable
 from pconv.cli.errors import UsageError
 from pconv.cli.pretrained import pretrained_model
 from pconv.data import (
@@ -45,7 +46,6 @@ from pconv.train import (
     TrainConfig,
     Trainer,
     exit_status,
-    list_checkpoints,
     load_checkpoint,
     model_from_checkpoint,
 )
@@ -92,27 +92,6 @@ def _train_data(args: argparse.Namespace) -> tuple[Any, Any]:
     return train, val
 
 
-def _check_resumable(out: Path | None) -> None:
-    """--resume needs a run to continue: refuse (rather than quietly start fresh) when --out holds no checkpoint."""
-    if out is None:
-        raise UsageError("--resume needs --out: the run folder to continue")
-    if not list_checkpoints(out) and not (out / "best.pt").is_file():
-        state = "does not exist" if not out.exists() else "holds no checkpoint (ckpt_<step>.pt or best.pt)"
-        raise UsageError(f"--out {out} {state}: nothing to resume; leave out --resume to start a fresh run there")
-
-
-def _check_batch_size(args: argparse.Namespace, n: int) -> None:
-    """Refuse a --batch-size that the training set cannot fill, before the model is built."""
-    world = dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", "1"))
-    per_process = -(-n // world)  # the sampler gives each process ceil(n / world) samples
-    if args.batch_size > per_process:
-        each = f" per process ({world} processes)" if world > 1 else ""
-        raise UsageError(
-            f"--batch-size {args.batch_size} is larger than the training set: --data {args.data} gives "
-            f"{per_process} images{each}; pass --batch-size {max(1, per_process)} or less, or add images"
-        )
-
-
 def _init_distributed(device: str) -> int:
     """Join the process group when started by torchrun (WORLD_SIZE > 1); returns the rank."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -138,7 +117,7 @@ def train(args: argparse.Namespace) -> int:
         # reaches the user through `pconv.cli.parser.main`, which names its flag.
         config = TrainConfig(**{**given, "progress": False})
         if args.resume:
-            _check_resumable(args.out)
+            check_resumable(args.out)
         if args.size % 2**args.layers:
             raise UsageError(
                 f"--size {args.size} must be a multiple of 2**layers = {2**args.layers} (--layers {args.layers})"
@@ -152,7 +131,7 @@ def train(args: argparse.Namespace) -> int:
             train_data, val_data = _train_data(args)
         except (FileNotFoundError, ValueError) as e:
             raise UsageError(str(e)) from e
-        _check_batch_size(args, len(train_data))
+        check_batch_size(args.batch_size, args.data, len(train_data))
         if args.out is None and dist.is_initialized():
             raise UsageError("under torchrun pass --out, so that every process writes to the same run folder")
         torch.manual_seed(args.seed)

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pconv.cli.args import MAX_IMAGE_SIZE, SEED_MAX, count, device, folder, path, rate
-from pconv.cli.commands import _check_batch_size, _check_resumable
+from pconv.cli.checks import check_batch_size, check_resumable
 from pconv.cli.errors import UsageError
 from pconv.data import CarvanaDataset, SyntheticShapesDataset
 from pconv.evaluation import border_dice, dice_score, iou_score, predict_probs
@@ -217,7 +217,7 @@ def segment(args: argparse.Namespace) -> int:
     """`segment`: train a UNet with bce_dice_loss, then print the held-out Dice, IoU and border Dice."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     if args.resume:
-        _check_resumable(args.out)
+        check_resumable(args.out)
     s = _settings(args)
     levels = len(s["features"])
     if min(s["size"]) < 2**levels:
@@ -226,8 +226,7 @@ def segment(args: argparse.Namespace) -> int:
             f"height and width must be at least 2**{levels} = {2**levels}"
         )
     train, val, source = segment_data(args.data, s["size"], s["synthetic"], s["seed"])
-    args.batch_size = s["batch_size"]  # for the message of _check_batch_size
-    _check_batch_size(args, len(train))
+    check_batch_size(s["batch_size"], args.data, len(train))
     val_every = min(s["steps"], s["val_every"])
     config = TrainConfig(
         steps=s["steps"],
