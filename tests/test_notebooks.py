@@ -178,8 +178,11 @@ def test_segmentation_notebook_after_an_early_stop(tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_notebook_compares_the_runs_it_finds(tmp_path):
-    """04 takes every inpainting run under outputs/runs/ (best.pt, else the newest ckpt) and skips the others."""
+def test_evaluate_notebook_compares_the_runs_it_finds_and_a_pretrained_model(tmp_path):
+    """04 takes every inpainting run under outputs/runs/ (best.pt, else the newest ckpt) and skips the others;
+    its section 8 scores a converted public checkpoint beside them (an mmagic-layout file, random weights)."""
+    from source_nets import mmagic_file
+
     runs = tmp_path / "outputs" / "runs"
     for name, model, task, file in [
         ("earlier", PConvUNet(layers=2, base_channels=4, max_channels=8), "inpainting", "ckpt_3.pt"),
@@ -187,17 +190,10 @@ def test_evaluate_notebook_compares_the_runs_it_finds(tmp_path):
     ]:
         config = {"size": 32, "model": model_info(model), "task": task}
         save_checkpoint({"step": 3, "model": model.state_dict(), "config": config}, runs / name / file)
-    text = _run_smoke(tmp_path, "04_evaluate")
-    assert "earlier/ckpt_3: PConvUNet" in text and "segmentation/" not in text
-    assert text.count("/best: PConvUNet") == 1  # the run the notebook trained in smoke mode
-
-
-def test_evaluate_notebook_scores_a_pretrained_model_beside_the_runs(tmp_path):
-    """04's section 8 with a converted public checkpoint (an mmagic-layout file, random weights, layers 4)."""
-    from source_nets import mmagic_file
-
     weights = mmagic_file(tmp_path / "pconv_mmagic_tiny.pth", layers=4)
     text = _run_smoke(tmp_path, "04_evaluate", PRETRAINED=[str(weights)], PRETRAINED_SIZE=64)
+    assert "earlier/ckpt_3: PConvUNet" in text and "segmentation/" not in text
+    assert text.count("/best: PConvUNet") == 1  # the run the notebook trained in smoke mode
     assert "pconv_mmagic_tiny: layers=4" in text and "No pretrained model is cached" not in text
     section = text[text.index("pconv_mmagic_tiny: layers=4") :]
     assert "pconv_mmagic_tiny" in section[40:]  # a row of the pretrained table, after the listing line
