@@ -45,14 +45,20 @@ def panel_inches(cols: int, reserved: float = 0.0) -> float:
     return float(np.clip((MAX_INCHES - reserved) / max(cols, 1), MIN_PANEL_INCHES, PANEL_INCHES))
 
 
-def panel_grid(rows: int, cols: int, size: float | None = None) -> tuple[Figure, np.ndarray]:
-    """A Figure of rows x cols image panels of `size` inches (default `panel_inches(cols)`), axes off.
+def panel_grid(rows: int, cols: int, size: float | None = None, aspect: float = 1.0) -> tuple[Figure, np.ndarray]:
+    """A Figure of rows x cols image panels, `size` inches wide (default `panel_inches(cols)`), axes off.
+
+    Args:
+        aspect: the panels' height over their width (an image's H / W), so that a row of
+            wide images is not padded with blank space above and below.
 
     Returns:
         (figure, axes of shape (rows, cols)).
     """
+    if not aspect > 0:
+        raise ValueError(f"aspect must be positive (an image's height over its width), got {aspect}")
     size = panel_inches(cols) if size is None else size
-    fig = Figure(figsize=(cols * size, rows * size), layout="constrained")
+    fig = Figure(figsize=(cols * size, rows * size * aspect), layout="constrained")
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False))
     for ax in axes.flat:
         ax.set_axis_off()

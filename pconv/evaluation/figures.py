@@ -238,7 +238,7 @@ def show_segmentation(image: Any, target: Any, pred: Any, *, max_rows: int = 4, 
     if not len(img) == len(tgt) == len(prob):
         raise ValueError(f"batch sizes differ: image {len(img)}, target {len(tgt)}, pred {len(prob)}")
     rows = min(len(img), max_rows)
-    fig, axes = panel_grid(rows, 3, size=3.0)
+    fig, axes = panel_grid(rows, 3, size=3.0, aspect=img.shape[1] / img.shape[2])  # Carvana's 2:3 rows stay tight
     for r in range(rows):
         t, p = tgt[r, ..., 0] > 0.5, prob[r, ..., 0] > threshold
         photo = np.clip(img[r], 0, 1)

@@ -61,6 +61,10 @@ def test_panel_inches_fits_the_widest_figure_down_to_a_floor():
         (5 * panel_inches(5), 2 * panel_inches(5))
     )
     assert not any(ax.axison for ax in axes.flat)
+    wide, _ = panel_grid(3, 2, size=3.0, aspect=2 / 3)  # rows of 2:3 images: no blank bands between them
+    assert tuple(wide.get_size_inches()) == pytest.approx((6.0, 6.0))
+    with pytest.raises(ValueError, match="aspect must be positive"):
+        panel_grid(1, 1, aspect=0)
 
 
 def test_frame_shows_four_spines_and_no_ticks():

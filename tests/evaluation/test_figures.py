@@ -107,6 +107,15 @@ def test_show_segmentation(as_numpy):
     assert visible_axes(fig) == 3 and fig.axes[2].get_title().endswith("Dice 0.000")
 
 
+def test_show_segmentation_rows_follow_the_images_aspect():
+    # Carvana's 2:3 images in square rows left blank bands between the rows
+    wide = torch.rand(4, 3, 20, 30)
+    fig = show_segmentation(wide, (wide[:, :1] > 0.5).float(), wide[:, :1])
+    width, height = fig.get_size_inches()
+    assert height / width == pytest.approx(4 * 20 / (3 * 30))  # 4 rows of 3 panels 20 high, 30 wide; was 4/3
+    assert_readable(fig)
+
+
 def test_plot_dice_histogram():
     fig = plot_dice_histogram(torch.tensor([0.9, 0.95, 0.99, 1.0]))
     assert visible_axes(fig) == 1 and "mean 0.960" in fig.axes[0].get_legend().get_texts()[0].get_text()
