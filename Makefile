@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist): one per core, at most 4; TEST_JOBS=0 runs the suite in this process.
 TEST_JOBS ?= auto --maxprocesses=4
 
-.PHONY: setup check-python test test-browser demo lab bench lint format clean help
+.PHONY: setup check-python test test-browser demo lab bench lint format clean help gallery
 
 help:
 	@echo "make demo   set up, then run notebooks/00_quickstart.ipynb headless (offline) into outputs/"
@@ -16,6 +16,8 @@ help:
 	@echo "make lab    JupyterLab on notebooks/"
 	@echo "make lint   ruff check, ruff format --check and the import rule (lint-imports; all in pyproject.toml)"
 	@echo "make bench  the benchmarks in benchmarks/ (small CPU configurations)"
+	@echo "make gallery  run notebooks 00, 02-07 with their CPU defaults (50 min on two cores) and refresh docs/gallery/"
+	@echo "            (PCONV_SMOKE=1: tiny, into a temporary folder; GALLERY_DIR=... picks the folder)"
 	@echo "make setup  create .venv/ and install pconv with its notebook and test extras (Python >= 3.11;"
 	@echo "            PYTHON=path picks the interpreter, VENV=dir the folder, PYTEST_ARGS=... narrows make test)"
 
@@ -51,8 +53,9 @@ $(STAMP): pyproject.toml requirements.txt | check-python
 
 setup: $(STAMP)
 
+# --durations: the slowest tests, in CI's log too, to keep the suite's time in view
 test: setup
-	$(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_JOBS) --durations=25 $(PYTEST_ARGS)
 
 # Playwright drives Debian's /usr/bin/chromium (apt-get install chromium); its own browser download is not used.
 $(VENV)/.pconv-browser: $(STAMP)
@@ -61,6 +64,18 @@ $(VENV)/.pconv-browser: $(STAMP)
 
 test-browser: $(VENV)/.pconv-browser
 	$(PY) -m pytest -m browser tests/test_browser*.py
+
+# The README's figures: each notebook's cells tagged gallery:NAME give NAME.png (pconv/notebook/gallery.py),
+# then Chromium photographs the studio on the runs the notebooks trained; the PNGs together stay under 3 MB.
+GALLERY_SMOKE := $(filter 1,$(PCONV_SMOKE))
+GALLERY_TMP   := $(or $(TMPDIR),/tmp)/pconv-gallery-smoke
+GALLERY_DIR   ?= $(if $(GALLERY_SMOKE),$(GALLERY_TMP)/gallery,docs/gallery)
+GALLERY_WORK  ?= $(if $(GALLERY_SMOKE),$(GALLERY_TMP)/work,outputs/gallery)
+GALLERY_ARGS  ?=# e.g. GALLERY_ARGS="--only 07_ablations": redo one notebook, keeping the others' runs
+gallery: $(VENV)/.pconv-browser
+	$(PY) -m pconv.notebook.gallery --out $(GALLERY_DIR) --work $(GALLERY_WORK) $(GALLERY_ARGS)
+	PCONV_GALLERY_DIR=$(abspath $(GALLERY_DIR)) PCONV_GALLERY_WORK=$(abspath $(GALLERY_WORK)) $(PY) -m pytest -m browser tests/test_browser_gallery.py
+	$(PY) -m pconv.notebook.gallery --check $(GALLERY_DIR)
 
 demo: setup
 	$(PY) -m pconv.notebook.runner notebooks/00_quickstart.ipynb

@@ -38,6 +38,15 @@ def test_readme_links_and_images_name_files_of_the_repository():
     assert [t for t in local if not (ROOT / t).exists()] == []
 
 
+def test_what_you_will_see_shows_each_gallery_figure_once():
+    """The section shows every PNG of docs/gallery/ (`make gallery` writes them), each with a caption."""
+    section = README.read_text().split("\n## What you will see\n")[1].split("\n## ")[0]
+    shown = re.findall(r"!\[([^\]]*)\]\((docs/gallery/[^)]+)\)", section)
+    assert all(alt.strip() for alt, _ in shown), "an image without alt text"
+    gallery = sorted(f"docs/gallery/{p.name}" for p in (ROOT / "docs" / "gallery").glob("*.png"))
+    assert gallery and sorted(path for _, path in shown) == gallery
+
+
 # ---------------------------------------------------------------- every shell command
 
 
