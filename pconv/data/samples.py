@@ -126,6 +126,8 @@ class SampleImageDataset(Dataset):
         self.names = sample_names(split)
         self.size, self.split, self.seed, self.epoch = check_size(size), split, seed, 0
         self.length = check_size(length, "length")
+        for name in self.names:  # decoded now, not mid-training: a stop signal then cannot cut a read short
+            _sample_photo(name)
 
     def set_epoch(self, epoch: int) -> None:
         """New crops for a new epoch (train and all splits; val crops never change)."""

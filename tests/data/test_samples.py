@@ -99,3 +99,16 @@ def test_sample_inpainting_data_pairs_crops_with_masks():
     assert torch.equal(val[1]["mask"], sample_inpainting_data(32, (0.1, 0.3), val_length=3, seed=4)[1][1]["mask"])
     many, _ = sample_inpainting_data(32, train_length=4, masks=50, seed=0)
     assert many.pairing == "random" and len(many.masks) == 50
+
+
+def test_sample_dataset_decodes_its_photos_when_made_not_when_read(monkeypatch):
+    # a stop signal during training once cut a photo's decode short, and the reader's finalizer
+    # then printed a traceback as the run exited; made up front, nothing is decoded mid-run
+    from pconv.data import samples
+
+    samples._sample_photo.cache_clear()
+    SampleImageDataset(16, "val", length=4)
+    decoded = samples._sample_photo.cache_info().currsize
+    assert decoded == len(samples.sample_names("val"))
+    SampleImageDataset(16, "val", length=4)[3]
+    assert samples._sample_photo.cache_info().misses == decoded  # reading an item decodes nothing new
