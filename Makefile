@@ -62,8 +62,9 @@ $(VENV)/.pconv-browser: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[browser]'
 	@touch $@
 
+# The gallery's studio photograph (tests/test_browser_gallery.py) runs in `make gallery`, not here.
 test-browser: $(VENV)/.pconv-browser
-	$(PY) -m pytest -m browser tests/test_browser*.py
+	$(PY) -m pytest -m browser $(filter-out tests/test_browser_gallery.py,$(wildcard tests/test_browser*.py))
 
 # The README's figures: each notebook's cells tagged gallery:NAME give NAME.png (pconv/notebook/gallery.py),
 # then Chromium photographs the studio on the runs the notebooks trained; the PNGs together stay under 3 MB.

@@ -2,9 +2,10 @@
 
 `make gallery` runs this after the notebooks, with `PCONV_GALLERY_DIR` (where the PNG goes),
 `PCONV_GALLERY_WORK` (the output folder holding the runs that 00 and 03 trained there) and
-`PCONV_SMOKE` as the notebooks ran. Under `make test-browser` (no `PCONV_GALLERY_DIR`) it runs
-in smoke mode and writes into a temporary folder. Either way: 06 runs in JupyterLab (the harness
-of tests/browser_util.py), a mouse drag paints a hole, Inpaint fills it with every ticked method,
+`PCONV_SMOKE` as the notebooks ran. `make test-browser` leaves it out; run alone
+(`pytest -m browser tests/test_browser_gallery.py`, no `PCONV_GALLERY_DIR`) it runs in smoke
+mode into a temporary folder. Either way: 06 runs in JupyterLab (the harness of
+tests/browser_util.py), a mouse drag paints a hole, Inpaint fills it with every ticked method,
 and the studio is photographed and shrunk as every gallery figure is (`pconv.notebook.gallery`).
 """
 
