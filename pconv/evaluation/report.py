@@ -8,10 +8,10 @@ rule are `pconv.data.hole_bins`, shared with the mask generator.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 from pconv.data import bin_label
+from pconv.evaluation.tables import html_table, markdown_table, text_table
 
 __all__ = ["EMPTY", "METRICS", "InpaintingReport"]
 
@@ -77,34 +77,15 @@ class InpaintingReport:
     def to_text(self) -> str:
         """An aligned plain-text table (for the CLI): metric groups of one row per method."""
         header, rows, _ = self._table()
-        widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
-
-        def line(r: list[str]) -> str:
-            return "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
-
-        return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+        return "\n".join(text_table(header, rows))
 
     def to_markdown(self) -> str:
         """A GitHub Markdown table (for RESULTS.md), the best method per bin in bold."""
-        header, rows, bold = self._table()
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join([":--", ":--"] + ["--:"] * len(self.bins)) + "|"]
-        for r, b in zip(rows, bold):
-            out.append("| " + " | ".join(f"**{c}**" if hit else c for c, hit in zip(r, b)) + " |")
-        return "\n".join(out)
+        return "\n".join(markdown_table(*self._table()))
 
     def to_html(self) -> str:
         """An HTML table (for notebooks), the best method per bin in bold."""
-        header, rows, bold = self._table()
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = []
-        for r, b in zip(rows, bold):
-            cells = "".join(
-                f"<td style='text-align:{'left' if j < 2 else 'right'}'>{'<b>' if hit else ''}"
-                f"{html.escape(c)}{'</b>' if hit else ''}</td>"
-                for j, (c, hit) in enumerate(zip(r, b))
-            )
-            body.append(f"<tr>{cells}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        return html_table(*self._table())
 
     def _repr_html_(self) -> str:
         return self.to_html()

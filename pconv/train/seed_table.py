@@ -16,6 +16,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from pconv.evaluation.tables import html_table, markdown_table, text_table
+
 __all__ = ["SeedTable"]
 
 EMPTY = "\u2013"  # an en dash marks a cell without values
@@ -90,36 +92,16 @@ class SeedTable:
     def to_text(self) -> str:
         """An aligned plain-text table, the notes below it."""
         header, rows, _ = self._table()
-        widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
-
-        def line(r: list[str]) -> str:
-            return "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
-
-        return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows), *self.notes])
+        return "\n".join([*text_table(header, rows), *self.notes])
 
     def to_markdown(self) -> str:
         """A GitHub Markdown table (for RESULTS.md), the best mean per column and group in bold."""
-        header, rows, bold = self._table()
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join([":--", ":--"] + ["--:"] * len(self.columns)) + "|"]
-        for r, b in zip(rows, bold):
-            out.append("| " + " | ".join(f"**{c}**" if hit else c for c, hit in zip(r, b)) + " |")
-        return "\n".join(out + ([""] + self.notes if self.notes else []))
+        return "\n".join(markdown_table(*self._table()) + ([""] + self.notes if self.notes else []))
 
     def to_html(self) -> str:
         """An HTML table (for notebooks), the best mean per column and group in bold, the notes below."""
-        header, rows, bold = self._table()
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = []
-        for r, b in zip(rows, bold):
-            tds = "".join(
-                f"<td style='text-align:{'left' if j < 2 else 'right'}'>"
-                + (f"<b>{html.escape(c)}</b>" if hit else html.escape(c))
-                + "</td>"
-                for j, (c, hit) in enumerate(zip(r, b))
-            )
-            body.append(f"<tr>{tds}</tr>")
         notes = "".join(f"<p style='font-size:smaller'>{html.escape(n)}</p>" for n in self.notes)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}"
+        return html_table(*self._table()) + notes
 
     def _repr_html_(self) -> str:
         return self.to_html()
