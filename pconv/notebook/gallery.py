@@ -280,15 +280,17 @@ def main(argv: list[str] | None = None) -> int:
             total = check_size(args.check)
             print(f"{args.check}: {total / 1e6:.2f} MB of PNGs (cap {MAX_TOTAL_BYTES / 1e6:.0f} MB)")
             return 0
-        scratch = Path(tempfile.mkdtemp(prefix="pconv-gallery-smoke-")) if args.smoke else None
-        out = args.out or (scratch / "gallery" if scratch else repo_root() / "docs" / "gallery")
-        work = args.work or (scratch / "work" if scratch else output_dir() / "gallery")
         only = [Path(n).stem for n in args.only] if args.only else None
         unknown = sorted(set(only or ()) - set(GALLERY_NOTEBOOKS))
         if unknown:
             raise GalleryError(
                 f"--only {' '.join(unknown)}: not a gallery notebook; one of {', '.join(GALLERY_NOTEBOOKS)}"
             )
+        # smoke figures go into a temporary folder, made only when --out or --work leaves one to fill
+        needs_scratch = args.smoke and (args.out is None or args.work is None)
+        scratch = Path(tempfile.mkdtemp(prefix="pconv-gallery-smoke-")) if needs_scratch else None
+        out = args.out or (scratch / "gallery" if scratch else repo_root() / "docs" / "gallery")
+        work = args.work or (scratch / "work" if scratch else output_dir() / "gallery")
         done = build_gallery(
             out,
             work,
