@@ -35,9 +35,9 @@ from pconv.data import CarvanaDataset, SyntheticShapesDataset, sample_inpainting
 from pconv.nn import InpaintingLoss, PConvUNet, UNet, bce_dice_loss
 from pconv.train.config import TrainConfig
 from pconv.train.runs import run_checkpoint
-from pconv.train.size_table import SIZES, device_kind
+from pconv.train.size_table import check_size_fits_layers, sized_values
 from pconv.train.trainer import Trainer
-from pconv.utils import output_dir, resolve_device
+from pconv.utils import output_dir
 
 __all__ = [
     "INPAINTING_ARMS",
@@ -151,21 +151,13 @@ def ablation_settings(device: str | torch.device = "auto", smoke: bool | None = 
         TypeError: an unknown setting. ValueError: size not a multiple of 2**layers, or no seeds.
     """
     names = [f.name for f in fields(AblationSettings) if f.name not in ("device", "kind", "given")]
-    unknown = sorted(set(given) - set(names))
-    if unknown:
-        raise TypeError(f"ablation_settings: unknown setting(s) {unknown}; known: {names}")
-    dev = resolve_device(device)
-    kind = device_kind(dev, smoke)
-    chosen = {k: v for k, v in given.items() if v is not None}
-    values = {"carvana": None, **SIZES["ablations", kind], **chosen}
+    dev, kind, values, chosen = sized_values("ablation_settings", "ablations", names, device, smoke, given)
+    values.setdefault("carvana", None)
     values["seeds"] = tuple(int(s) for s in values["seeds"])
     values["seg_size"], values["seg_features"] = tuple(values["seg_size"]), tuple(values["seg_features"])
     values["synthetic"] = tuple(values["synthetic"])
     values["carvana"] = None if values["carvana"] is None else str(values["carvana"])
-    if values["size"] % 2 ** values["layers"]:
-        raise ValueError(
-            f"SIZE {values['size']} must be a multiple of 2**LAYERS = {2 ** values['layers']}: change SIZE or LAYERS"
-        )
+    check_size_fits_layers(values["size"], values["layers"])
     if not values["seeds"]:
         raise ValueError("SEEDS is empty: give at least one seed (three for a spread), e.g. (0, 1, 2)")
     return AblationSettings(str(dev), kind, **values, given=tuple(n for n in names if n in chosen))

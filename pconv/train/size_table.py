@@ -24,13 +24,14 @@ from is in benchmarks/RESULTS.md ("Quality" for the quickstart recipe, "U-Net" f
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-from pconv.utils import is_smoke
+from pconv.utils import is_smoke, resolve_device
 
-__all__ = ["SIZES", "device_kind"]
+__all__ = ["SIZES", "check_size_fits_layers", "device_kind", "sized_values"]
 
 # fmt: off
 SIZES: dict[tuple[str, str], dict[str, Any]] = {
@@ -132,3 +133,41 @@ def device_kind(device: str | torch.device, smoke: bool | None = None) -> str:
     """
     smoke = is_smoke() if smoke is None else bool(smoke)
     return "smoke" if smoke else "cuda" if torch.device(device).type == "cuda" else "cpu"
+
+
+def sized_values(
+    caller: str,
+    use: str,
+    known: Sequence[str],
+    device: str | torch.device,
+    smoke: bool | None,
+    given: Mapping[str, Any],
+) -> tuple[torch.device, str, dict[str, Any], dict[str, Any]]:
+    """The settings of `use` for `device`: its row of `SIZES`, the `given` ones that are not None winning.
+
+    Args:
+        caller: the function the caller's user called, named in the error.
+        use: the table's use, e.g. "train_inpainting".
+        known: the names a caller may give, in the order the error lists them.
+        device: "auto", "cpu", "cuda", ...; smoke: as `device_kind`.
+        given: the caller's settings; None means "pick for the device".
+
+    Returns:
+        (the resolved device, its kind, every value, the values the caller chose).
+
+    Raises:
+        TypeError: a `given` name that is not in `known`.
+    """
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise TypeError(f"{caller}: unknown setting(s) {unknown}; known: {list(known)}")
+    dev = resolve_device(device)
+    kind = device_kind(dev, smoke)
+    chosen = {k: v for k, v in given.items() if v is not None}
+    return dev, kind, {**SIZES[use, kind], **chosen}, chosen
+
+
+def check_size_fits_layers(size: int, layers: int) -> None:
+    """Refuse a crop side the encoder's `layers` halvings cannot divide, in the notebooks' names."""
+    if size % 2**layers:
+        raise ValueError(f"SIZE {size} must be a multiple of 2**LAYERS = {2**layers}: change SIZE or LAYERS")

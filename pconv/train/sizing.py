@@ -30,8 +30,7 @@ from typing import Any
 
 import torch
 
-from pconv.train.size_table import SIZES, device_kind
-from pconv.utils import resolve_device
+from pconv.train.size_table import SIZES, check_size_fits_layers, sized_values
 
 __all__ = ["TrainingSettings", "training_settings"]
 
@@ -106,16 +105,7 @@ def training_settings(device: str | torch.device = "auto", smoke: bool | None = 
     Raises:
         TypeError: an unknown setting. ValueError: size is not a multiple of 2**layers.
     """
-    unknown = sorted(set(given) - set(_SETTINGS))
-    if unknown:
-        raise TypeError(f"training_settings: unknown setting(s) {unknown}; known: {sorted(_SETTINGS)}")
-    dev = resolve_device(device)
-    kind = device_kind(dev, smoke)
-    chosen = {k: v for k, v in given.items() if v is not None}
-    values = {**SIZES[_USE, kind], **chosen}
+    dev, kind, values, chosen = sized_values("training_settings", _USE, sorted(_SETTINGS), device, smoke, given)
     values["vgg"] = values["vgg"] or None  # False: off
-    if values["size"] % 2 ** values["layers"]:
-        raise ValueError(
-            f"SIZE {values['size']} must be a multiple of 2**LAYERS = {2 ** values['layers']}: change SIZE or LAYERS"
-        )
+    check_size_fits_layers(values["size"], values["layers"])
     return TrainingSettings(str(dev), kind, **values, given=tuple(k for k in _SETTINGS if k in chosen))

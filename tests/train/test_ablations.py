@@ -7,7 +7,15 @@ import math
 import pytest
 import torch
 
-from pconv.train import SIZES, ablation_settings, find_checkpoints, load_checkpoint, model_from_checkpoint, train_arms
+from pconv.train import (
+    SIZES,
+    ablation_settings,
+    find_checkpoints,
+    load_checkpoint,
+    model_from_checkpoint,
+    size_table,
+    train_arms,
+)
 from pconv.train import ablations as ab
 from pconv.utils import output_dir
 
@@ -26,7 +34,7 @@ def test_the_settings_come_from_the_sizing_table_per_device(monkeypatch):
     )  # fmt: skip
     assert len(cpu.seeds) >= 3 and cpu.seg_size == tuple(row["seg_size"]) and cpu.carvana is None
     assert ablation_settings("cpu", smoke=True).kind == "smoke"
-    monkeypatch.setattr(ab, "resolve_device", lambda d: torch.device("cuda"))
+    monkeypatch.setattr(size_table, "resolve_device", lambda d: torch.device("cuda"))
     gpu = ablation_settings(smoke=False)
     assert (gpu.kind, gpu.size, gpu.layers, gpu.base_channels, gpu.vgg) == ("cuda", 256, 7, 64, "auto")
     assert len(gpu.seeds) >= 3

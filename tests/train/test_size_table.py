@@ -10,7 +10,7 @@ import torch
 
 from pconv.cli.parser import build_parser
 from pconv.notebook.panel_controls import start_values
-from pconv.train import SIZES, device_kind, quickstart, training_settings
+from pconv.train import SIZES, device_kind, quickstart, size_table, training_settings
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 USES = {
@@ -83,3 +83,16 @@ def test_notebook_05_reads_the_table():
     nb = json.loads((NOTEBOOKS / "05_unet_segmentation.ipynb").read_text())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert 'SIZES["unet_segmentation", kind]' in code and "PRESETS" not in code
+
+
+def test_sized_values_lets_the_callers_values_win_and_names_an_unknown_one():
+    dev, kind, values, chosen = size_table.sized_values(
+        "probe", "train_inpainting", ["size", "steps"], "cpu", False, {"steps": 7, "size": None}
+    )
+    assert (dev, kind, chosen) == (torch.device("cpu"), "cpu", {"steps": 7})
+    assert values == {**SIZES["train_inpainting", "cpu"], "steps": 7}  # None: the table's value
+    with pytest.raises(TypeError, match=r"probe: unknown setting\(s\) \['lr'\]; known: \['size', 'steps'\]"):
+        size_table.sized_values("probe", "train_inpainting", ["size", "steps"], "cpu", False, {"lr": 1.0})
+    size_table.check_size_fits_layers(64, 6)
+    with pytest.raises(ValueError, match=r"SIZE 48 must be a multiple of 2\*\*LAYERS = 32: change SIZE or LAYERS"):
+        size_table.check_size_fits_layers(48, 5)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pconv.nn import PConvUNet
-from pconv.train import sizing, training_settings
+from pconv.train import size_table, training_settings
 
 
 def test_a_cpu_gets_a_small_network_without_the_vgg_terms():
@@ -24,7 +24,7 @@ def test_a_cpu_gets_a_small_network_without_the_vgg_terms():
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 def test_a_gpu_gets_the_papers_network_and_loss(monkeypatch, device):
-    monkeypatch.setattr(sizing, "resolve_device", lambda d: torch.device(device))
+    monkeypatch.setattr(size_table, "resolve_device", lambda d: torch.device(device))
     run = training_settings(smoke=False)
     assert (run.device, run.kind) == (device, "cuda")
     assert (run.size, run.layers, run.base_channels, run.vgg) == (256, 7, 64, "auto")
@@ -33,7 +33,7 @@ def test_a_gpu_gets_the_papers_network_and_loss(monkeypatch, device):
 
 
 def test_apple_mps_gets_the_cpu_settings(monkeypatch):
-    monkeypatch.setattr(sizing, "resolve_device", lambda d: torch.device("mps"))
+    monkeypatch.setattr(size_table, "resolve_device", lambda d: torch.device("mps"))
     run = training_settings(smoke=False)
     assert (run.device, run.kind, run.size) == ("mps", "cpu", 128)
 
